@@ -1,0 +1,1 @@
+"""The care-plan engine: facts -> recommendations, alerts and data gaps, each explained."""

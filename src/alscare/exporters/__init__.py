@@ -1,0 +1,1 @@
+"""Exporters: records or cohorts -> other formats (FHIR R4, PRO-ACT CSV, canonical JSON)."""

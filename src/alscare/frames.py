@@ -1,0 +1,271 @@
+"""A cohort as columnar tables: the one shape every importer produces and every score, rule
+and model reads.
+
+One patient is a cohort of one, so ``alscare assess FILE`` and ``alscare cohort assess`` run the
+same vectorised code path.
+
+Time is a float number of days on the cohort's own scale:
+- ``time_kind == "date"``: days since 1970-01-01 (canonical records, FHIR, the database);
+- ``time_kind == "day"``: PRO-ACT's deltas (days from enrolment; onset negative).
+Missing values are NaN (numbers) or None/NA (text and flags).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from alscare.record.models import (
+    ALSFRS_ITEMS,
+    SYMPTOMS,
+    Care,
+    Labs,
+    PatientRecord,
+    Questionnaires,
+    Respiratory,
+)
+from alscare.record.validation import DataWarning
+
+EPOCH = dt.date(1970, 1, 1)
+TimeKind = Literal["date", "day"]
+
+RESPIRATORY_COLUMNS: tuple[str, ...] = tuple(Respiratory.model_fields)
+QUESTIONNAIRE_COLUMNS: tuple[str, ...] = tuple(Questionnaires.model_fields)
+LAB_COLUMNS: tuple[str, ...] = tuple(Labs.model_fields)
+SYMPTOM_COLUMNS: tuple[str, ...] = tuple(f"symptom_{s}" for s in SYMPTOMS)
+GENES: tuple[str, ...] = ("SOD1", "C9orf72", "FUS", "TARDBP", "other")
+
+VISIT_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "t",
+    *ALSFRS_ITEMS,
+    "cutting_food_with_gastrostomy",
+    "alsfrs_r_total_recorded",
+    *RESPIRATORY_COLUMNS,
+    "weight_kg",
+    "height_cm",
+    *SYMPTOM_COLUMNS,
+    *QUESTIONNAIRE_COLUMNS,
+    *LAB_COLUMNS,
+)
+PATIENT_COLUMNS: tuple[str, ...] = (
+    "sex",
+    "birth",
+    "height_cm",
+    "premorbid_weight_kg",
+    "onset",
+    "onset_site",
+    "diagnosis",
+    "diagnostic_category",
+    "genetic_testing_offered",
+    "ftd",
+    "family_history_als",
+    "deceased",
+    *(f"gene_{g}" for g in GENES),
+    "genetic_test_date",
+    "advance_directive",
+    "resuscitation",
+    "ventilation_preference",
+    "palliative_care_involved",
+    "last_acp_discussion",
+    "last_ecas",
+    "caregiver_known",
+    "caregiver_lives_with_patient",
+)
+MEDICATION_COLUMNS: tuple[str, ...] = (
+    "patient_id", "name", "dose", "start", "stop", "stopped_abruptly", "indication",
+    "study_drug",
+)
+INTERVENTION_COLUMNS: tuple[str, ...] = ("patient_id", "type", "status", "t", "hours_per_day")
+
+# ranking of a genetic result, so that "the worst result for a gene" is a max()
+GENE_RESULT_RANK = {"negative": 0, "vus": 1, "likely_pathogenic": 2, "pathogenic": 3}
+
+
+def to_day(d: dt.date | None) -> float:
+    return float((d - EPOCH).days) if d is not None else np.nan
+
+
+def from_day(t: float | None) -> dt.date | None:
+    if t is None or (isinstance(t, float) and np.isnan(t)):
+        return None
+    return EPOCH + dt.timedelta(days=int(round(t)))
+
+
+@dataclass
+class Cohort:
+    """Patients, visits, medications and interventions of one cohort, plus what was flagged."""
+
+    time_kind: TimeKind
+    patients: pd.DataFrame  # index: patient_id (str)
+    visits: pd.DataFrame
+    medications: pd.DataFrame
+    interventions: pd.DataFrame
+    warnings: list[tuple[str, DataWarning]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.patients)
+
+    def time_key(self) -> str:
+        return "date" if self.time_kind == "date" else "day"
+
+    def format_time(self, t: float | None) -> str | int | None:
+        """A time for output: ISO date for dated cohorts, integer day for PRO-ACT ones."""
+        if t is None or (isinstance(t, float) and np.isnan(t)):
+            return None
+        if self.time_kind == "date":
+            d = from_day(t)
+            return d.isoformat() if d else None
+        return int(round(t))
+
+    def parse_time(self, value: str | int | float | dt.date | None) -> float:
+        """An as-of given by a user: a date for dated cohorts, a day number for PRO-ACT ones."""
+        if value is None:
+            return np.nan
+        if self.time_kind == "date":
+            if isinstance(value, dt.date):
+                return to_day(value)
+            return to_day(dt.date.fromisoformat(str(value)))
+        return float(value)
+
+    def subset(self, ids: list[str] | pd.Index) -> Cohort:
+        ids = pd.Index(ids)
+        keep = set(ids)
+        return Cohort(
+            self.time_kind,
+            self.patients.loc[ids],
+            self.visits[self.visits["patient_id"].isin(ids)],
+            self.medications[self.medications["patient_id"].isin(ids)],
+            self.interventions[self.interventions["patient_id"].isin(ids)],
+            [w for w in self.warnings if w[0] in keep],
+        )
+
+
+def empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+
+
+def _visit_row(pid: str, v: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"patient_id": pid, "t": to_day(v.date)}
+    if v.alsfrs_r is not None:
+        a = v.alsfrs_r
+        for k in ALSFRS_ITEMS:
+            row[k] = getattr(a, k)
+        row["cutting_food_with_gastrostomy"] = a.cutting_food_with_gastrostomy
+    if v.respiratory is not None:
+        row.update(v.respiratory.model_dump(exclude_none=True))
+    if v.weight_kg is not None:
+        row["weight_kg"] = v.weight_kg
+    if v.symptoms is not None:
+        for k, val in v.symptoms.model_dump(exclude_none=True).items():
+            row[f"symptom_{k}"] = val
+    if v.questionnaires is not None:
+        row.update(v.questionnaires.model_dump(exclude_none=True))
+    if v.labs is not None:
+        row.update(v.labs.model_dump(exclude_none=True))
+    return row
+
+
+def _patient_row(rec: PatientRecord) -> dict[str, Any]:
+    p = rec.patient
+    care = rec.care or Care()
+    row: dict[str, Any] = {
+        "patient_id": p.id,
+        "sex": p.sex,
+        "birth": to_day(p.birth_date),
+        "height_cm": p.height_cm,
+        "premorbid_weight_kg": p.premorbid_weight_kg,
+        "onset": to_day(p.onset_date),
+        "onset_site": p.onset_site,
+        "diagnosis": to_day(p.diagnosis_date),
+        "diagnostic_category": p.diagnostic_category,
+        "genetic_testing_offered": p.genetic_testing_offered,
+        "ftd": p.ftd,
+        "family_history_als": p.family_history_als,
+        "deceased": to_day(rec.deceased_date),
+        "advance_directive": to_day(care.advance_directive_date),
+        "resuscitation": care.resuscitation,
+        "ventilation_preference": care.ventilation_preference,
+        "palliative_care_involved": care.palliative_care_involved,
+        "last_acp_discussion": to_day(care.last_acp_discussion_date),
+        "last_ecas": to_day(care.last_ecas_date),
+        "caregiver_known": care.caregiver is not None,
+        "caregiver_lives_with_patient": (
+            care.caregiver.lives_with_patient if care.caregiver else None
+        ),
+    }
+    test_dates = [g.date for g in p.genetics if g.date]
+    row["genetic_test_date"] = to_day(max(test_dates)) if test_dates else np.nan
+    for g in GENES:
+        results = [x.result for x in p.genetics if x.gene == g]
+        row[f"gene_{g}"] = max(results, key=GENE_RESULT_RANK.__getitem__) if results else None
+    return row
+
+
+def finish_frames(
+    patients: pd.DataFrame,
+    visits: pd.DataFrame,
+    medications: pd.DataFrame,
+    interventions: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Give every frame all its columns with numeric dtypes where numbers are expected, and
+    sort visits by patient and time. Importers call this last."""
+    patients = patients.reindex(columns=list(PATIENT_COLUMNS))
+    patients.index = patients.index.astype(str)
+    patients.index.name = "patient_id"
+    for c in ("birth", "height_cm", "premorbid_weight_kg", "onset", "diagnosis", "deceased",
+              "genetic_test_date", "advance_directive", "last_acp_discussion", "last_ecas"):
+        patients[c] = pd.to_numeric(patients[c], errors="coerce").astype(float)
+    visits = visits.reindex(columns=list(VISIT_COLUMNS))
+    numeric = [c for c in VISIT_COLUMNS if c not in ("patient_id", "cutting_food_with_gastrostomy")]
+    for c in numeric:
+        visits[c] = pd.to_numeric(visits[c], errors="coerce").astype(float)
+    visits["patient_id"] = visits["patient_id"].astype(str)
+    visits = visits.sort_values(["patient_id", "t"], kind="stable").reset_index(drop=True)
+    medications = medications.reindex(columns=list(MEDICATION_COLUMNS))
+    for c in ("start", "stop"):
+        medications[c] = pd.to_numeric(medications[c], errors="coerce").astype(float)
+    medications["patient_id"] = medications["patient_id"].astype(str)
+    medications["study_drug"] = medications["study_drug"].fillna(False).astype(bool)
+    medications = medications.reset_index(drop=True)
+    interventions = interventions.reindex(columns=list(INTERVENTION_COLUMNS))
+    for c in ("t", "hours_per_day"):
+        interventions[c] = pd.to_numeric(interventions[c], errors="coerce").astype(float)
+    interventions["patient_id"] = interventions["patient_id"].astype(str)
+    interventions = interventions.reset_index(drop=True)
+    return patients, visits, medications, interventions
+
+
+def from_records(
+    records: list[PatientRecord],
+    warnings: list[tuple[str, DataWarning]] | None = None,
+) -> Cohort:
+    """Canonical records -> a dated cohort."""
+    prow, vrows, mrows, irows = [], [], [], []
+    for rec in records:
+        pid = rec.patient.id
+        prow.append(_patient_row(rec))
+        vrows.extend(_visit_row(pid, v) for v in rec.visits)
+        for m in rec.medications:
+            mrows.append({
+                "patient_id": pid, "name": m.name, "dose": m.dose, "start": to_day(m.start_date),
+                "stop": to_day(m.stop_date), "stopped_abruptly": m.stopped_abruptly,
+                "indication": m.indication, "study_drug": False,
+            })
+        for i in rec.interventions:
+            irows.append({
+                "patient_id": pid, "type": i.type, "status": i.status, "t": to_day(i.date),
+                "hours_per_day": i.hours_per_day,
+            })
+    patients = pd.DataFrame(prow, columns=["patient_id", *PATIENT_COLUMNS]).set_index("patient_id")
+    frames = finish_frames(
+        patients,
+        pd.DataFrame(vrows, columns=list(VISIT_COLUMNS)),
+        pd.DataFrame(mrows, columns=list(MEDICATION_COLUMNS)),
+        pd.DataFrame(irows, columns=list(INTERVENTION_COLUMNS)),
+    )
+    return Cohort("date", *frames, warnings=list(warnings or []))

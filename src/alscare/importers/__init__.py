@@ -1,0 +1,1 @@
+"""Importers: a source -> validated records (or a cohort) plus per-record errors."""
