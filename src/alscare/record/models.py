@@ -152,8 +152,11 @@ class Patient(_Strict):
     height_cm: Annotated[float, Field(ge=100, le=230)] | None = None
     premorbid_weight_kg: Annotated[float, Field(ge=25, le=300)] | None = None
     onset_date: dt.date | None = None
+    # "limb" (side not recorded) is an alscare extension of the contract's list: PRO-ACT's
+    # "Onset: Limb" does not say which limb, and guessing a side would invent data.
     onset_site: (
-        Literal["bulbar", "upper_limb", "lower_limb", "respiratory", "trunk", "generalized"] | None
+        Literal["bulbar", "upper_limb", "lower_limb", "limb", "respiratory", "trunk",
+                "generalized"] | None
     ) = None
     diagnosis_date: dt.date | None = None
     diagnostic_category: (
