@@ -17,40 +17,84 @@ from alscare import facts as facts_mod
 from alscare import progression
 from alscare.careplan import plan as careplan_plan
 from alscare.frames import Cohort
-from alscare.scores.alsfrs import as_int_or_none
-from alscare.scores.rate import finite_or_none
 
 
-def _num(x: Any, nd: int = 1) -> float | None:
-    return finite_or_none(x, nd) if x is not None else None
+def _rounded(x: pd.Series, ndigits: int) -> pd.Series:
+    x = pd.to_numeric(x, errors="coerce").astype(float)
+    return x.where(np.isfinite(x)).round(ndigits)
 
 
-def scores_section(f: pd.Series) -> dict[str, Any]:
-    return {
-        "alsfrs_r_total": as_int_or_none(f["alsfrs_r_total"]),
-        "bulbar": as_int_or_none(f["bulbar"]),
-        "fine_motor": as_int_or_none(f["fine_motor"]),
-        "gross_motor": as_int_or_none(f["gross_motor"]),
-        "respiratory": as_int_or_none(f["respiratory"]),
-        "delta_fs": _num(f["delta_fs"], 3),
+def _as_int(x: pd.Series) -> pd.Series:
+    return pd.to_numeric(x, errors="coerce").astype(float).astype("Int64")
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain dicts with None for missing values (JSON-ready), column by column."""
+    cols = {}
+    for c in df.columns:
+        col = df[c]
+        values = col.astype(object).where(col.notna(), None).tolist()
+        if pd.api.types.is_integer_dtype(col.dtype):
+            values = [None if v is None else int(v) for v in values]
+        elif pd.api.types.is_float_dtype(col.dtype):
+            values = [None if v is None else float(v) for v in values]
+        cols[c] = values
+    keys = list(cols)
+    return [dict(zip(keys, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
+
+
+def scores_frame(f: pd.DataFrame) -> pd.DataFrame:
+    """The contract's ``scores`` section for every patient, vectorised."""
+    ref = np.where(f["weight_reference_kg"].isna(), None,
+                   np.where(f["weight_reference_is_premorbid"], "premorbid", "first recorded"))
+    return pd.DataFrame({
+        "alsfrs_r_total": _as_int(f["alsfrs_r_total"]),
+        "bulbar": _as_int(f["bulbar"]),
+        "fine_motor": _as_int(f["fine_motor"]),
+        "gross_motor": _as_int(f["gross_motor"]),
+        "respiratory": _as_int(f["respiratory"]),
+        "delta_fs": _rounded(f["delta_fs"], 3),
         "delta_fs_label": f["delta_fs_label"],
         "kings_stage": f["kings_stage"],
         "kings_stage_basis": f["kings_stage_basis"],
-        "mitos_stage": as_int_or_none(f["mitos_stage"]),
-        "fvc_percent_predicted": _num(f["fvc_percent_predicted"]),
-        "snip_cmh2o": _num(f["snip_cmh2o"]),
-        "bmi": _num(f["bmi"]),
-        "weight_kg": _num(f["weight_kg"]),
-        "weight_loss_percent": _num(f["weight_loss_percent"]),
-        "weight_loss_reference": (
-            None if pd.isna(f["weight_reference_kg"])
-            else "premorbid" if f["weight_reference_is_premorbid"] else "first recorded"
-        ),
+        "mitos_stage": _as_int(f["mitos_stage"]),
+        "fvc_percent_predicted": _rounded(f["fvc_percent_predicted"], 1),
+        "snip_cmh2o": _rounded(f["snip_cmh2o"], 1),
+        "bmi": _rounded(f["bmi"], 1),
+        "weight_kg": _rounded(f["weight_kg"], 1),
+        "weight_loss_percent": _rounded(f["weight_loss_percent"], 1),
+        "weight_loss_reference": pd.Series(ref, index=f.index, dtype=object),
+    }, index=f.index)
+
+
+def measured_frame(f: pd.DataFrame, cohort: Cohort) -> list[dict[str, Any]]:
+    """When each key measurement was last taken, and how many days before as-of."""
+    key = cohort.time_key()
+    parts = {
+        "alsfrs_r": "alsfrs_t",
+        "fvc": "fvc_percent_predicted_t",
+        "snip": "snip_cmh2o_t",
+        "weight": "weight_kg_t",
     }
+    cols = {}
+    for name, tcol in parts.items():
+        cols[name] = (
+            _format_times(f[tcol], cohort),
+            _as_int((f["as_of"] - f[tcol]).round()).astype(object).where(f[tcol].notna(), None)
+            .tolist(),
+        )
+    return [
+        {name: {key: cols[name][0][i], "days_ago": cols[name][1][i]} for name in parts}
+        for i in range(len(f))
+    ]
 
 
-def _days(x: float) -> int | None:
-    return None if x is None or not np.isfinite(x) else int(round(x))
+def _format_times(t: pd.Series, cohort: Cohort) -> list[str | int | None]:
+    if cohort.time_kind == "day":
+        return [None if v is None else int(v) for v in _as_int(t.round()).astype(object)
+                .where(t.notna(), None).tolist()]
+    dates = pd.to_datetime(t, unit="D", errors="coerce").dt.strftime("%Y-%m-%d")
+    return dates.astype(object).where(t.notna(), None).tolist()
 
 
 def assess_frames(cohort: Cohort, as_of: float | None = None) -> Iterator[dict[str, Any]]:
@@ -58,27 +102,18 @@ def assess_frames(cohort: Cohort, as_of: float | None = None) -> Iterator[dict[s
     f = facts_mod.build(cohort, as_of)
     f, prog_sections = progression.annotate(cohort, f)
     plans = careplan_plan.plan(cohort, f)
-    key = cohort.time_key()
-    t_of = cohort.format_time
-    rows = f.to_dict("index")
-    for (pid, row), prog, care in zip(rows.items(), prog_sections, plans, strict=True):
-        scores = scores_section(pd.Series(row))
-        scores["measured"] = {
-            "alsfrs_r": {key: t_of(row["alsfrs_t"]),
-                         "days_ago": _days(row["as_of"] - row["alsfrs_t"])},
-            "fvc": {key: t_of(row["fvc_percent_predicted_t"]),
-                    "days_ago": _days(row["days_since_fvc_percent_predicted"])},
-            "snip": {key: t_of(row["snip_cmh2o_t"]),
-                     "days_ago": _days(row["days_since_snip_cmh2o"])},
-            "weight": {key: t_of(row["weight_kg_t"]),
-                       "days_ago": _days(row["days_since_weight_kg"])},
-        }
+    scores = _records(scores_frame(f))
+    measured = measured_frame(f, cohort)
+    as_of_out = _format_times(f["as_of"], cohort)
+    latest_out = _format_times(f["latest_data_t"], cohort)
+    deceased = f["deceased"].astype(bool).tolist()
+    for i, (pid, prog, care) in enumerate(zip(f.index, prog_sections, plans, strict=True)):
         yield {
             "patient_id": pid,
-            "as_of": t_of(row["as_of"]),
-            "latest_data": t_of(row["latest_data_t"]),
-            "deceased": bool(row["deceased"]),
-            "scores": scores,
+            "as_of": as_of_out[i],
+            "latest_data": latest_out[i],
+            "deceased": deceased[i],
+            "scores": {**scores[i], "measured": measured[i]},
             **prog,
             **care,
         }
