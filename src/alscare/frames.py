@@ -269,3 +269,128 @@ def from_records(
         pd.DataFrame(irows, columns=list(INTERVENTION_COLUMNS)),
     )
     return Cohort("date", *frames, warnings=list(warnings or []))
+
+
+# --------------------------------------------------------------------------- frames -> records
+
+DEFAULT_REFERENCE_DATE = dt.date(2000, 1, 1)
+"""Day 0 of a PRO-ACT cohort when its days are turned into dates and no reference is given.
+PRO-ACT releases no calendar dates (data.md 1.2), so any reference is a convention: the dates
+produced are on an arbitrary but stated scale, and only their differences carry meaning."""
+
+
+def _present(x: Any) -> bool:
+    if x is None or x is pd.NA:
+        return False
+    return not (isinstance(x, float) and np.isnan(x))
+
+
+def _plain(x: Any) -> Any:
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _compact(row: dict[str, Any], keys: tuple[str, ...], ints: bool = False) -> dict[str, Any]:
+    out = {}
+    for k in keys:
+        x = row.get(k)
+        if _present(x):
+            x = _plain(x)
+            out[k] = int(round(x)) if ints and isinstance(x, float) else x
+    return out
+
+
+def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[PatientRecord]:
+    """Frames -> canonical records (for the database and FHIR export of any cohort).
+
+    Dated cohorts (time_kind "date") keep their dates: ``from_records(to_records(c))`` gives
+    back the same frames. For PRO-ACT cohorts (time_kind "day") day ``d`` becomes
+    ``reference_date + d days`` (default :data:`DEFAULT_REFERENCE_DATE`, 2000-01-01).
+
+    What the canonical record has no field for is not carried: a visit's height (the patient's
+    height is), a recorded ALSFRS-R total without items, the study-drug flag (the medication's
+    name, "study drug", says it).
+    """
+    origin = EPOCH if cohort.time_kind == "date" else reference_date or DEFAULT_REFERENCE_DATE
+
+    def date(t: Any) -> str | None:
+        if not _present(t):
+            return None
+        return (origin + dt.timedelta(days=int(round(float(t))))).isoformat()
+
+    by_pid: dict[str, dict[str, list]] = {
+        pid: {"visits": [], "medications": [], "interventions": []}
+        for pid in cohort.patients.index
+    }
+    item_keys = (*ALSFRS_ITEMS,)
+    for v in cohort.visits.to_dict("records"):
+        visit: dict[str, Any] = {"date": date(v["t"])}
+        items = _compact(v, item_keys, ints=True)
+        flag = v.get("cutting_food_with_gastrostomy")
+        if _present(flag):
+            items["cutting_food_with_gastrostomy"] = bool(flag)
+        if items:
+            visit["alsfrs_r"] = items
+        for key, cols, ints in (("respiratory", RESPIRATORY_COLUMNS, False),
+                                ("questionnaires", QUESTIONNAIRE_COLUMNS, True),
+                                ("labs", LAB_COLUMNS, False)):
+            part = _compact(v, cols, ints)
+            if part:
+                visit[key] = part
+        sym = {c.removeprefix("symptom_"): int(round(v[c])) for c in SYMPTOM_COLUMNS
+               if _present(v.get(c))}
+        if sym:
+            visit["symptoms"] = sym
+        if _present(v.get("weight_kg")):
+            visit["weight_kg"] = float(v["weight_kg"])
+        by_pid[str(v["patient_id"])]["visits"].append(visit)
+    for m in cohort.medications.to_dict("records"):
+        med = {"name": m["name"], "start_date": date(m["start"]), "stop_date": date(m["stop"])}
+        for k in ("dose", "stopped_abruptly", "indication"):
+            if _present(m.get(k)):
+                med[k] = _plain(m[k])
+        by_pid[str(m["patient_id"])]["medications"].append(med)
+    for i in cohort.interventions.to_dict("records"):
+        iv = {"type": i["type"], "status": i["status"], "date": date(i["t"])}
+        if _present(i.get("hours_per_day")):
+            iv["hours_per_day"] = float(i["hours_per_day"])
+        by_pid[str(i["patient_id"])]["interventions"].append(iv)
+
+    records = []
+    for pid, p in cohort.patients.to_dict("index").items():
+        patient: dict[str, Any] = {"id": str(pid)}
+        for key, col in (("sex", "sex"), ("onset_site", "onset_site"),
+                         ("diagnostic_category", "diagnostic_category"),
+                         ("genetic_testing_offered", "genetic_testing_offered"),
+                         ("ftd", "ftd"), ("family_history_als", "family_history_als"),
+                         ("height_cm", "height_cm"),
+                         ("premorbid_weight_kg", "premorbid_weight_kg")):
+            if _present(p.get(col)):
+                patient[key] = _plain(p[col])
+        for key, col in (("birth_date", "birth"), ("onset_date", "onset"),
+                         ("diagnosis_date", "diagnosis")):
+            if _present(p.get(col)):
+                patient[key] = date(p[col])
+        test_date = date(p.get("genetic_test_date"))
+        patient["genetics"] = [
+            {"gene": g, "result": p[f"gene_{g}"], "date": test_date}
+            for g in GENES if _present(p.get(f"gene_{g}"))
+        ]
+        care: dict[str, Any] = {}
+        for key, col in (("advance_directive_date", "advance_directive"),
+                         ("last_acp_discussion_date", "last_acp_discussion"),
+                         ("last_ecas_date", "last_ecas")):
+            if _present(p.get(col)):
+                care[key] = date(p[col])
+        for key in ("resuscitation", "ventilation_preference", "palliative_care_involved"):
+            if _present(p.get(key)):
+                care[key] = _plain(p[key])
+        if _present(p.get("caregiver_known")) and bool(p["caregiver_known"]):
+            lives = p.get("caregiver_lives_with_patient")
+            care["caregiver"] = {"lives_with_patient": bool(lives) if _present(lives) else None}
+        doc: dict[str, Any] = {"patient": patient, **by_pid[str(pid)]}
+        if care:
+            doc["care"] = care
+        if _present(p.get("deceased")):
+            doc["deceased_date"] = date(p["deceased"])
+        records.append(PatientRecord.model_validate(doc))
+    return records
