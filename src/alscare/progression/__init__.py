@@ -1,28 +1,182 @@
-"""Progression, forecasts, milestones, treatment response and prognosis (issue 4)."""
+"""Progression, forecasts, milestones and treatment response (issue 4).
+
+``annotate(cohort, facts)`` runs the population model (``model.py``) for every patient at once:
+posterior of each patient's trajectory (``posterior.py``), slope at as-of with its 80% interval,
+forecasts at 3, 6 and 12 months (``forecast.py``), milestone probabilities (``milestones.py``)
+and the response to each disease-modifying or study drug started during follow-up
+(``response.py``). Everything is closed-form Gaussian algebra: no sampling, so the same input
+always gives the same answer.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from alscare.frames import Cohort
+from alscare.progression import forecast as fc
+from alscare.progression import milestones as ms
+from alscare.progression import model as model_mod
+from alscare.progression import posterior as pm
+from alscare.progression import response as rsp
+
+METHOD = "onset-anchored hierarchical quadratic model, empirical Bayes"
 
 
-def annotate(cohort: Cohort, facts: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Per patient, the contract's ``progression``, ``forecast``, ``milestones`` and ``response``
-    sections; also returns the facts table with progression columns added for the rules.
+def _r(x: float, nd: int = 2) -> float | None:
+    return None if not np.isfinite(x) else round(float(x), nd)
 
-    Placeholder until the progression model lands: every section says it was not computed.
-    """
-    sections = [
-        {
-            "progression": {"slope_per_month": None, "slope_lower80": None,
-                            "slope_upper80": None, "method": "not computed"},
-            "forecast": {"alsfrs_r_total": [], "fvc_percent_predicted": []},
-            "milestones": [],
-            "response": [],
-        }
-        for _ in range(len(facts))
-    ]
+
+def annotate(cohort: Cohort, facts: pd.DataFrame,
+             model: model_mod.PopulationModel | None = None,
+             ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Per patient (facts order), the contract's ``progression``, ``forecast``, ``milestones``
+    and ``response`` sections; also returns the facts table with progression columns added
+    for the care-plan rules."""
+    model = model or model_mod.active()
+    ids = facts.index
+    n = len(ids)
+    as_of = facts["as_of"].to_numpy(dtype=float)
+    death = cohort.patients["deceased"].reindex(ids).to_numpy(dtype=float)
+    dead_by_asof = np.isfinite(death) & (death <= np.nan_to_num(as_of, nan=np.inf))
+    values = pm.visit_values(cohort)
+    line = pm.timeline(cohort, values, ids, model)
+    x = pm.covariates(cohort, ids)
+    t_ref = np.where(dead_by_asof, np.minimum(as_of, death), as_of)
+    tau_ref = (t_ref - line.origin) / model_mod.DAYS_PER_MONTH
+
+    obs: dict[str, pm.Observations] = {}
+    post: dict[str, pm.Posterior] = {}
+    for name in model_mod.OUTCOMES:
+        obs[name] = pm.observations(values, name, ids, line, cut=as_of)
+        post[name] = pm.posterior(obs[name], x, line, model[name])
+
+    # slope at as-of
+    a_post = post["alsfrs_r_total"]
+    has_alsfrs = a_post.n_obs > 0
+    s_mean, s_sd = pm.slope_at(a_post, np.nan_to_num(tau_ref))
+    ok_slope = has_alsfrs & np.isfinite(tau_ref)
+    slope = np.where(ok_slope, s_mean, np.nan)
+    slope_lo = np.where(ok_slope, s_mean - fc.Z80 * s_sd, np.nan)
+    slope_hi = np.where(ok_slope, s_mean + fc.Z80 * s_sd, np.nan)
+
+    # forecasts at 3, 6, 12 months
+    hz = np.asarray(fc.HORIZONS_MONTHS, dtype=float)
+    days_ahead = np.round(hz * model_mod.DAYS_PER_MONTH)
+    t_fc = as_of[:, None] + days_ahead[None, :]
+    alive_at = ~(np.isfinite(death)[:, None] & (t_fc >= death[:, None])) & np.isfinite(t_fc)
+    tau_fc = (t_fc - line.origin[:, None]) / model_mod.DAYS_PER_MONTH
+    tau_fc_safe = np.nan_to_num(tau_fc)
+    pred = {name: fc.predictive(model[name], post[name], tau_fc_safe)
+            for name in ("alsfrs_r_total", "fvc_percent_predicted")}
+    show = {
+        "alsfrs_r_total": alive_at & (has_alsfrs | line.onset_known)[:, None]
+        & np.isfinite(tau_fc),
+        "fvc_percent_predicted": alive_at & (post["fvc_percent_predicted"].n_obs > 0)[:, None]
+        & np.isfinite(tau_fc),
+    }
+
+    # milestones
+    ms_res = {ev.name: ms.milestone(model[ev.outcome], post[ev.outcome], obs[ev.outcome], ev,
+                                    np.nan_to_num(tau_ref))
+              for ev in ms.EVENTS}
+    ms_ok = {}
+    for ev in ms.EVENTS:
+        base = np.isfinite(tau_ref) & ~dead_by_asof
+        if ev.outcome == "fvc_percent_predicted":
+            base &= post[ev.outcome].n_obs > 0
+        else:
+            base &= (post[ev.outcome].n_obs > 0) | line.onset_known
+        ms_ok[ev.name] = base
+
+    # response
+    scored = obs["alsfrs_r_total"]
+    first_t = np.full(n, np.inf)
+    np.minimum.at(first_t, scored.pidx, scored.t)
+    first_t = np.where(np.isfinite(first_t), first_t, np.nan)
+    tx = rsp.treatments(cohort, ids, first_t, as_of)
+    rtab = rsp.assess(model["alsfrs_r_total"], scored, x, line, tx)
+    responses: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    not_resp_names: list[list[str]] = [[] for _ in range(n)]
+    key = cohort.time_key()
+    for r in rtab.to_dict("records"):
+        p = r["p_no_response"]
+        responses[r["pidx"]].append({
+            "treatment": r["treatment"],
+            f"start_{key}": cohort.format_time(r["start"]),
+            "status": r["status"] if np.isfinite(p) else "indeterminate",
+            "p_no_response": _r(p, 3),
+            "reason": rsp.reason(cohort, r),
+            "post_start_visits": int(r["n_post"]),
+            "slope_change_per_month": _r(r["post_slope"] - r["expected_slope"]),
+        })
+        if np.isfinite(p) and r["status"] == "not_responding":
+            not_resp_names[r["pidx"]].append(r["treatment"])
+
+    # sections, patient by patient (formatting only)
+    fmt = cohort.format_time
+    method_ok = f"{METHOD} ({model.label})"
+    why_no_slope = np.where(
+        np.isnan(as_of), "not computed: no visits",
+        np.where(line.onset_known,
+                 "not computed: no ALSFRS-R recorded (forecast from the population prior "
+                 "from onset)",
+                 "not computed: no ALSFRS-R recorded and onset unknown"))
+    sections: list[dict[str, Any]] = []
+    for i in range(n):
+        fcs: dict[str, list[dict[str, Any]]] = {}
+        for name, pr in pred.items():
+            fcs[name] = [
+                {key: fmt(t_fc[i, h]), "months": int(hz[h]),
+                 "mean": _r(pr["mean"][i, h], 1), "lower80": _r(pr["lower80"][i, h], 1),
+                 "upper80": _r(pr["upper80"][i, h], 1)}
+                for h in range(len(hz)) if show[name][i, h]
+            ]
+        mls = []
+        for ev in ms.EVENTS:
+            res = ms_res[ev.name]
+            if not ms_ok[ev.name][i]:
+                mls.append({"event": ev.name, "probability_within_6_months": None,
+                            f"expected_{key}": None,
+                            "basis": "deceased" if dead_by_asof[i] else "no data"})
+                continue
+            met_t = res.already_met_t[i]
+            if np.isfinite(met_t):
+                when, basis = fmt(met_t), "already reached"
+            else:
+                exp_t = line.origin[i] + res.expected_tau[i] * model_mod.DAYS_PER_MONTH
+                when, basis = fmt(exp_t), "model"
+                if np.isfinite(death[i]) and np.isfinite(exp_t) and exp_t >= death[i]:
+                    when = None
+            mls.append({"event": ev.name,
+                        "probability_within_6_months": _r(res.probability[i], 3),
+                        f"expected_{key}": when, "basis": basis})
+        sections.append({
+            "progression": {
+                "slope_per_month": _r(slope[i]),
+                "slope_lower80": _r(slope_lo[i]),
+                "slope_upper80": _r(slope_hi[i]),
+                "method": method_ok if ok_slope[i] else str(why_no_slope[i]),
+            },
+            "forecast": fcs,
+            "milestones": mls,
+            "response": responses[i],
+        })
+
+    facts = facts.copy()
+    facts["slope_per_month"] = slope
+    facts["slope_lower80"] = slope_lo
+    facts["slope_upper80"] = slope_hi
+    for col, ev_name in (("p_fvc_below_50_6m", "fvc_below_50"),
+                         ("p_alsfrs_below_24_6m", "alsfrs_r_below_24"),
+                         ("p_loss_of_speech_6m", "loss_of_speech"),
+                         ("p_loss_of_ambulation_6m", "loss_of_ambulation")):
+        facts[col] = np.where(ms_ok[ev_name], ms_res[ev_name].probability, np.nan)
+    i6 = fc.HORIZONS_MONTHS.index(6)
+    facts["forecast_fvc_6m"] = np.where(show["fvc_percent_predicted"][:, i6],
+                                        pred["fvc_percent_predicted"]["mean"][:, i6], np.nan)
+    facts["dmt_not_responding"] = np.array([bool(v) for v in not_resp_names], dtype=bool)
+    facts["dmt_not_responding_names"] = [", ".join(v) if v else None for v in not_resp_names]
     return facts, sections

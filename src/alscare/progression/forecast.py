@@ -1,0 +1,70 @@
+"""Forecasts: predictive distribution of a future measurement, in closed form.
+
+Predictive variance at tau* = posterior variance of the trajectory (z* P z*') + drift_sd**2 x
+months since the last observation + noise_sd**2. The scale's floor and ceiling are applied to
+the Gaussian: the mean is that of the clipped normal, E[min(max(Y, lo), hi)], and the 80%
+interval is the clipped 10th and 90th percentiles (clipping is monotone, so these are exactly
+the quantiles of the clipped variable).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr
+
+from alscare.progression.model import OutcomeModel
+from alscare.progression.posterior import Posterior, latent_at
+
+Z80 = 1.2815515655446004  # standard normal 90th percentile
+HORIZONS_MONTHS: tuple[int, ...] = (3, 6, 12)
+
+
+def _phi(z: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
+
+
+def clipped_normal_mean(mu: np.ndarray, sd: np.ndarray, lo: float,
+                        hi: float | None) -> np.ndarray:
+    """E[min(max(Y, lo), hi)] for Y ~ N(mu, sd**2) (censored-normal mean, closed form)."""
+    sd = np.maximum(sd, 1e-9)
+    a = (lo - mu) / sd
+    # E[max(Y, lo)] = lo Phi(a) + mu (1 - Phi(a)) + sd phi(a)
+    m = lo * ndtr(a) + mu * (1.0 - ndtr(a)) + sd * _phi(a)
+    if hi is not None:
+        b = (hi - mu) / sd
+        # subtract E[(Y - hi)^+] = (mu - hi)(1 - Phi(b)) + sd phi(b)
+        m = m - ((mu - hi) * (1.0 - ndtr(b)) + sd * _phi(b))
+    return m
+
+
+def clip(x: np.ndarray, lo: float, hi: float | None) -> np.ndarray:
+    return np.clip(x, lo, hi if hi is not None else np.inf)
+
+
+def drift_var(om: OutcomeModel, post: Posterior, tau: np.ndarray) -> np.ndarray:
+    """Drift variance since the last observation (from onset when there is none)."""
+    last = np.broadcast_to(
+        np.nan_to_num(post.tau_last, nan=0.0).reshape(-1, *([1] * (np.ndim(tau) - 1))),
+        np.shape(tau))
+    return om.drift_sd ** 2 * np.maximum(np.asarray(tau) - last, 0.0)
+
+
+def latent_distribution(om: OutcomeModel, post: Posterior,
+                        tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sd of the true (noise-free) value at tau, drift included."""
+    mu, sd = latent_at(post, tau)
+    return mu, np.sqrt(sd ** 2 + drift_var(om, post, tau))
+
+
+def predictive(om: OutcomeModel, post: Posterior,
+               tau: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean, lower80, upper80 (on the scale's range) of a measurement at tau (n,) or (n,h)."""
+    mu, sd_lat = latent_distribution(om, post, tau)
+    sd = np.sqrt(sd_lat ** 2 + om.noise_sd ** 2)
+    return {
+        "mean": clipped_normal_mean(mu, sd, om.lower, om.upper),
+        "lower80": clip(mu - Z80 * sd, om.lower, om.upper),
+        "upper80": clip(mu + Z80 * sd, om.lower, om.upper),
+        "mu": mu,
+        "sd": sd,
+    }

@@ -1,0 +1,98 @@
+"""Milestones: probability of reaching a threshold within 6 months and the expected date.
+
+Method (closed form, no sampling):
+- probability_within_6_months = max over a monthly grid h in (0, 6] of
+  P(latent value at as_of + h below the threshold), with the latent value's posterior (drift
+  included, measurement noise excluded). For a declining trajectory this is the probability
+  that the threshold has been crossed by 6 months; where the mean curves back up it is a lower
+  bound of the first-passage probability.
+- expected date = first time the posterior-mean trajectory reaches the threshold (the median
+  crossing time), searched weekly up to 5 years; null when not reached in 5 years.
+- already reached: when the latest observed value meets the criterion the probability is 1 and
+  the date is the first visit of the current run of visits meeting it.
+
+Events and their criteria (contract; data.md):
+- fvc_below_50: FVC % predicted < 50 (FVC model);
+- alsfrs_r_below_24: ALSFRS-R total < 24, i.e. latent total < 23.5;
+- loss_of_speech: item 1 (speech) <= 1, i.e. latent item < 1.5 (item model);
+- loss_of_ambulation: item 8 (walking) <= 1, i.e. latent item < 1.5 (item model).
+The items are modelled as latent continuous scores with the same hierarchical model as the
+total (item-threshold mapping); this is an approximation of an ordinal item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr
+
+from alscare.progression.forecast import latent_distribution
+from alscare.progression.model import OutcomeModel
+from alscare.progression.posterior import Observations, Posterior
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    outcome: str
+    latent_threshold: float  # met when latent value < this
+    observed_met: float  # met when an observed value <= this
+
+
+EVENTS: tuple[Event, ...] = (
+    Event("fvc_below_50", "fvc_percent_predicted", 50.0, 49.999),
+    Event("alsfrs_r_below_24", "alsfrs_r_total", 23.5, 23.0),
+    Event("loss_of_speech", "speech", 1.5, 1.0),
+    Event("loss_of_ambulation", "walking", 1.5, 1.0),
+)
+
+GRID_6M = np.arange(1, 7, dtype=float)  # months after as_of
+GRID_5Y = np.arange(0, 60.01, 0.25)  # months after as_of for the expected date
+
+
+@dataclass
+class MilestoneResult:
+    probability: np.ndarray  # (n,), NaN where not computable
+    expected_tau: np.ndarray  # (n,) months from origin; NaN when not reached in 5 years
+    already_met_t: np.ndarray  # (n,) cohort days of the first visit of the current run, or NaN
+
+
+def already_met(obs: Observations, ev: Event, n: int) -> np.ndarray:
+    """Per patient, the time (days) since when the observed value has met the criterion at
+    every visit up to the latest one; NaN if the latest value does not meet it."""
+    out = np.full(n, np.nan)
+    if not len(obs.y):
+        return out
+    order = np.lexsort((obs.t, obs.pidx))
+    p, t, met = obs.pidx[order], obs.t[order], obs.y[order] <= ev.observed_met
+    last = np.r_[p[1:] != p[:-1], True]
+    # start of the trailing run of "met": last index where met is False, per patient
+    not_met_t = np.where(~met, t, -np.inf)
+    latest_not_met = np.full(n, -np.inf)
+    np.maximum.at(latest_not_met, p, not_met_t)
+    met_after = met & (t > latest_not_met[p])
+    first_run = np.full(n, np.inf)
+    np.minimum.at(first_run, p[met_after], t[met_after])
+    latest_met = np.zeros(n, dtype=bool)
+    latest_met[p[last]] = met[last]
+    return np.where(latest_met & np.isfinite(first_run), first_run, np.nan)
+
+
+def milestone(om: OutcomeModel, post: Posterior, obs: Observations, ev: Event,
+              tau_asof: np.ndarray) -> MilestoneResult:
+    n = len(tau_asof)
+    tau6 = tau_asof[:, None] + GRID_6M[None, :]
+    mu, sd = latent_distribution(om, post, tau6)
+    p = ndtr((ev.latent_threshold - mu) / np.maximum(sd, 1e-9)).max(axis=1)
+    tau_grid = tau_asof[:, None] + GRID_5Y[None, :]
+    z = np.stack([np.ones_like(tau_grid), tau_grid, tau_grid ** 2], axis=-1)
+    mean_path = np.einsum("nhi,ni->nh", z, post.mean)
+    below = mean_path < ev.latent_threshold
+    hit = below.any(axis=1)
+    first = np.argmax(below, axis=1)
+    expected = np.where(hit, tau_asof + GRID_5Y[first], np.nan)
+    met_t = already_met(obs, ev, n)
+    p = np.where(np.isfinite(met_t), 1.0, p)
+    p = np.where(np.isfinite(tau_asof), p, np.nan)
+    return MilestoneResult(probability=p, expected_tau=expected, already_met_t=met_t)

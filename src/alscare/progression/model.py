@@ -1,0 +1,199 @@
+"""The population progression model: one hierarchical Gaussian (linear mixed-effects) model per
+outcome, its parameters, and their versioned JSON file.
+
+Per patient i and outcome, with tau = months since symptom onset,
+
+    y_ij = b0_i + b1_i * tau_ij + b2_i * tau_ij**2 + e_ij,        e_ij ~ N(0, noise_sd**2)
+    b_i  ~ N(M x_i, Sigma)
+
+b0 is the level at onset, b1 the slope at onset (per month), b2 the curvature (per month**2),
+so the slope at time tau is b1 + 2 * b2 * tau. x_i are covariates (bulbar onset, age at onset,
+diagnostic delay; missing ones at the population mean). Linear mixed-effects models of
+ALSFRS-R and vital capacity are the PRO-ACT standard (data.md 3.4 [S10][S11]); per-patient
+curvature of either sign is needed because PRO-ACT trajectories accelerate on average [S11]
+while population registers decelerate [S12] (data.md 2.3).
+
+Onset anchor (Karanevich 2018 [S68], data.md 3.4): ALSFRS-R is 48 at symptom onset by
+definition. In a Gaussian model, a pseudo-observation of 48 at tau = 0 with error sd ``a`` is
+the same as a prior on b0 with mean 48 and sd ``a`` independent of slope and curvature; that
+is how it is stored (``anchor_fixed``: the fit does not move it). Items are anchored at 4.
+Where onset is unknown the time origin is imputed (first visit minus the population's median
+onset-to-first-visit time) and the level prior is widened by ``unknown_onset_level_sd``.
+
+Forecasts add to the posterior variance (i) the measurement noise and (ii) a Brownian "drift"
+variance ``drift_sd**2`` per month since the last observation, which stands for what a smooth
+quadratic cannot follow (plateaus, steps: data.md 2.3 [S28][S46]); the fit estimates it by the
+method of moments on held-out last visits.
+
+Floor and ceiling (0..48 for ALSFRS-R, 0..4 for items, FVC >= 0) are applied to predictions
+(clipped-normal means and clipped quantiles), not in the fit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "alscare.progression-model/1"
+MODEL_ENV = "ALSCARE_MODEL"
+DAYS_PER_MONTH = 30.44  # as alscare.scores.rate
+
+COVARIATES: tuple[str, ...] = (
+    "intercept",
+    "bulbar_onset",  # 1 if onset_site == "bulbar"
+    "age_at_onset_decades_from_60",  # (age at onset - 60) / 10
+    "log_diagnostic_delay_over_11_months",  # ln(delay months / 11), 11 = median delay [S24]
+)
+RANDOM_EFFECTS: tuple[str, ...] = ("level_at_onset", "slope_per_month", "curvature_per_month2")
+OUTCOMES: tuple[str, ...] = ("alsfrs_r_total", "fvc_percent_predicted", "speech", "walking")
+
+
+@dataclass
+class OutcomeModel:
+    """Parameters of the hierarchical model of one outcome."""
+
+    name: str
+    lower: float
+    upper: float | None
+    mean_coef: np.ndarray  # (3, len(COVARIATES)): prior mean of b = mean_coef @ x
+    cov: np.ndarray  # (3, 3): Sigma, between-patient covariance of b
+    noise_sd: float
+    drift_sd: float  # per sqrt(month) since the last observation
+    anchor_fixed: bool  # level at onset fixed by definition (ALSFRS-R 48, item 4)
+    unknown_onset_level_sd: float
+    # prior sd of the slope change after a drug start (points per month), used by response.py
+    response_prior_sd: float = 0.5
+    notes: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "lower": self.lower,
+            "upper": self.upper,
+            "covariates": list(COVARIATES),
+            "random_effects": list(RANDOM_EFFECTS),
+            "mean_coef": np.round(self.mean_coef, 8).tolist(),
+            "cov": np.round(self.cov, 10).tolist(),
+            "noise_sd": round(float(self.noise_sd), 6),
+            "drift_sd": round(float(self.drift_sd), 6),
+            "anchor_fixed": self.anchor_fixed,
+            "unknown_onset_level_sd": self.unknown_onset_level_sd,
+            "response_prior_sd": self.response_prior_sd,
+            "notes": self.notes,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> OutcomeModel:
+        if list(d.get("covariates", COVARIATES)) != list(COVARIATES):
+            raise ValueError(f"model for {d.get('name')}: covariates {d.get('covariates')}; "
+                             f"allowed: {list(COVARIATES)}")
+        coef = np.asarray(d["mean_coef"], dtype=float)
+        cov = np.asarray(d["cov"], dtype=float)
+        if coef.shape != (3, len(COVARIATES)) or cov.shape != (3, 3):
+            raise ValueError(f"model for {d.get('name')}: mean_coef must be 3x{len(COVARIATES)} "
+                             "and cov 3x3")
+        return cls(
+            name=d["name"], lower=float(d["lower"]),
+            upper=None if d.get("upper") is None else float(d["upper"]),
+            mean_coef=coef, cov=cov, noise_sd=float(d["noise_sd"]),
+            drift_sd=float(d["drift_sd"]), anchor_fixed=bool(d["anchor_fixed"]),
+            unknown_onset_level_sd=float(d["unknown_onset_level_sd"]),
+            response_prior_sd=float(d.get("response_prior_sd", 0.5)),
+            notes=str(d.get("notes", "")),
+        )
+
+
+@dataclass
+class PopulationModel:
+    """All outcome models plus the metadata of the file they came from."""
+
+    outcomes: dict[str, OutcomeModel]
+    version: str
+    months_onset_to_first_visit: float  # median; imputes the time origin when onset is unknown
+    fitted: dict[str, Any] = field(default_factory=dict)  # fit date, n patients, source, checks
+    sources: list[str] = field(default_factory=list)
+    path: str | None = None
+
+    def __getitem__(self, name: str) -> OutcomeModel:
+        return self.outcomes[name]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": self.version,
+            "months_onset_to_first_visit": self.months_onset_to_first_visit,
+            "fitted": self.fitted,
+            "sources": self.sources,
+            "outcomes": {k: m.to_json() for k, m in self.outcomes.items()},
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], path: str | None = None) -> PopulationModel:
+        if d.get("format") != FORMAT:
+            raise ValueError(f"{path or 'model'}: format {d.get('format')!r}; allowed: {FORMAT!r}")
+        missing = [o for o in OUTCOMES if o not in d.get("outcomes", {})]
+        if missing:
+            raise ValueError(f"{path or 'model'}: outcomes {missing} missing; "
+                             f"allowed: a model with all of {list(OUTCOMES)}")
+        return cls(
+            outcomes={k: OutcomeModel.from_json(v) for k, v in d["outcomes"].items()},
+            version=str(d["version"]),
+            months_onset_to_first_visit=float(d["months_onset_to_first_visit"]),
+            fitted=dict(d.get("fitted") or {}),
+            sources=list(d.get("sources") or []),
+            path=path,
+        )
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+
+    @property
+    def label(self) -> str:
+        return f"{self.version}" + (f" ({self.path})" if self.path else "")
+
+
+def load(path: str | Path) -> PopulationModel:
+    """A model file (JSON; never pickle)."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{p}: cannot read progression model ({e}); allowed: a JSON file "
+                         "written by `alscare model fit`") from e
+    return PopulationModel.from_json(doc, str(p))
+
+
+def default() -> PopulationModel:
+    """The packaged default (literature parameters, params/default_model.json)."""
+    text = resources.files("alscare.progression").joinpath("params/default_model.json")
+    return PopulationModel.from_json(json.loads(text.read_text(encoding="utf-8")))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime: float) -> PopulationModel:
+    return load(path)
+
+
+def active() -> PopulationModel:
+    """The model assess uses: ``$ALSCARE_MODEL`` if set, else the packaged default."""
+    path = os.environ.get(MODEL_ENV)
+    if path:
+        return _load_cached(path, Path(path).stat().st_mtime)
+    return _default_cached()
+
+
+@lru_cache(maxsize=1)
+def _default_cached() -> PopulationModel:
+    return default()
+
+
+def today_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
