@@ -1,7 +1,44 @@
-"""`alscare` sub-commands: synth (filled in by the issue that builds it)."""
+"""`alscare synth`: a synthetic cohort with its ground truth (``alscare.synth``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
+class SynthFormat(StrEnum):
+    records = "records"
+    proact = "proact"
+    fhir = "fhir"
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+
+    @app.command("synth")
+    def synth(
+        out: Annotated[Path, typer.Option("--out", help="Output: a .jsonl file (records), a "
+                                          "folder (proact) or a .json Bundle (fhir).")],
+        patients: Annotated[int, typer.Option("--patients", min=0,
+                                              help="Number of patients.")] = 200,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same "
+                                          "cohort).")] = 1,
+        format: Annotated[SynthFormat, typer.Option("--format", help="records | proact | "
+                                                    "fhir")] = SynthFormat.records,
+    ) -> None:
+        """Generate a synthetic ALS cohort calibrated to published natural history, with its
+        ground truth (latent slopes, plateaus, drug effects, death) written beside it as
+        truth.csv (alscare_truth.csv inside a PRO-ACT folder)."""
+        from alscare import synth as gen
+
+        cohort = gen.generate(patients, seed)
+        paths = gen.write(cohort, format.value, out)
+        n_visits = len(cohort.cohort.visits)
+        typer.echo(
+            f"alscare: {patients} synthetic patients, {n_visits} visits (seed {seed}) -> "
+            + ", ".join(str(p) for p in paths),
+            err=True,
+        )
