@@ -1,0 +1,513 @@
+"""Drug names and medication facts for the medication-safety rules.
+
+Two public functions, both over a whole cohort at once:
+
+- :func:`normalise` maps the free-text medication names of a cohort's medication table to
+  generic ids of ``drugs.yaml`` ("Zanaflex 4 mg tablets" -> ``tizanidine``, "co-codamol 30/500"
+  -> ``codeine`` + ``paracetamol``, "tizanadine" -> ``tizanidine``). A name that cannot be
+  matched is kept and reported as unrecognised, never dropped.
+- :func:`medication_facts` turns the medication table into one row per patient of facts the
+  rule engine reads: ``on_<id>``, ``started_<id>_t``, ``stopped_<id>_t``,
+  ``stopped_abruptly_<id>`` for every generic, ``n_class_<class>``, ``names_class_<class>``,
+  ``stopped_class_<class>_t`` for every class, plus ``on_study_drug``,
+  ``n_active_medications``, ``unrecognised_medications`` and the edaravone start facts used by
+  the trial-population alert (reference.md R10).
+
+Names are matched on the distinct names of the cohort (a cohort of 10,000 patients has a few
+hundred distinct medication strings), then mapped back to the rows; everything after that is
+pandas group-bys over the long (row x component) table.
+
+The drug knowledge (names, combinations, classes, sources with verification tags) is data:
+``alscare/careplan/drugs.yaml``. Clinical sources are cited there per class and per drug.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from alscare.frames import Cohort
+from alscare.record.models import ALSFRS_ITEMS
+
+DRUGS_FILE = Path(__file__).with_name("drugs.yaml")
+VERIFIED_TAGS = ("V", "P", "U")
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# How a name was matched, from most to least certain.
+MATCH_KINDS = ("exact", "cleaned", "combination", "fuzzy", "unrecognised", "empty")
+
+# Separators between the parts of a combination written out ("codeine/paracetamol").
+_SPLIT = re.compile(r"\s*(?:/|\+|&|,|;|\bplus\b|\band\b|\bwith\b)\s*")
+# Doses, strengths and frequencies: "50 mg", "0.5mg/72h", "5 mg/5 ml", "x2", "twice daily".
+_DOSE = re.compile(
+    r"""(?x)
+    \b\d+(?:[.,]\d+)?\s*/\s*\d+(?:[.,]\d+)?\s*(?:mg|mcg|µg|ug|micrograms?|ml)?(?![a-z\d])
+    |\b\d+(?:[.,]\d+)?\s*
+      (?:mg/\d*\s*ml|(?:mg|mcg|µg|ug|micrograms?)\s*/\s*\d*\s*h(?:r|our)?|
+         mg|mcg|µg|ug|micrograms?|milligrams?|g|grams?|ml|l|%|units?|u|iu|mmol|
+         /\s*\d+\s*h(?:r|ours?)?)
+      (?![a-z])
+    (?:\s*/\s*\d+(?:[.,]\d+)?\s*(?:mg|mcg|ml|h|hr|hours?)?(?![a-z]))?
+    |\bx\s*\d+\b
+    |\b(?:once|twice|thrice|three|four|\d+)\s+times?\s+(?:a\s+|per\s+)?(?:daily|day|weekly|week)\b
+    |\b(?:once|twice|thrice)\s+(?:a\s+|per\s+)?(?:daily|day|weekly|week)\b
+    |\b(?:at\s+night|at\s+bedtime|in\s+the\s+morning|in\s+the\s+evening|every\s+\d+\s+h(?:ours?)?)\b
+    |\b(?:a|per)\s+day\b
+    |\b(?:daily|nightly|weekly|nocte|mane|bd|bid|tds|tid|qds|qid|od|qd|om|stat|prn)\b
+    |\bas\s+(?:required|needed|directed)\b
+    |\b\d+(?:[.,]\d+)?\b
+    """
+)
+
+
+@dataclass(frozen=True)
+class DrugKnowledge:
+    """The parsed and checked content of drugs.yaml."""
+
+    drugs: dict[str, dict[str, Any]]          # id -> {classes, ref, verified, note?}
+    classes: dict[str, dict[str, Any]]        # class -> {label, source}
+    aliases: dict[str, tuple[str, ...]]       # cleaned name -> generic ids
+    equivalents: dict[str, tuple[str, ...]]   # product id -> generic ids that together make it
+    salts: re.Pattern[str]
+    forms: re.Pattern[str]
+    fuzzy_min_length: int
+    fuzzy_cutoff: float
+    fuzzy_margin: float
+    fuzzy_candidates: tuple[str, ...] = field(default=())
+
+    def members(self, cls: str) -> list[str]:
+        """Generic ids in a class, in file order."""
+        return [d for d, e in self.drugs.items() if cls in e["classes"]]
+
+
+class DrugFileError(ValueError):
+    """drugs.yaml is inconsistent (unknown class or component, clashing alias, bad tag)."""
+
+
+def _clean(text: str) -> str:
+    """Lower case, NFKC, brackets and stray punctuation to spaces, single spaces."""
+    s = unicodedata.normalize("NFKC", str(text)).lower()
+    s = s.replace("®", " ").replace("™", " ")
+    s = re.sub(r"[()\[\]{}]", " / ", s)
+    s = re.sub(r"[\"'`*:!?]", " ", s)
+    s = re.sub(r"\s+", " ", s).strip(" .,;/+-")
+    return s
+
+
+def _phrase_pattern(words: list[str]) -> re.Pattern[str]:
+    words = sorted({_clean(w) for w in words}, key=len, reverse=True)
+    alt = "|".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<![\w-])(?:{alt})(?![\w-])")
+
+
+def _strip(pattern: re.Pattern[str], s: str) -> str:
+    s = pattern.sub(" ", s)
+    return re.sub(r"\s+", " ", s).strip(" .,;/+-")
+
+
+def _check_source(where: str, entry: dict[str, Any]) -> None:
+    if entry.get("verified") not in VERIFIED_TAGS:
+        raise DrugFileError(f"{where}: verified must be one of {VERIFIED_TAGS}, "
+                            f"got {entry.get('verified')!r}")
+    if not entry.get("ref") and not entry.get("citation"):
+        raise DrugFileError(f"{where}: a source (ref or citation) is required")
+
+
+def _add_alias(aliases: dict[str, tuple[str, ...]], name: str, generics: tuple[str, ...],
+               where: str) -> None:
+    key = _clean(name)
+    if not key:
+        raise DrugFileError(f"{where}: empty alias")
+    if key in aliases and aliases[key] != generics:
+        raise DrugFileError(f"{where}: alias {name!r} already means {aliases[key]}, "
+                            f"not {generics}")
+    aliases[key] = generics
+
+
+def parse(data: dict[str, Any]) -> DrugKnowledge:
+    """Check and index the content of a drugs file."""
+    classes: dict[str, dict[str, Any]] = data.get("classes") or {}
+    for c, entry in classes.items():
+        if not _ID.match(c):
+            raise DrugFileError(f"class {c!r}: ids are snake_case")
+        _check_source(f"class {c}", entry.get("source") or {})
+    drugs: dict[str, dict[str, Any]] = {}
+    aliases: dict[str, tuple[str, ...]] = {}
+    for d, entry in (data.get("drugs") or {}).items():
+        if not _ID.match(d):
+            raise DrugFileError(f"drug {d!r}: ids are snake_case")
+        _check_source(f"drug {d}", entry)
+        unknown = [c for c in entry.get("classes", []) if c not in classes]
+        if unknown:
+            raise DrugFileError(f"drug {d}: unknown classes {unknown}")
+        drugs[d] = {**entry, "classes": tuple(entry.get("classes", []))}
+    for d, entry in drugs.items():
+        _add_alias(aliases, d.replace("_", " "), (d,), f"drug {d}")
+        for a in entry.get("aliases", []):
+            _add_alias(aliases, str(a), (d,), f"drug {d}")
+    for p, entry in (data.get("combinations") or {}).items():
+        _check_source(f"combination {p}", entry)
+        comps = tuple(entry["components"])
+        unknown = [c for c in comps if c not in drugs]
+        if unknown:
+            raise DrugFileError(f"combination {p}: unknown components {unknown}")
+        for a in entry.get("aliases", []):
+            _add_alias(aliases, str(a), comps, f"combination {p}")
+    equivalents: dict[str, tuple[str, ...]] = {}
+    for p, parts in (data.get("equivalents") or {}).items():
+        unknown = [c for c in [p, *parts] if c not in drugs]
+        if unknown:
+            raise DrugFileError(f"equivalent {p}: unknown drugs {unknown}")
+        equivalents[p] = tuple(parts)
+    norm = data.get("normalise") or {}
+    fuzzy = norm.get("fuzzy") or {}
+    min_len = int(fuzzy.get("min_length", 6))
+    return DrugKnowledge(
+        drugs=drugs,
+        classes=classes,
+        aliases=aliases,
+        equivalents=equivalents,
+        salts=_phrase_pattern(norm.get("salts", [])),
+        forms=_phrase_pattern(norm.get("forms", [])),
+        fuzzy_min_length=min_len,
+        fuzzy_cutoff=float(fuzzy.get("cutoff", 0.85)),
+        fuzzy_margin=float(fuzzy.get("margin", 0.04)),
+        fuzzy_candidates=tuple(sorted(a for a in aliases if len(a) >= min_len)),
+    )
+
+
+@lru_cache(maxsize=4)
+def load(path: str | Path = DRUGS_FILE) -> DrugKnowledge:
+    """The drug knowledge of a file (cached)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 30x faster to load
+    with open(path, encoding="utf-8") as fh:
+        return parse(yaml.load(fh, Loader=loader))  # noqa: S506 (a safe loader)
+
+
+# ---------------------------------------------------------------------------- names
+
+@dataclass(frozen=True)
+class Match:
+    generics: tuple[str, ...]
+    kind: str
+    matched: str | None = None
+    unrecognised: str | None = None
+
+
+def _lookup_single(kb: DrugKnowledge, s: str) -> Match | None:
+    """One drug name (no combination splitting): exact, then cleaned stages, then fuzzy."""
+    if not s:
+        return None
+    if s in kb.aliases:
+        return Match(kb.aliases[s], "exact", s)
+    stage = s
+    for pattern in (kb.forms, _DOSE, kb.salts):
+        stage = _strip(pattern, stage)
+        if stage in kb.aliases:
+            return Match(kb.aliases[stage], "cleaned", stage)
+    return _fuzzy(kb, stage)
+
+
+def _fuzzy(kb: DrugKnowledge, s: str) -> Match | None:
+    """A near-miss spelling ("tizanadine"), only for long words and an unambiguous winner."""
+    if len(s) < kb.fuzzy_min_length:
+        return None
+    scored = []
+    for cand in difflib.get_close_matches(s, kb.fuzzy_candidates, n=5, cutoff=kb.fuzzy_cutoff):
+        if not _plausible_typo(s, cand):
+            continue
+        scored.append((difflib.SequenceMatcher(None, s, cand).ratio(), cand))
+    if not scored:
+        return None
+    scored.sort(reverse=True)
+    best_ratio, best = scored[0]
+    rivals = [r for r, c in scored[1:] if kb.aliases[c] != kb.aliases[best]]
+    if rivals and best_ratio - rivals[0] < kb.fuzzy_margin:
+        return None
+    return Match(kb.aliases[best], "fuzzy", best)
+
+
+def _plausible_typo(s: str, cand: str) -> bool:
+    """A misspelling keeps the first letter, the number of words and about the length: this
+    refuses look-alike different drugs ("famciclovir" is not "aciclovir") and truncations of a
+    multi-word name ("vitamin" is not "vitamin d")."""
+    return (s[0] == cand[0] and len(s.split()) == len(cand.split())
+            and abs(len(s) - len(cand)) <= 2)
+
+
+def match_name(name: Any, kb: DrugKnowledge | None = None) -> Match:
+    """The generic ids of one medication name (see :func:`normalise`)."""
+    kb = kb or load()
+    if name is None or (isinstance(name, float) and np.isnan(name)):
+        return Match((), "empty")
+    s = _clean(name)
+    if not s:
+        return Match((), "empty")
+    single = _lookup_single(kb, s)
+    if single is not None:
+        return single
+    # A combination written out, or a brand with its generic in brackets.
+    base = _strip(_DOSE, _strip(kb.forms, s))
+    parts = [p for p in _SPLIT.split(base) if p]
+    if len(parts) > 1:
+        found: list[str] = []
+        missing: list[str] = []
+        for p in parts:
+            m = _lookup_single(kb, p)
+            if m is None:
+                missing.append(p)
+            else:
+                found.extend(g for g in m.generics if g not in found)
+        if found:
+            return Match(tuple(found), "combination", base,
+                         "; ".join(missing) if missing else None)
+    return Match((), "unrecognised", None, str(name).strip())
+
+
+def normalise(names: pd.Series, kb: DrugKnowledge | None = None) -> pd.DataFrame:
+    """Medication names -> generic components, over a whole medication table.
+
+    Case-insensitive; salts ("hydrochloride"), doses ("50 mg"), formulations ("oral
+    suspension", "tablets") are stripped; brands map to their generic; combination products
+    map to several generics; a conservative fuzzy match (difflib) corrects near-miss spellings
+    of names of at least ``fuzzy.min_length`` characters. Unknown names are kept with
+    ``match == "unrecognised"`` and their text in ``unrecognised``.
+
+    Returns a frame on ``names``' index with columns ``name`` (as given), ``generics`` (tuple
+    of ids), ``match`` (one of MATCH_KINDS), ``matched`` (the alias that matched) and
+    ``unrecognised`` (the name, or the parts of a combination, that were not recognised).
+    """
+    kb = kb or load()
+    distinct = pd.unique(names.astype(object).where(names.notna(), None))
+    table = {n: match_name(n, kb) for n in distinct}
+    rows = names.astype(object).where(names.notna(), None).map(table.__getitem__)
+    return pd.DataFrame({
+        "name": names,
+        "generics": rows.map(lambda m: m.generics),
+        "match": rows.map(lambda m: m.kind),
+        "matched": rows.map(lambda m: m.matched),
+        "unrecognised": rows.map(lambda m: m.unrecognised),
+    }, index=names.index)
+
+
+# ---------------------------------------------------------------------------- facts
+
+def _flag(s: pd.Series) -> pd.Series:
+    """A nullable yes/no column as plain bool (missing = False)."""
+    return s.astype("boolean").fillna(False).astype(bool)
+
+
+def _join(text: pd.Series, by: Any, sep: str = ", ") -> pd.Series:
+    """Strings joined per group, in row order (a cythonised groupby sum, not a Python join)."""
+    if text.empty:
+        return pd.Series(dtype=object)
+    joined = (text.astype(str) + sep).groupby(by, sort=False).sum()
+    return joined.str.slice(0, -len(sep)).astype(object)
+
+
+def medication_fact_names(kb: DrugKnowledge | None = None) -> dict[str, str]:
+    """Every fact medication_facts produces -> its type (bool, float, int, str)."""
+    kb = kb or load()
+    out: dict[str, str] = {}
+    for d in kb.drugs:
+        out[f"on_{d}"] = "bool"
+        out[f"started_{d}_t"] = "float"
+        out[f"stopped_{d}_t"] = "float"
+        out[f"stopped_abruptly_{d}"] = "bool"
+    for c in kb.classes:
+        out[f"n_class_{c}"] = "int"
+        out[f"names_class_{c}"] = "str"
+        out[f"stopped_class_{c}_t"] = "float"
+    out.update({
+        "on_study_drug": "bool",
+        "n_active_medications": "int",
+        "unrecognised_medications": "str",
+        "n_unrecognised_medications": "int",
+        "edaravone_start_min_item": "float",
+        "edaravone_start_fvc_percent_predicted": "float",
+        "edaravone_start_disease_years": "float",
+    })
+    return out
+
+
+def _long_table(cohort: Cohort, as_of: pd.Series, kb: DrugKnowledge) -> tuple[
+        pd.DataFrame, pd.DataFrame]:
+    """(rows with their state at as_of, one row per (medication row, generic component))."""
+    meds = cohort.medications
+    norm = normalise(meds["name"], kb)
+    cut = meds["patient_id"].map(as_of).astype(float)
+    start = meds["start"].astype(float)
+    stop = meds["stop"].astype(float)
+    no_cut = cut.isna()
+    begun = start.isna() | no_cut | (start <= cut)
+    stopped = stop.notna() & (no_cut | (stop <= cut))
+    rows = pd.DataFrame({
+        "patient_id": meds["patient_id"].astype(str),
+        "name": meds["name"],
+        "start": start.where(begun),
+        "stop": stop.where(stopped),
+        "active": begun & ~stopped,
+        "begun": begun,
+        "stopped": stopped,
+        "abrupt": stopped & _flag(meds["stopped_abruptly"]),
+        "study_drug": _flag(meds["study_drug"]),
+        "generics": norm["generics"],
+        "match": norm["match"],
+        "unrecognised": norm["unrecognised"],
+    }, index=meds.index)
+    long = rows[["patient_id", "start", "stop", "active", "begun", "stopped", "abrupt",
+                 "generics"]].explode("generics").rename(columns={"generics": "generic"})
+    long = long[long["generic"].notna()]
+    long = long[long["begun"]]
+    return rows, long
+
+
+def _add_equivalents(long: pd.DataFrame, kb: DrugKnowledge) -> pd.DataFrame:
+    """Patients on every part of an equivalent product are on the product too."""
+    extra = []
+    for product, parts in kb.equivalents.items():
+        act = long[long["active"] & long["generic"].isin(parts)]
+        per = act.groupby("patient_id")["generic"].nunique()
+        both = per[per == len(parts)].index
+        if len(both):
+            starts = act[act["patient_id"].isin(both)].groupby("patient_id")["start"].max()
+            extra.append(pd.DataFrame({
+                "patient_id": both, "start": starts.reindex(both).to_numpy(), "stop": np.nan,
+                "active": True, "begun": True, "stopped": False, "abrupt": False,
+                "generic": product,
+            }))
+    return pd.concat([long, *extra], ignore_index=True) if extra else long
+
+
+def medication_facts(cohort: Cohort, as_of: pd.Series, kb: DrugKnowledge | None = None,
+                     columns: Collection[str] | None = None) -> pd.DataFrame:
+    """Medication facts per patient as of each patient's time (``as_of`` on the patient index;
+    NaN = the latest data: every medication without a stop counts as active).
+
+    A medication is active when it started at or before as_of (or its start is unknown) and it
+    has no stop or stopped after as_of. For every generic id of drugs.yaml: ``on_<id>``,
+    ``started_<id>_t`` (latest start at or before as_of), ``stopped_<id>_t`` (latest stop at or
+    before as_of), ``stopped_abruptly_<id>`` (that latest stop was flagged abrupt). For every
+    class: ``n_class_<c>`` (distinct active generics), ``names_class_<c>`` (their ids, comma
+    separated, or None), ``stopped_class_<c>_t``. Plus ``on_study_drug``,
+    ``n_active_medications`` (active medication entries, recognised or not),
+    ``unrecognised_medications`` / ``n_unrecognised_medications`` (names of entries begun by
+    as_of that matched no drug) and the edaravone start facts (:func:`edaravone_start_facts`).
+
+    ``columns`` keeps only those facts (e.g. the ones the loaded rules read): about 850 columns
+    for 10,000 patients are cheap to compute but slow to turn into per-patient dicts.
+    """
+    kb = kb or load()
+    idx = cohort.patients.index
+    as_of = as_of.reindex(idx).astype(float)
+    rows, long = _long_table(cohort, as_of, kb)
+    long = _add_equivalents(long, kb)
+    generics = list(kb.drugs)
+    g = long.groupby(["patient_id", "generic"], sort=False)
+    on = g["active"].any().unstack("generic")
+    started = g["start"].max().unstack("generic")
+    st = long[long["stopped"]].sort_values("stop", kind="stable")
+    last_stop = st.groupby(["patient_id", "generic"], sort=False).tail(1).set_index(
+        ["patient_id", "generic"])
+    stopped_t = last_stop["stop"].unstack("generic")
+    abrupt = last_stop["abrupt"].unstack("generic")
+
+    def wide(frame: pd.DataFrame, fill: Any, dtype: Any) -> pd.DataFrame:
+        out = frame.reindex(index=idx, columns=generics)
+        return out.fillna(fill).astype(dtype) if fill is not None else out.astype(dtype)
+
+    parts: list[pd.DataFrame] = [
+        wide(on, False, bool).add_prefix("on_"),
+        wide(started, None, float).rename(columns=lambda c: f"started_{c}_t"),
+        wide(stopped_t, None, float).rename(columns=lambda c: f"stopped_{c}_t"),
+        wide(abrupt, False, bool).add_prefix("stopped_abruptly_"),
+    ]
+
+    # Classes: distinct active generics per class, their names, and the latest class stop.
+    membership = pd.DataFrame(
+        [(d, c) for d, e in kb.drugs.items() for c in e["classes"]],
+        columns=["generic", "cls"])
+    act = long.loc[long["active"], ["patient_id", "generic"]].drop_duplicates()
+    act = act.merge(membership, on="generic")
+    act = act.assign(_order=act["generic"].map({d: i for i, d in enumerate(generics)}))
+    act = act.sort_values(["patient_id", "cls", "_order"], kind="stable")
+    by_cls = act.groupby(["patient_id", "cls"], sort=False)["generic"]
+    classes = list(kb.classes)
+    n_class = by_cls.size().unstack("cls").reindex(index=idx, columns=classes)
+    names = _join(act["generic"], [act["patient_id"], act["cls"]]).unstack("cls").reindex(
+        index=idx, columns=classes)
+    cstop = st.merge(membership, on="generic").groupby(["patient_id", "cls"])["stop"].max()
+    cstop = cstop.unstack("cls").reindex(index=idx, columns=classes) if len(cstop) else (
+        pd.DataFrame(np.nan, index=idx, columns=classes))
+    parts += [
+        n_class.fillna(0).astype(int).add_prefix("n_class_"),
+        names.astype(object).where(names.notna(), None).add_prefix("names_class_"),
+        cstop.astype(float).rename(columns=lambda c: f"stopped_class_{c}_t"),
+    ]
+
+    by_pt = rows.groupby("patient_id", sort=False)
+    other = pd.DataFrame(index=idx)
+    other["on_study_drug"] = (rows["active"] & rows["study_drug"]).groupby(
+        rows["patient_id"]).any().reindex(idx).fillna(False).astype(bool)
+    other["n_active_medications"] = by_pt["active"].sum().reindex(idx).fillna(0).astype(int)
+    unrec = rows[rows["begun"] & rows["unrecognised"].notna()]
+    unrec = unrec.drop_duplicates(["patient_id", "unrecognised"])
+    other["unrecognised_medications"] = _join(
+        unrec["unrecognised"].astype(str), unrec["patient_id"], "; ").reindex(idx).astype(object)
+    other["unrecognised_medications"] = other["unrecognised_medications"].where(
+        other["unrecognised_medications"].notna(), None)
+    other["n_unrecognised_medications"] = unrec.groupby("patient_id").size().reindex(
+        idx).fillna(0).astype(int)
+    parts.append(other)
+    out = pd.concat(parts, axis=1)
+    start_facts = edaravone_start_facts(cohort, out["started_edaravone_t"])
+    out = pd.concat([out, start_facts], axis=1)
+    if columns is not None:
+        unknown = sorted(set(columns) - set(out.columns))
+        if unknown:
+            raise KeyError(f"not medication facts: {unknown}")
+        out = out[list(columns)]
+    return out
+
+
+# How far around a drug's start a visit still describes the patient "at start".
+START_WINDOW_BEFORE_DAYS = 183.0
+START_WINDOW_AFTER_DAYS = 14.0
+
+
+def edaravone_start_facts(cohort: Cohort, started_t: pd.Series) -> pd.DataFrame:
+    """The patient when edaravone started, for the trial-population check (reference.md R10
+    [U]: benefit shown with every ALSFRS-R item >= 2, FVC >= 80% and duration <= 2 years).
+
+    From the latest visit between 183 days before and 14 days after the start (a design
+    choice): ``edaravone_start_min_item`` (lowest ALSFRS-R item), and from the latest FVC in the
+    same window ``edaravone_start_fvc_percent_predicted``; ``edaravone_start_disease_years``
+    = (start - onset) / 365.25. NaN where there is no start or no data in the window.
+    """
+    idx = cohort.patients.index
+    start = started_t.reindex(idx).astype(float)
+    out = pd.DataFrame(index=idx)
+    v = cohort.visits
+    t0 = v["patient_id"].map(start).astype(float)
+    window = v[(v["t"] >= t0 - START_WINDOW_BEFORE_DAYS) & (v["t"] <= t0 + START_WINDOW_AFTER_DAYS)]
+    items = window[list(ALSFRS_ITEMS)].astype(float)
+    scored = window.loc[items.notna().any(axis=1), ["patient_id"]].assign(
+        _min=items.min(axis=1))
+    out["edaravone_start_min_item"] = scored.groupby("patient_id")["_min"].last().reindex(
+        idx).astype(float)
+    fvc = window.loc[window["fvc_percent_predicted"].notna(),
+                     ["patient_id", "fvc_percent_predicted"]]
+    out["edaravone_start_fvc_percent_predicted"] = fvc.groupby("patient_id")[
+        "fvc_percent_predicted"].last().reindex(idx).astype(float)
+    out["edaravone_start_disease_years"] = (start - cohort.patients["onset"].astype(float)) / 365.25
+    return out
