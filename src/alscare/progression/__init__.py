@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from alscare.frames import Cohort
+from alscare.progression import encals
 from alscare.progression import forecast as fc
 from alscare.progression import milestones as ms
 from alscare.progression import model as model_mod
@@ -27,6 +28,33 @@ METHOD = "onset-anchored hierarchical quadratic model, empirical Bayes"
 
 def _r(x: float, nd: int = 2) -> float | None:
     return None if not np.isfinite(x) else round(float(x), nd)
+
+
+def _rounded(a: np.ndarray, nd: int) -> list:
+    """Rounded values as Python floats, None where not finite (vectorised)."""
+    a = np.asarray(a, dtype=float)
+    vals = np.round(a, nd).tolist()
+    fin = np.isfinite(a).tolist()
+    return _nest(vals, fin)
+
+
+def _nest(vals: list, ok: list) -> list:
+    if vals and isinstance(vals[0], list):
+        return [_nest(v, o) for v, o in zip(vals, ok, strict=True)]
+    return [v if o else None for v, o in zip(vals, ok, strict=True)]
+
+
+def format_times(cohort: Cohort, t: np.ndarray) -> list:
+    """``cohort.format_time`` over an array at once: ISO dates or integer days, None if NaN."""
+    t = np.asarray(t, dtype=float)
+    ok = np.isfinite(t)
+    days = np.round(np.where(ok, t, 0.0)).astype(np.int64)
+    if cohort.time_kind == "date":
+        vals = (np.datetime64("1970-01-01", "D") + days.astype("timedelta64[D]")).astype(
+            str).tolist()
+    else:
+        vals = days.tolist()
+    return _nest(vals, ok.tolist())
 
 
 def annotate(cohort: Cohort, facts: pd.DataFrame,
@@ -115,8 +143,7 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
         if np.isfinite(p) and r["status"] == "not_responding":
             not_resp_names[r["pidx"]].append(r["treatment"])
 
-    # sections, patient by patient (formatting only)
-    fmt = cohort.format_time
+    # sections, patient by patient (formatting only; values converted column-wise first)
     method_ok = f"{METHOD} ({model.label})"
     why_no_slope = np.where(
         np.isnan(as_of), "not computed: no visits",
@@ -124,46 +151,55 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
                  "not computed: no ALSFRS-R recorded (forecast from the population prior "
                  "from onset)",
                  "not computed: no ALSFRS-R recorded and onset unknown"))
+    method = np.where(ok_slope, method_ok, why_no_slope).tolist()
+    slope_l, lo_l, hi_l = _rounded(slope, 2), _rounded(slope_lo, 2), _rounded(slope_hi, 2)
+    fc_t = format_times(cohort, t_fc)
+    hz_l = [int(h) for h in hz]
+    fc_cols = {name: (_rounded(pr["mean"], 1), _rounded(pr["lower80"], 1),
+                      _rounded(pr["upper80"], 1), show[name].tolist())
+               for name, pr in pred.items()}
+    ms_cols = {}
+    for ev in ms.EVENTS:
+        res = ms_res[ev.name]
+        met = np.isfinite(res.already_met_t)
+        exp_t = line.origin + res.expected_tau * model_mod.DAYS_PER_MONTH
+        exp_t = np.where(np.isfinite(death) & (exp_t >= death), np.nan, exp_t)
+        when = format_times(cohort, np.where(met, res.already_met_t, exp_t))
+        basis = np.where(ms_ok[ev.name], np.where(met, "already reached", "model"),
+                         np.where(dead_by_asof, "deceased", "no data")).tolist()
+        prob = _rounded(np.where(ms_ok[ev.name], res.probability, np.nan), 3)
+        ok = ms_ok[ev.name].tolist()
+        ms_cols[ev.name] = (prob, [w if o else None for w, o in zip(when, ok, strict=True)],
+                            basis)
+    exp_key = f"expected_{key}"
     sections: list[dict[str, Any]] = []
     for i in range(n):
         fcs: dict[str, list[dict[str, Any]]] = {}
-        for name, pr in pred.items():
+        for name, (mean_l, low_l, up_l, show_l) in fc_cols.items():
             fcs[name] = [
-                {key: fmt(t_fc[i, h]), "months": int(hz[h]),
-                 "mean": _r(pr["mean"][i, h], 1), "lower80": _r(pr["lower80"][i, h], 1),
-                 "upper80": _r(pr["upper80"][i, h], 1)}
-                for h in range(len(hz)) if show[name][i, h]
+                {key: fc_t[i][h], "months": hz_l[h], "mean": mean_l[i][h],
+                 "lower80": low_l[i][h], "upper80": up_l[i][h]}
+                for h in range(len(hz_l)) if show_l[i][h]
             ]
-        mls = []
-        for ev in ms.EVENTS:
-            res = ms_res[ev.name]
-            if not ms_ok[ev.name][i]:
-                mls.append({"event": ev.name, "probability_within_6_months": None,
-                            f"expected_{key}": None,
-                            "basis": "deceased" if dead_by_asof[i] else "no data"})
-                continue
-            met_t = res.already_met_t[i]
-            if np.isfinite(met_t):
-                when, basis = fmt(met_t), "already reached"
-            else:
-                exp_t = line.origin[i] + res.expected_tau[i] * model_mod.DAYS_PER_MONTH
-                when, basis = fmt(exp_t), "model"
-                if np.isfinite(death[i]) and np.isfinite(exp_t) and exp_t >= death[i]:
-                    when = None
-            mls.append({"event": ev.name,
-                        "probability_within_6_months": _r(res.probability[i], 3),
-                        f"expected_{key}": when, "basis": basis})
         sections.append({
             "progression": {
-                "slope_per_month": _r(slope[i]),
-                "slope_lower80": _r(slope_lo[i]),
-                "slope_upper80": _r(slope_hi[i]),
-                "method": method_ok if ok_slope[i] else str(why_no_slope[i]),
+                "slope_per_month": slope_l[i],
+                "slope_lower80": lo_l[i],
+                "slope_upper80": hi_l[i],
+                "method": method[i],
             },
             "forecast": fcs,
-            "milestones": mls,
+            "milestones": [
+                {"event": name, "probability_within_6_months": c[0][i], exp_key: c[1][i],
+                 "basis": c[2][i]}
+                for name, c in ms_cols.items()
+            ],
             "response": responses[i],
         })
+
+    # prognosis (extra key): ENCALS survival model, first-visit inputs (encals.py, docs/encals.md)
+    for sec, row in zip(sections, encals.assess(cohort, facts).to_dict("records"), strict=True):
+        sec["prognosis"] = encals.section(row)
 
     facts = facts.copy()
     facts["slope_per_month"] = slope
