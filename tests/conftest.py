@@ -22,3 +22,48 @@ def vignettes() -> list[dict]:
     if not VIGNETTES:
         pytest.fail(f"no vignettes found under {SHARED}/vignettes (set ALSCARE_SHARED)")
     return [load_vignette(p) for p in VIGNETTES]
+
+
+# --- databases for the storage tests: SQLite always, PostgreSQL when a server is given ---------
+
+POSTGRES_ENV = "ALSCARE_TEST_POSTGRES_URL"
+REQUIRE_POSTGRES_ENV = "ALSCARE_REQUIRE_POSTGRES"
+
+
+def _fresh_postgres_database(server_url: str):
+    """Create an empty database on the server (the role needs CREATEDB); yield its URL; drop it."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from alscare.store.engine import resolve_url
+
+    url = make_url(resolve_url(server_url))
+    name = f"alscare_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """An empty database URL: a SQLite file, or a fresh database on the PostgreSQL server at
+    $ALSCARE_TEST_POSTGRES_URL. Without that variable the PostgreSQL case skips, saying why,
+    unless $ALSCARE_REQUIRE_POSTGRES=1 (CI), where it fails instead."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "alscare.db")
+        return
+    server = os.environ.get(POSTGRES_ENV)
+    if not server:
+        message = f"no PostgreSQL server: set {POSTGRES_ENV}"
+        if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
+            pytest.fail(f"{message} ({REQUIRE_POSTGRES_ENV}=1 forbids skipping)")
+        pytest.skip(message)
+    yield from _fresh_postgres_database(server)

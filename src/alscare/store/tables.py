@@ -1,0 +1,164 @@
+"""The database schema: one table per part of the canonical record
+(``alscare.record.models.PatientRecord``), normalised so that every field is a column.
+
+- ``patients``: the ``patient`` block and ``deceased_date``, with the record's SHA-256 (so that a
+  re-import of an unchanged record writes nothing) and when it was imported;
+- ``genetics``, ``visits``, ``medications``, ``interventions``: the record's lists, one row per
+  element with ``seq`` = its position in the list (the order is part of the record);
+- ``care`` and ``caregivers``: the optional ``care`` block and its ``caregiver`` (a row exists iff
+  the block was given, so ``care: {}`` and no ``care`` stay different);
+- ``data_warnings``: the plausibility warnings found when the record was imported
+  (``alscare.record.validation.record_warnings``), so that a cohort loads without re-validating.
+
+A visit's sub-objects are columns of ``visits`` named as in ``alscare.frames`` (the ALSFRS-R item
+names, ``fvc_percent_predicted``..., ``symptom_<name>``, questionnaire and lab names); the flags
+``has_<block>`` say whether the block was given at all, so an empty block survives a round trip.
+
+The columns are derived from the pydantic models so the two cannot drift silently: a field added
+to the record without a migration fails ``tests/test_store.py::test_migrations_match_tables``.
+The migrations in ``alscare/store/migrations/versions`` are the schema's history and are written
+out in full (never generated from this module at run time).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+)
+
+from alscare.record.models import ALSFRS_ITEMS, SYMPTOMS, Labs, Questionnaires, Respiratory
+
+metadata = MetaData(naming_convention={
+    "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+})
+
+RESPIRATORY_FIELDS: tuple[str, ...] = tuple(Respiratory.model_fields)
+QUESTIONNAIRE_FIELDS: tuple[str, ...] = tuple(Questionnaires.model_fields)
+LAB_FIELDS: tuple[str, ...] = tuple(Labs.model_fields)
+# Visit blocks and the columns that hold them: block -> {field name in the model: column name}.
+VISIT_BLOCKS: dict[str, dict[str, str]] = {
+    "alsfrs_r": {**{k: k for k in ALSFRS_ITEMS},
+                 "cutting_food_with_gastrostomy": "cutting_food_with_gastrostomy"},
+    "respiratory": {k: k for k in RESPIRATORY_FIELDS},
+    "symptoms": {k: f"symptom_{k}" for k in SYMPTOMS},
+    "questionnaires": {k: k for k in QUESTIONNAIRE_FIELDS},
+    "labs": {k: k for k in LAB_FIELDS},
+}
+
+
+def _patient_fk() -> Column:
+    return Column("patient_id", Text, ForeignKey("patients.id", ondelete="CASCADE"),
+                  primary_key=True)
+
+
+patients = Table(
+    "patients", metadata,
+    Column("id", Text, primary_key=True),
+    Column("sex", Text),
+    Column("birth_date", Date),
+    Column("height_cm", Double),
+    Column("premorbid_weight_kg", Double),
+    Column("onset_date", Date),
+    Column("onset_site", Text),
+    Column("diagnosis_date", Date),
+    Column("diagnostic_category", Text),
+    Column("genetic_testing_offered", Boolean),
+    Column("ftd", Boolean),
+    Column("family_history_als", Boolean),
+    Column("deceased_date", Date),
+    Column("record_sha256", Text, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)
+
+genetics = Table(
+    "genetics", metadata,
+    _patient_fk(),
+    Column("seq", Integer, primary_key=True),
+    Column("gene", Text, nullable=False),
+    Column("result", Text, nullable=False),
+    Column("date", Date),
+)
+
+visits = Table(
+    "visits", metadata,
+    _patient_fk(),
+    Column("seq", Integer, primary_key=True),
+    Column("date", Date, nullable=False),
+    *(Column(f"has_{block}", Boolean, nullable=False) for block in VISIT_BLOCKS),
+    *(Column(k, SmallInteger) for k in ALSFRS_ITEMS),
+    Column("cutting_food_with_gastrostomy", Boolean),
+    *(Column(k, Double) for k in RESPIRATORY_FIELDS),
+    Column("weight_kg", Double),
+    *(Column(f"symptom_{k}", SmallInteger) for k in SYMPTOMS),
+    *(Column(k, SmallInteger) for k in QUESTIONNAIRE_FIELDS),
+    *(Column(k, Double) for k in LAB_FIELDS),
+)
+
+medications = Table(
+    "medications", metadata,
+    _patient_fk(),
+    Column("seq", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("dose", Text),
+    Column("start_date", Date),
+    Column("stop_date", Date),
+    Column("stopped_abruptly", Boolean),
+    Column("indication", Text),
+)
+
+interventions = Table(
+    "interventions", metadata,
+    _patient_fk(),
+    Column("seq", Integer, primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("date", Date),
+    Column("hours_per_day", Double),
+)
+
+care = Table(
+    "care", metadata,
+    _patient_fk(),
+    Column("advance_directive_date", Date),
+    Column("resuscitation", Text),
+    Column("ventilation_preference", Text),
+    Column("palliative_care_involved", Boolean),
+    Column("last_acp_discussion_date", Date),
+    Column("last_ecas_date", Date),
+)
+
+caregivers = Table(
+    "caregivers", metadata,
+    _patient_fk(),
+    Column("name", Text),
+    Column("relationship", Text),
+    Column("lives_with_patient", Boolean),
+)
+
+data_warnings = Table(
+    "data_warnings", metadata,
+    _patient_fk(),
+    Column("seq", Integer, primary_key=True),
+    Column("code", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("because", JSON, nullable=False),
+)
+
+# Tables holding one patient's rows, children before parents (the order to delete in).
+PATIENT_TABLES: tuple[Table, ...] = (
+    data_warnings, caregivers, care, interventions, medications, visits, genetics, patients,
+)
