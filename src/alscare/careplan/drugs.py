@@ -310,7 +310,10 @@ def _flag(s: pd.Series) -> pd.Series:
 def _join(text: pd.Series, by: Any, sep: str = ", ") -> pd.Series:
     """Strings joined per group, in row order (a cythonised groupby sum, not a Python join)."""
     if text.empty:
-        return pd.Series(dtype=object)
+        keys = by if isinstance(by, list) else [by]
+        index = pd.MultiIndex.from_arrays([[] for _ in keys], names=[k.name for k in keys]) \
+            if len(keys) > 1 else pd.Index([], name=keys[0].name)
+        return pd.Series([], index=index, dtype=object)
     joined = (text.astype(str) + sep).groupby(by, sort=False).sum()
     return joined.str.slice(0, -len(sep)).astype(object)
 
