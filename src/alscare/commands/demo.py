@@ -1,0 +1,76 @@
+"""``alscare demo``: the main job end to end on the embedded default database.
+
+Generates a synthetic demo cohort (``alscare.synth``, with its ground truth kept beside it),
+stores it in the SQLite database (the default, or ``--db``), assesses every patient from the
+database in one pass, writes the assessments as JSON Lines and prints a clinic summary plus the
+care plan of the patient who needs the most urgent attention.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+
+
+def demo(
+    patients: Annotated[int, typer.Option("--patients", min=1, help="Demo cohort size.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Generator seed.")] = 1,
+    db: Annotated[str | None, typer.Option("--db", help="Database (default: the SQLite file "
+                                           "~/.local/share/alscare/alscare.db or $ALSCARE_DB).")]
+    = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo outputs.")] = Path(
+        "alscare-demo"),
+) -> None:
+    """Generate a demo cohort, store it, assess everyone and show the clinic's worklist."""
+    from alscare import synth
+    from alscare.frames import to_records
+    from alscare.pipeline import run_cohort
+    from alscare.store.engine import display_url, init_db
+    from alscare.store.repository import save_records
+
+    engine = init_db(db)
+    url = engine.url.render_as_string(hide_password=False)
+    generated = synth.generate(patients, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    generated.truth.to_csv(out / "truth.csv")
+    summary = save_records(engine, to_records(generated.cohort))
+    typer.echo(f"Demo cohort: {patients} synthetic patients (seed {seed}) stored in "
+               f"{display_url(engine)} ({len(summary.added)} added, {len(summary.replaced)} "
+               f"replaced, {len(summary.unchanged)} unchanged).")
+    assessments = out / "assessments.jsonl"
+    result = run_cohort(out=assessments, db=url)
+    typer.echo(f"Assessed {result['assessed']} patients -> {assessments}")
+    _print_worklist(assessments)
+
+
+def _print_worklist(path: Path) -> None:
+    from alscare.report import render
+
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    alive = [a for a in rows if not a["deceased"]]
+    urgent = Counter()
+    codes = Counter()
+    for a in alive:
+        for r in a["recommendations"]:
+            codes[r["code"]] += 1
+            if r["priority"] == "urgent":
+                urgent[a["patient_id"]] += 1
+    not_resp = sum(any(r["status"] == "not_responding" for r in a["response"]) for a in alive)
+    typer.echo(f"\n{len(alive)} living patients; {len(rows) - len(alive)} deceased.")
+    typer.echo(f"{sum(1 for v in urgent.values() if v)} patients with an urgent recommendation; "
+               f"{not_resp} with a drug that is not slowing decline.")
+    typer.echo("Most frequent recommendations:")
+    for code, n in codes.most_common(8):
+        typer.echo(f"  {n:5d}  {code}")
+    if alive:
+        top = max(alive, key=lambda a: (urgent[a["patient_id"]], len(a["recommendations"])))
+        typer.echo("\nThe patient who needs the most urgent attention:\n")
+        typer.echo(render(top), nl=False)
