@@ -7,7 +7,8 @@ Method (closed form, no sampling):
   that the threshold has been crossed by 6 months; where the mean curves back up it is a lower
   bound of the first-passage probability.
 - expected date = first time the posterior-mean trajectory reaches the threshold (the median
-  crossing time), searched weekly up to 5 years; null when not reached in 5 years.
+  crossing time), solved in closed form (the mean is quadratic in time) up to 5 years;
+  null when not reached in 5 years.
 - already reached: when the latest observed value meets the criterion the probability is 1 and
   the date is the first visit of the current run of visits meeting it.
 
@@ -48,7 +49,7 @@ EVENTS: tuple[Event, ...] = (
 )
 
 GRID_6M = np.arange(1, 7, dtype=float)  # months after as_of
-GRID_5Y = np.arange(0, 60.01, 0.25)  # months after as_of for the expected date
+HORIZON_MONTHS = 60.0  # expected dates searched up to 5 years after as_of
 
 
 @dataclass
@@ -79,19 +80,35 @@ def already_met(obs: Observations, ev: Event, n: int) -> np.ndarray:
     return np.where(latest_met & np.isfinite(first_run), first_run, np.nan)
 
 
+def first_crossing(coef: np.ndarray, tau0: np.ndarray, threshold: float,
+                   horizon: float) -> np.ndarray:
+    """Smallest h in [0, horizon] with c0 + c1 (tau0 + h) + c2 (tau0 + h)**2 < threshold, per
+    row of coef (n, 3); NaN if none. Closed form: roots of a quadratic in h."""
+    a = coef[:, 0] + coef[:, 1] * tau0 + coef[:, 2] * tau0 ** 2 - threshold  # value at h=0
+    b = coef[:, 1] + 2.0 * coef[:, 2] * tau0  # slope at h=0
+    c = coef[:, 2]
+    disc = b * b - 4.0 * a * c
+    sq = np.sqrt(np.maximum(disc, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lin = np.where(b < 0, -a / b, np.inf)  # c == 0
+        r1 = (-b - sq) / (2.0 * c)
+        r2 = (-b + sq) / (2.0 * c)
+    roots = np.stack([r1, r2], axis=1)
+    roots = np.where((disc >= 0)[:, None] & (roots > 0), roots, np.inf)
+    quad = roots.min(axis=1)
+    h = np.where(np.abs(c) < 1e-12, lin, quad)
+    h = np.where(a < 0, 0.0, h)
+    return np.where(h <= horizon, h, np.nan)
+
+
 def milestone(om: OutcomeModel, post: Posterior, obs: Observations, ev: Event,
               tau_asof: np.ndarray) -> MilestoneResult:
     n = len(tau_asof)
     tau6 = tau_asof[:, None] + GRID_6M[None, :]
     mu, sd = latent_distribution(om, post, tau6)
     p = ndtr((ev.latent_threshold - mu) / np.maximum(sd, 1e-9)).max(axis=1)
-    tau_grid = tau_asof[:, None] + GRID_5Y[None, :]
-    z = np.stack([np.ones_like(tau_grid), tau_grid, tau_grid ** 2], axis=-1)
-    mean_path = np.einsum("nhi,ni->nh", z, post.mean)
-    below = mean_path < ev.latent_threshold
-    hit = below.any(axis=1)
-    first = np.argmax(below, axis=1)
-    expected = np.where(hit, tau_asof + GRID_5Y[first], np.nan)
+    expected = tau_asof + first_crossing(post.mean, tau_asof, ev.latent_threshold,
+                                         HORIZON_MONTHS)
     met_t = already_met(obs, ev, n)
     p = np.where(np.isfinite(met_t), 1.0, p)
     p = np.where(np.isfinite(tau_asof), p, np.nan)

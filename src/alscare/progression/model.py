@@ -186,6 +186,9 @@ def active() -> PopulationModel:
     """The model assess uses: ``$ALSCARE_MODEL`` if set, else the packaged default."""
     path = os.environ.get(MODEL_ENV)
     if path:
+        if not Path(path).is_file():
+            raise ValueError(f"{MODEL_ENV}={path}: no such file; allowed: a model file written "
+                             "by `alscare model fit`, or unset for the packaged default")
         return _load_cached(path, Path(path).stat().st_mtime)
     return _default_cached()
 
