@@ -1,0 +1,416 @@
+"""Canonical records -> FHIR R4 collection Bundles (validated with ``fhir.resources``).
+
+``fhir.resources`` 8 ships R5 at its top level and R4B (4.3.0) as ``fhir.resources.R4B``; R4B
+is the closest to R4 it offers and every resource used here (Patient, Encounter, Observation,
+Condition, MedicationStatement, Procedure, Device, DeviceUseStatement, RelatedPerson) has the
+same shape in R4 and R4B. Mapping, codes and extensions: ``docs/fhir.md``; the code table shared
+with the importer: ``fhir_codes.yaml`` next to this file.
+
+The mapping is lossless: ``alscare.importers.fhir.records_from_bundle(bundle_from_record(r))``
+gives back ``r`` (tests/test_fhir.py checks it on the vignettes, a maximal record and random
+records). Things the record distinguishes that FHIR has no slot for travel as documented alscare
+extensions: a section given but empty (``visit-empty-section``), a care block with nothing in
+it (``care-recorded``), an empty string (``empty-string`` on the primitive's ``_element``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alscare.record.models import ALSFRS_ITEMS, PatientRecord
+
+CODES_PATH = Path(__file__).with_name("fhir_codes.yaml")
+EXT_BASE = "https://alscare.invalid/fhir/StructureDefinition/"
+# Namespace for the deterministic resource ids (uuid5 of patient id + resource role), so that
+# exporting the same record twice gives the same Bundle.
+ID_NAMESPACE = uuid.UUID("5b0e4c1e-8a51-4a8e-9d55-a15ca4e00001")
+ENCOUNTER_CLASS = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB",
+                   "display": "ambulatory"}
+CLINICAL_ACTIVE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                         "condition-clinical", "code": "active"}]}
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+VISIT_SECTIONS = ("alsfrs_r", "respiratory", "symptoms", "questionnaires", "labs")
+
+
+@cache
+def code_table() -> dict[str, Any]:
+    """The shared code table (``fhir_codes.yaml``), with systems and extension URLs resolved."""
+    raw = yaml.safe_load(CODES_PATH.read_text(encoding="utf-8"))
+    systems = raw["systems"]
+    ext = {k: v if v.startswith("http") else EXT_BASE + v for k, v in raw["extensions"].items()}
+    obs = {}
+    for key, spec in raw["observations"].items():
+        spec = dict(spec)
+        spec["system"] = systems[spec.get("system", "alscare")]
+        spec["code"] = str(spec["code"])
+        obs[key] = spec
+    conditions = {k: {**v, "system": systems[v["system"]], "code": str(v["code"])}
+                  for k, v in raw["conditions"].items()}
+    return {
+        "alscare": systems["alscare"], "ucum": systems["ucum"], "ext": ext, "obs": obs,
+        "by_code": {(s["system"], s["code"]): k for k, s in obs.items()},
+        "conditions": conditions,
+        "value_sets": raw["value_sets"],
+        "patient_identifier_system": raw["patient_identifier_system"],
+        "interventions": raw["interventions"],
+    }
+
+
+# --- small builders ---------------------------------------------------------------------------
+
+def _iso(d: dt.date | None) -> str | None:
+    return d.isoformat() if d is not None else None
+
+
+def _coding(field: str, value: str) -> dict[str, str]:
+    """A value of one of the record's enumerations as an alscare Coding ``<field>.<value>``."""
+    return {"system": code_table()["alscare"], "code": f"{field}.{value}"}
+
+
+def _ext(name: str, **value: Any) -> dict[str, Any]:
+    return {"url": code_table()["ext"][name], **value}
+
+
+def _put_string(target: dict[str, Any], key: str, value: str | None) -> None:
+    """Set a FHIR string element; FHIR forbids "", so an empty string is an extension on the
+    primitive's ``_key`` element (``empty-string``)."""
+    if value is None:
+        return
+    if value == "":
+        target["_" + key] = {"extension": [_ext("empty_string", valueBoolean=True)]}
+    else:
+        target[key] = value
+
+
+def _concept(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"coding": [{"system": spec["system"], "code": spec["code"],
+                        "display": spec["display"]}], "text": spec["display"]}
+
+
+class _Ids:
+    """Deterministic ids for one patient's resources."""
+
+    def __init__(self, patient_id: str):
+        self.patient_id = patient_id
+
+    def __call__(self, role: str) -> str:
+        return str(uuid.uuid5(ID_NAMESPACE, f"{self.patient_id}\x1f{role}"))
+
+
+def _entry(resource: dict[str, Any]) -> dict[str, Any]:
+    return {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
+
+
+def _ref(rid: str) -> dict[str, str]:
+    return {"reference": f"urn:uuid:{rid}"}
+
+
+def _observation(rid: str, subject: str, key: str, value: Any, *, date: dt.date | None = None,
+                 encounter: str | None = None) -> dict[str, Any]:
+    spec = code_table()["obs"][key]
+    obs: dict[str, Any] = {"resourceType": "Observation", "id": rid, "status": "final",
+                           "code": _concept(spec), "subject": _ref(subject)}
+    if encounter:
+        obs["encounter"] = _ref(encounter)
+    if date is not None:
+        obs["effectiveDateTime"] = date.isoformat()
+    kind = spec["type"]
+    if kind == "integer":
+        obs["valueInteger"] = int(value)
+    elif kind == "quantity":
+        if value is not None:
+            obs["valueQuantity"] = _quantity(value, spec["unit"])
+    elif kind == "boolean":
+        obs["valueBoolean"] = bool(value)
+    elif kind == "date":
+        obs["valueDateTime"] = value.isoformat()
+    elif kind == "coded":
+        field = key.split(".")[-1]
+        obs["valueCodeableConcept"] = {"coding": [_coding(field, value)]}
+    else:  # pragma: no cover - the table's types are closed
+        raise ValueError(f"unknown observation type {kind!r} for {key}")
+    return obs
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": code_table()["ucum"], "code": unit}
+
+
+# --- resources --------------------------------------------------------------------------------
+
+def _patient(rec: PatientRecord, rid: str) -> dict[str, Any]:
+    p = rec.patient
+    res: dict[str, Any] = {
+        "resourceType": "Patient", "id": rid,
+        "identifier": [{"system": code_table()["patient_identifier_system"], "value": p.id}],
+    }
+    if p.sex is not None:
+        res["gender"] = p.sex
+    if p.birth_date is not None:
+        res["birthDate"] = p.birth_date.isoformat()
+    if rec.deceased_date is not None:
+        res["deceasedDateTime"] = rec.deceased_date.isoformat()
+    ext = []
+    if p.family_history_als is not None:
+        ext.append(_ext("family_history_als", valueBoolean=p.family_history_als))
+    if p.genetic_testing_offered is not None:
+        ext.append(_ext("genetic_testing_offered", valueBoolean=p.genetic_testing_offered))
+    if rec.care is not None:
+        ext.append(_ext("care_recorded", valueBoolean=True))
+    if ext:
+        res["extension"] = ext
+    return res
+
+
+def _als_condition(rec: PatientRecord, rid: str, subject: str) -> dict[str, Any]:
+    """The ALS diagnosis: onset (first weakness) as ``onsetDateTime``, the diagnosis date as
+    the HL7 ``condition-assertedDate`` extension and ``recordedDate``."""
+    p = rec.patient
+    spec = code_table()["conditions"]["als"]
+    res: dict[str, Any] = {
+        "resourceType": "Condition", "id": rid, "clinicalStatus": CLINICAL_ACTIVE,
+        "verificationStatus": {"coding": [{"system": VERIFICATION, "code": "confirmed"}]},
+        "code": _concept(spec), "subject": _ref(subject),
+    }
+    if p.onset_date is not None:
+        res["onsetDateTime"] = p.onset_date.isoformat()
+    if p.diagnosis_date is not None:
+        res["recordedDate"] = p.diagnosis_date.isoformat()
+    ext = []
+    if p.diagnosis_date is not None:
+        ext.append(_ext("asserted_date", valueDateTime=p.diagnosis_date.isoformat()))
+    if p.onset_site is not None:
+        ext.append(_ext("onset_site", valueCoding=_coding("onset_site", p.onset_site)))
+    if p.diagnostic_category is not None:
+        ext.append(_ext("diagnostic_category",
+                        valueCoding=_coding("diagnostic_category", p.diagnostic_category)))
+    if ext:
+        res["extension"] = ext
+    return res
+
+
+def _ftd_condition(ftd: bool, rid: str, subject: str) -> dict[str, Any]:
+    """FTD present -> a confirmed Condition; FTD absent (``false``) -> the same Condition with
+    verificationStatus ``refuted`` (FHIR's way to say "known not to have it")."""
+    res: dict[str, Any] = {
+        "resourceType": "Condition", "id": rid,
+        "verificationStatus": {"coding": [{"system": VERIFICATION,
+                                           "code": "confirmed" if ftd else "refuted"}]},
+        "code": _concept(code_table()["conditions"]["ftd"]), "subject": _ref(subject),
+    }
+    if ftd:
+        res["clinicalStatus"] = CLINICAL_ACTIVE
+    return res
+
+
+def _genetics(g: Any, rid: str, subject: str) -> dict[str, Any]:
+    spec = code_table()["obs"]["patient.genetics"]
+    res: dict[str, Any] = {
+        "resourceType": "Observation", "id": rid, "status": "final", "code": _concept(spec),
+        "subject": _ref(subject),
+        "valueCodeableConcept": {"coding": [_coding("genetic_result", g.result)]},
+        "component": [{"code": {"coding": [{"system": code_table()["alscare"], "code": "gene",
+                                            "display": "Gene tested"}]},
+                       "valueCodeableConcept": {"coding": [_coding("gene", g.gene)]}}],
+    }
+    if g.date is not None:
+        res["effectiveDateTime"] = g.date.isoformat()
+    return res
+
+
+def _visit_resources(rec: PatientRecord, ids: _Ids, subject: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for i, v in enumerate(rec.visits):
+        enc_id = ids(f"visit/{i}")
+        enc: dict[str, Any] = {"resourceType": "Encounter", "id": enc_id, "status": "finished",
+                               "class": ENCOUNTER_CLASS, "subject": _ref(subject),
+                               "period": {"start": v.date.isoformat(),
+                                          "end": v.date.isoformat()}}
+        empty = [s for s in VISIT_SECTIONS
+                 if getattr(v, s) is not None and not getattr(v, s).model_dump(exclude_none=True)]
+        if empty:
+            enc["extension"] = [_ext("empty_section", valueCode=s) for s in empty]
+        out.append(enc)
+
+        def obs(key: str, value: Any, i: int = i, v: Any = v, enc_id: str = enc_id) -> None:
+            out.append(_observation(ids(f"visit/{i}/{key}"), subject, key, value, date=v.date,
+                                    encounter=enc_id))
+
+        for section in VISIT_SECTIONS:
+            block = getattr(v, section)
+            if block is None:
+                continue
+            for field, value in block.model_dump().items():
+                if value is None:
+                    continue
+                if section == "labs" and field == "alt_uln_u_l":
+                    continue  # travels with the ALT Observation
+                obs(f"visit.{section}.{field}", value)
+            if section == "alsfrs_r":
+                items = [getattr(block, k) for k in ALSFRS_ITEMS]
+                if all(x is not None for x in items):
+                    obs("visit.alsfrs_r_total", sum(items))
+            if section == "labs" and block.alt_uln_u_l is not None:
+                _alt_with_uln(out, block, ids(f"visit/{i}/visit.labs.alt_u_l"), subject,
+                              v.date, enc_id)
+        if v.weight_kg is not None:
+            obs("visit.weight_kg", v.weight_kg)
+    return out
+
+
+def _alt_with_uln(out: list[dict[str, Any]], labs: Any, rid: str, subject: str, date: dt.date,
+                  enc_id: str) -> None:
+    """ALT with its upper limit of normal as ``referenceRange[0].high``; an ULN without an ALT
+    value is an ALT Observation with no value (allowed by R4: value[x] is 0..1)."""
+    if labs.alt_u_l is not None:
+        res = next(r for r in out if r.get("id") == rid)
+    else:
+        res = _observation(rid, subject, "visit.labs.alt_u_l", None, date=date,
+                           encounter=enc_id)
+        out.append(res)
+    res["referenceRange"] = [{"high": _quantity(labs.alt_uln_u_l, "U/L")}]
+
+
+def _medication(m: Any, rid: str, subject: str) -> dict[str, Any]:
+    status = "completed" if m.stop_date is not None else "active"
+    med: dict[str, Any] = {"text": m.name}
+    res: dict[str, Any] = {"resourceType": "MedicationStatement", "id": rid, "status": status,
+                           "medicationCodeableConcept": med, "subject": _ref(subject)}
+    if m.start_date is not None or m.stop_date is not None:
+        period = {}
+        if m.start_date is not None:
+            period["start"] = m.start_date.isoformat()
+        if m.stop_date is not None:
+            period["end"] = m.stop_date.isoformat()
+        res["effectivePeriod"] = period
+    if m.dose is not None:
+        dosage: dict[str, Any] = {}
+        _put_string(dosage, "text", m.dose)
+        res["dosage"] = [dosage]
+    if m.indication is not None:
+        reason: dict[str, Any] = {}
+        _put_string(reason, "text", m.indication)
+        res["reasonCode"] = [reason]
+    if m.stopped_abruptly is not None:
+        res["extension"] = [_ext("stopped_abruptly", valueBoolean=m.stopped_abruptly)]
+    return res
+
+
+def _intervention(iv: Any, ids: _Ids, i: int, subject: str) -> list[dict[str, Any]]:
+    table = code_table()["interventions"]
+    type_concept = {"coding": [_coding("intervention", iv.type)], "text": iv.type}
+    status_ext = _ext("intervention_status", valueCoding=_coding("intervention_status",
+                                                                 iv.status))
+    if iv.type in table["device"]:
+        dev_id, dus_id = ids(f"intervention/{i}/device"), ids(f"intervention/{i}")
+        device = {"resourceType": "Device", "id": dev_id, "type": type_concept,
+                  "patient": _ref(subject)}
+        dus: dict[str, Any] = {"resourceType": "DeviceUseStatement", "id": dus_id,
+                               "status": table["device_status"][iv.status],
+                               "subject": _ref(subject), "device": _ref(dev_id),
+                               "extension": [status_ext]}
+        if iv.date is not None:
+            dus["recordedOn"] = iv.date.isoformat()
+        if iv.hours_per_day is not None:
+            dus["timingTiming"] = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d",
+                                              "duration": iv.hours_per_day,
+                                              "durationUnit": "h"}}
+        return [device, dus]
+    proc: dict[str, Any] = {"resourceType": "Procedure", "id": ids(f"intervention/{i}"),
+                            "status": table["procedure_status"][iv.status],
+                            "code": type_concept, "subject": _ref(subject),
+                            "extension": [status_ext]}
+    if iv.date is not None:
+        if iv.status in ("offered", "declined"):  # not performed: the date of the decision
+            proc["extension"].append(_ext("status_date", valueDate=iv.date.isoformat()))
+        else:
+            proc["performedDateTime"] = iv.date.isoformat()
+    if iv.hours_per_day is not None:
+        proc["extension"].append(_ext("hours_per_day", valueDecimal=iv.hours_per_day))
+    return [proc]
+
+
+def _care(rec: PatientRecord, ids: _Ids, subject: str) -> list[dict[str, Any]]:
+    care = rec.care
+    if care is None:
+        return []
+    out = []
+    for field in ("advance_directive_date", "resuscitation", "ventilation_preference",
+                  "palliative_care_involved", "last_acp_discussion_date", "last_ecas_date"):
+        value = getattr(care, field)
+        if value is not None:
+            key = f"care.{field}"
+            out.append(_observation(ids(key), subject, key, value))
+    cg = care.caregiver
+    if cg is not None:
+        rp: dict[str, Any] = {"resourceType": "RelatedPerson", "id": ids("caregiver"),
+                              "patient": _ref(subject)}
+        if cg.name is not None:
+            name: dict[str, Any] = {}
+            _put_string(name, "text", cg.name)
+            rp["name"] = [name]
+        if cg.relationship is not None:
+            rel: dict[str, Any] = {}
+            _put_string(rel, "text", cg.relationship)
+            rp["relationship"] = [rel]
+        if cg.lives_with_patient is not None:
+            rp["extension"] = [_ext("lives_with_patient", valueBoolean=cg.lives_with_patient)]
+        out.append(rp)
+    return out
+
+
+def resources_from_record(record: PatientRecord) -> list[dict[str, Any]]:
+    """Every FHIR resource (JSON-ready dicts) for one record, Patient first."""
+    ids = _Ids(record.patient.id)
+    pid = ids("patient")
+    out = [_patient(record, pid), _als_condition(record, ids("condition/als"), pid)]
+    if record.patient.ftd is not None:
+        out.append(_ftd_condition(record.patient.ftd, ids("condition/ftd"), pid))
+    p = record.patient
+    if p.height_cm is not None:
+        out.append(_observation(ids("patient.height_cm"), pid, "patient.height_cm", p.height_cm))
+    if p.premorbid_weight_kg is not None:
+        out.append(_observation(ids("patient.premorbid_weight_kg"), pid,
+                                "patient.premorbid_weight_kg", p.premorbid_weight_kg))
+    for i, g in enumerate(p.genetics):
+        out.append(_genetics(g, ids(f"genetics/{i}"), pid))
+    out.extend(_visit_resources(record, ids, pid))
+    for i, m in enumerate(record.medications):
+        out.append(_medication(m, ids(f"medication/{i}"), pid))
+    for i, iv in enumerate(record.interventions):
+        out.extend(_intervention(iv, ids, i, pid))
+    out.extend(_care(record, ids, pid))
+    return out
+
+
+def bundle_from_records(records: Iterable[PatientRecord], *, validate: bool = True
+                        ) -> dict[str, Any]:
+    """Several patients in one FHIR R4 ``collection`` Bundle (a JSON-ready dict).
+
+    With ``validate`` (the default) the Bundle is parsed with ``fhir.resources.R4B`` models, so
+    what leaves alscare is structurally valid FHIR.
+    """
+    entries = [_entry(r) for rec in records for r in resources_from_record(rec)]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    if validate:
+        validate_bundle(bundle)
+    return bundle
+
+
+def bundle_from_record(record: PatientRecord, *, validate: bool = True) -> dict[str, Any]:
+    """One patient as a FHIR R4 ``collection`` Bundle (a JSON-ready dict)."""
+    return bundle_from_records([record], validate=validate)
+
+
+def validate_bundle(bundle: dict[str, Any]) -> None:
+    """Raise ``pydantic.ValidationError`` if the Bundle is not structurally valid FHIR R4B."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    Bundle.model_validate(bundle)

@@ -1,0 +1,797 @@
+"""FHIR R4 Bundles -> canonical records (``alscare.patient-record/1``).
+
+Each entry is validated with ``fhir.resources.R4B`` (R4B is the closest to R4 that
+``fhir.resources`` 8 ships; the resources read here have the same shape in both). Resources are
+grouped by the Patient they reference; each patient becomes a canonical dict that goes through
+:func:`alscare.record.validation.parse_record`, so the contract's ranges and cross-field rules
+apply exactly as for canonical JSON, and every refusal names the FHIR entry the value came from.
+
+Visits: an Observation that references an Encounter belongs to that Encounter's visit; one
+without an Encounter joins the visit of its ``effectiveDateTime`` date (Observations sharing a
+date become one visit). Codes come from the shared table (``alscare/exporters/fhir_codes.yaml``,
+documented in docs/fhir.md). Nothing is dropped silently: an unknown code, an unsupported
+resource type, a modifier extension, an unknown alscare extension or two different values for
+the same field refuse the patient with a message naming the entry, the element and the value.
+Foreign (non-alscare) extensions that are not modifiers are ignored, as FHIR allows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from alscare.exporters.fhir import VISIT_SECTIONS, code_table
+from alscare.record.models import ALSFRS_ITEMS, FORMAT, PatientRecord
+from alscare.record.validation import DataWarning, Problem, RecordError, parse_record
+
+SUPPORTED = ("Patient", "Encounter", "Observation", "Condition", "MedicationStatement",
+             "Procedure", "DeviceUseStatement", "Device", "RelatedPerson")
+OWNER = {"Encounter": "subject", "Observation": "subject", "Condition": "subject",
+         "MedicationStatement": "subject", "Procedure": "subject",
+         "DeviceUseStatement": "subject", "RelatedPerson": "patient", "Device": "patient"}
+OBS_STATUS_OK = ("final", "amended", "corrected", "preliminary")
+MED_STATUS_OK = ("active", "completed", "stopped", "on-hold", "intended", "unknown")
+PROC_FALLBACK = {"preparation": "offered", "not-done": "declined", "in-progress": "in_use",
+                 "completed": "in_use", "stopped": "stopped"}
+DUS_FALLBACK = {"intended": "offered", "active": "in_use", "completed": "in_use",
+                "stopped": "stopped"}
+MULTI_EXT = ("empty_section",)
+CODE_ALLOWED = "a code listed in docs/fhir.md (fhir_codes.yaml)"
+
+Pair = tuple[PatientRecord, list[DataWarning]]
+
+
+@dataclass
+class _Entry:
+    index: int
+    resource: dict[str, Any]
+    full_url: str | None
+
+    @property
+    def type(self) -> str:
+        return str(self.resource.get("resourceType"))
+
+    @property
+    def label(self) -> str:
+        rid = self.resource.get("id")
+        return f"entry[{self.index}] {self.type}" + (f"/{rid}" if rid else "")
+
+
+# --- bundle level -----------------------------------------------------------------------------
+
+def records_from_bundle(doc: dict[str, Any], source: str) -> tuple[list[Pair], list[RecordError]]:
+    """Every patient of a FHIR Bundle as a validated record; a refused patient is reported and
+    the others go on. A Bundle that is not structurally valid FHIR is refused entry by entry
+    (the entry, its element and the value), or as a whole when its envelope is broken."""
+    envelope = _envelope_problems(doc)
+    if envelope:
+        return [], [RecordError(source, None, envelope)]
+    entries = [_Entry(i, e.get("resource") or {}, e.get("fullUrl"))
+               for i, e in enumerate(doc.get("entry") or [])]
+    index = _Index(entries)
+    structural = {e.index: _structure_problems(e) for e in entries}
+
+    owners: dict[int, list[_Entry]] = {e.index: [] for e in entries if e.type == "Patient"}
+    orphans: list[Problem] = []
+    for e in entries:
+        if e.type == "Patient":
+            continue
+        owner = _owner(e, index)
+        if owner is not None and owner.index in owners:
+            owners[owner.index].append(e)
+        elif e.type == "Device":
+            continue  # found through the DeviceUseStatement that uses it
+        else:
+            orphans.append(Problem(f"{e.label}.{OWNER.get(e.type, 'subject')}",
+                                   (e.resource.get(OWNER.get(e.type, "subject")) or {})
+                                   .get("reference"),
+                                   "a reference to a Patient entry of this Bundle"))
+            orphans.extend(structural[e.index])
+
+    ok: list[Pair] = []
+    bad: list[RecordError] = []
+    if orphans:
+        bad.append(RecordError(source, None, orphans))
+    seen: dict[str, str] = {}
+    for p_index, members in owners.items():
+        patient = entries[p_index]
+        rid = _patient_id(patient.resource)
+        problems = [p for e in (patient, *members) for p in structural[e.index]]
+        if rid in seen:
+            problems.append(Problem(f"{patient.label}.identifier", rid,
+                                    f"one Patient per record id; also in {seen[rid]}"))
+        seen.setdefault(rid, patient.label)
+        if problems:  # structurally invalid: do not guess at its content
+            bad.append(RecordError(source, rid, problems))
+            continue
+        builder = _Builder(patient, members, index)
+        try:
+            ok.append(builder.record(source))
+        except RecordError as err:
+            bad.append(err)
+    return ok, bad
+
+
+def _envelope_problems(doc: Any) -> list[Problem]:
+    from fhir.resources.R4B.bundle import Bundle
+
+    if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
+        return [Problem("resourceType", doc.get("resourceType") if isinstance(doc, dict)
+                        else type(doc).__name__, "a FHIR Bundle")]
+    entries = doc.get("entry")
+    if entries is not None and not (isinstance(entries, list)
+                                    and all(isinstance(e, dict) for e in entries)):
+        return [Problem("entry", "...", "a list of Bundle entries (objects)")]
+    shell = {**doc, "entry": [{k: v for k, v in e.items() if k != "resource"}
+                              for e in entries or []]}
+    if not shell["entry"]:
+        shell.pop("entry")
+    try:
+        Bundle.model_validate(shell)
+    except ValidationError as err:
+        return [_pydantic_problem("Bundle", e) for e in err.errors()]
+    return []
+
+
+def _structure_problems(e: _Entry) -> list[Problem]:
+    """fhir.resources validation of one entry's resource, as Problems naming entry and field."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    if not isinstance(e.resource, dict) or not e.resource:
+        return [Problem(f"entry[{e.index}].resource", None, "a FHIR resource")]
+    if e.type not in SUPPORTED:
+        return [Problem(f"{e.label}.resourceType", e.type,
+                        f"a resource type alscare reads: {', '.join(SUPPORTED)}")]
+    try:
+        get_fhir_model_class(e.type).model_validate(e.resource)
+    except ValidationError as err:
+        return [_pydantic_problem(e.label, x) for x in err.errors()]
+    if e.resource.get("modifierExtension"):
+        return [Problem(f"{e.label}.modifierExtension",
+                        [x.get("url") for x in e.resource["modifierExtension"]],
+                        "no modifier extensions (alscare cannot know what they change)")]
+    return []
+
+
+def _pydantic_problem(where: str, err: dict[str, Any]) -> Problem:
+    loc = where
+    for part in err["loc"]:
+        loc += f"[{part}]" if isinstance(part, int) else f".{part}"
+    value = err.get("input")
+    if isinstance(value, dict | list):
+        value = json.dumps(value, default=str)[:80]
+    return Problem(loc, value, f"FHIR R4: {err['msg']}")
+
+
+class _Index:
+    """Reference resolution: ``urn:uuid:...`` fullUrls, ``Type/id`` and absolute URLs."""
+
+    def __init__(self, entries: list[_Entry]):
+        self.by_url = {e.full_url: e for e in entries if e.full_url}
+        self.by_type_id = {f"{e.type}/{e.resource.get('id')}": e for e in entries
+                           if e.resource.get("id")}
+
+    def resolve(self, ref: Any) -> _Entry | None:
+        if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str):
+            return None
+        r = ref["reference"]
+        if r in self.by_url:
+            return self.by_url[r]
+        parts = r.rstrip("/").split("/")
+        return self.by_type_id.get("/".join(parts[-2:])) if len(parts) >= 2 else None
+
+
+def _owner(e: _Entry, index: _Index) -> _Entry | None:
+    """The Patient an entry belongs to (for an unsupported type: its subject or patient, so
+    that the refusal lands on the right patient)."""
+    fields = (OWNER[e.type],) if e.type in OWNER else ("subject", "patient")
+    for name in fields:
+        owner = index.resolve(e.resource.get(name))
+        if owner is not None and owner.type == "Patient":
+            return owner
+    return None
+
+
+def _patient_id(res: dict[str, Any]) -> str:
+    system = code_table()["patient_identifier_system"]
+    idents = [i for i in res.get("identifier") or [] if isinstance(i, dict) and "value" in i]
+    for ident in idents:
+        if ident.get("system") == system:
+            return ident["value"]
+    if idents:
+        return idents[0]["value"]
+    return str(res.get("id") or "")
+
+
+# --- value helpers ----------------------------------------------------------------------------
+
+def _date(value: Any) -> Any:
+    """A FHIR date/dateTime as the record's ISO date; partial dates pass through unchanged so
+    that the record validation refuses them with their value."""
+    if isinstance(value, str) and len(value) >= 10:
+        return value[:10]
+    return value
+
+
+def _get_string(obj: dict[str, Any], key: str) -> str | None:
+    if key in obj:
+        return obj[key]
+    url = code_table()["ext"]["empty_string"]
+    for x in (obj.get("_" + key) or {}).get("extension") or []:
+        if x.get("url") == url and x.get("valueBoolean"):
+            return ""
+    return None
+
+
+def _enum_code(coding: Any, field_name: str) -> str | None:
+    """``<field>.<value>`` alscare Coding -> value, if the value is allowed."""
+    if not isinstance(coding, dict) or coding.get("system") != code_table()["alscare"]:
+        return None
+    code = str(coding.get("code", ""))
+    prefix = f"{field_name}."
+    value = code[len(prefix):] if code.startswith(prefix) else None
+    return value if value in code_table()["value_sets"][field_name] else None
+
+
+def _from_concept(concept: Any, field_name: str) -> str | None:
+    for coding in (concept or {}).get("coding") or []:
+        v = _enum_code(coding, field_name)
+        if v is not None:
+            return v
+    return None
+
+
+def _allowed_codes(field_name: str) -> str:
+    return ("allowed: " + ", ".join(f"{field_name}.{v}"
+                                    for v in code_table()["value_sets"][field_name])
+            + f" in {code_table()['alscare']}")
+
+
+# --- one patient ------------------------------------------------------------------------------
+
+@dataclass
+class _Slot:
+    """One visit being assembled."""
+
+    date: Any
+    encounter: int | None
+    fields: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    prov: dict[tuple[str, ...], str] = field(default_factory=dict)
+    empty: set[str] = field(default_factory=set)
+    total: tuple[int, str] | None = None
+
+
+class _Builder:
+    """Assemble one patient's canonical dict from its resources, remembering which entry gave
+    each value so that a refusal can name it."""
+
+    def __init__(self, patient: _Entry, members: list[_Entry], index: _Index):
+        self.patient_entry = patient
+        self.members = members
+        self.index = index
+        self.rid = _patient_id(patient.resource)
+        self.problems: list[Problem] = []
+        self.values: dict[tuple[str, ...], Any] = {}
+        self.prov: dict[tuple[str, ...], str] = {}
+        self.slots: list[_Slot] = []
+        self.slot_by_encounter: dict[int, _Slot] = {}
+        self.genetics: list[tuple[dict[str, Any], str]] = []
+        self.medications: list[tuple[dict[str, Any], str]] = []
+        self.interventions: list[tuple[dict[str, Any], str]] = []
+        self.care = False
+        self.caregiver: tuple[dict[str, Any], str] | None = None
+        self.used_devices: set[int] = set()
+
+    # bookkeeping
+    def problem(self, path: str, value: Any, allowed: str) -> None:
+        self.problems.append(Problem(path, value, allowed))
+
+    def put(self, store: dict, prov: dict, key: tuple[str, ...], value: Any, label: str) -> None:
+        if key in store and store[key] != value:
+            self.problem(f"{label}", value, f"one value for {'.'.join(key)}; "
+                                            f"{prov[key]} already gave {store[key]!r}")
+            return
+        store[key] = value
+        prov[key] = label
+
+    def set(self, key: tuple[str, ...], value: Any, label: str) -> None:
+        self.put(self.values, self.prov, key, value, label)
+
+    def extensions(self, e: _Entry, allowed: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        """The resource's alscare/HL7 extensions this mapping knows, by table name; an alscare
+        extension not allowed on this resource is a problem; foreign ones are ignored."""
+        return {name: xs[0] for name, xs in self.extension_lists(e, allowed).items()}
+
+    def extension_lists(self, e: _Entry, allowed: tuple[str, ...]
+                        ) -> dict[str, list[dict[str, Any]]]:
+        table = code_table()["ext"]
+        by_url = {url: name for name, url in table.items()}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for x in e.resource.get("extension") or []:
+            name = by_url.get(x.get("url"))
+            if name in allowed:
+                out.setdefault(name, []).append(x)
+            elif name is not None or str(x.get("url", "")).startswith(
+                    "https://alscare.invalid/"):
+                where = (", ".join(table[n] for n in allowed) if allowed else "none")
+                self.problem(f"{e.label}.extension", x.get("url"),
+                             f"alscare extensions allowed on {e.type}: {where}")
+        for name, xs in out.items():
+            if len(xs) > 1 and name not in MULTI_EXT:
+                self.problem(f"{e.label}.extension", table[name], "at most once")
+        return out
+
+    # resources
+    def read_patient(self) -> None:
+        e = self.patient_entry
+        r = e.resource
+        lab = e.label
+        if "gender" in r:
+            self.set(("patient", "sex"), r["gender"], f"{lab}.gender")
+        if "birthDate" in r:
+            self.set(("patient", "birth_date"), _date(r["birthDate"]), f"{lab}.birthDate")
+        if "deceasedDateTime" in r:
+            self.set(("deceased_date",), _date(r["deceasedDateTime"]), f"{lab}.deceasedDateTime")
+        if r.get("deceasedBoolean") is True:
+            self.problem(f"{lab}.deceasedBoolean", True,
+                         "a date of death (deceasedDateTime); the record keeps the date")
+        ext = self.extensions(e, ("family_history_als", "genetic_testing_offered",
+                                  "care_recorded"))
+        for name in ("family_history_als", "genetic_testing_offered"):
+            if name in ext:
+                self.set(("patient", name), ext[name].get("valueBoolean"),
+                         f"{lab}.extension({name})")
+        if "care_recorded" in ext:
+            self.care = True
+
+    def read_encounter(self, e: _Entry) -> None:
+        start = (e.resource.get("period") or {}).get("start")
+        if start is None:
+            self.problem(f"{e.label}.period.start", None, "required: the visit date")
+            return
+        slot = _Slot(_date(start), e.index)
+        for x in self.extension_lists(e, ("empty_section",)).get("empty_section", []):
+            code = x.get("valueCode")
+            if code in VISIT_SECTIONS:
+                slot.empty.add(code)
+            else:
+                self.problem(f"{e.label}.extension(visit-empty-section)", code,
+                             f"one of {', '.join(VISIT_SECTIONS)}")
+        self.slots.append(slot)
+        self.slot_by_encounter[e.index] = slot
+
+    def slot_for(self, e: _Entry) -> _Slot | None:
+        r = e.resource
+        if r.get("encounter") is not None:
+            enc = self.index.resolve(r["encounter"])
+            if enc is None or enc.index not in self.slot_by_encounter:
+                self.problem(f"{e.label}.encounter", r["encounter"].get("reference"),
+                             "a reference to an Encounter of the same patient in this Bundle")
+                return None
+            return self.slot_by_encounter[enc.index]
+        when = r.get("effectiveDateTime")
+        if when is None:
+            self.problem(f"{e.label}.effectiveDateTime", None,
+                         "required for a visit observation without an Encounter")
+            return None
+        day = _date(when)
+        for slot in self.slots:
+            if slot.date == day:
+                return slot
+        slot = _Slot(day, None)
+        self.slots.append(slot)
+        return slot
+
+    def read_observation(self, e: _Entry) -> None:
+        r = e.resource
+        if r.get("status") not in OBS_STATUS_OK:
+            self.problem(f"{e.label}.status", r.get("status"),
+                         f"allowed: {', '.join(OBS_STATUS_OK)}")
+            return
+        key = None
+        for c in (r.get("code") or {}).get("coding") or []:
+            key = code_table()["by_code"].get((c.get("system"), str(c.get("code"))))
+            if key:
+                break
+        if key is None:
+            codes = [f"{c.get('system')}|{c.get('code')}"
+                     for c in (r.get("code") or {}).get("coding") or []]
+            self.problem(f"{e.label}.code", codes or (r.get("code") or {}).get("text"),
+                         f"unknown code; {CODE_ALLOWED}")
+            return
+        self.extensions(e, ())
+        spec = code_table()["obs"][key]
+        if key == "patient.genetics":
+            self.read_genetics(e)
+            return
+        level, *path = key.split(".")
+        if level == "visit":
+            slot = self.slot_for(e)
+            if slot is None:
+                return
+            if key == "visit.labs.alt_u_l":
+                self.read_alt(e, slot)
+                return
+            value = self.value(e, spec, key)
+            if value is None:
+                return
+            if key == "visit.alsfrs_r_total":
+                if slot.total is not None and slot.total[0] != value:
+                    self.problem(e.label, value, f"one ALSFRS-R total per visit; {slot.total[1]}"
+                                                 f" already gave {slot.total[0]}")
+                slot.total = (value, e.label)
+                return
+            self.put(slot.fields, slot.prov, tuple(path), value, f"{e.label}.value")
+            return
+        value = self.value(e, spec, key)
+        if value is None:
+            return
+        if level == "care":
+            self.care = True
+            self.set(("care", *path), value, f"{e.label}.value")
+        else:
+            self.set((level, *path), value, f"{e.label}.value")
+
+    def value(self, e: _Entry, spec: dict[str, Any], key: str) -> Any:
+        r = e.resource
+        kind = spec["type"]
+        if kind == "integer":
+            if isinstance(r.get("valueInteger"), int):
+                return r["valueInteger"]
+            q = (r.get("valueQuantity") or {}).get("value")
+            if isinstance(q, int | float) and float(q).is_integer():
+                return int(q)
+            self.problem(f"{e.label}.value[x]", q, "an integer score (valueInteger)")
+            return None
+        if kind == "quantity":
+            q = r.get("valueQuantity")
+            if not isinstance(q, dict) or q.get("value") is None:
+                self.problem(f"{e.label}.valueQuantity", None,
+                             f"a quantity in {spec['unit']} (UCUM)")
+                return None
+            unit = q.get("code", q.get("unit"))
+            if unit is not None and unit != spec["unit"]:
+                self.problem(f"{e.label}.valueQuantity.code", unit,
+                             f"allowed unit: {spec['unit']} (UCUM); convert before import")
+                return None
+            return q["value"]
+        if kind == "boolean":
+            if isinstance(r.get("valueBoolean"), bool):
+                return r["valueBoolean"]
+            self.problem(f"{e.label}.valueBoolean", None, "required (true or false)")
+            return None
+        if kind == "date":
+            if r.get("valueDateTime") is None:
+                self.problem(f"{e.label}.valueDateTime", None, "required: a date")
+                return None
+            return _date(r["valueDateTime"])
+        if kind == "coded":
+            name = key.split(".")[-1]
+            v = _from_concept(r.get("valueCodeableConcept"), name)
+            if v is None:
+                self.problem(f"{e.label}.valueCodeableConcept",
+                             [c.get("code") for c in (r.get("valueCodeableConcept") or {})
+                              .get("coding") or []], _allowed_codes(name))
+            return v
+        raise ValueError(f"unknown observation type {kind!r}")  # pragma: no cover
+
+    def read_alt(self, e: _Entry, slot: _Slot) -> None:
+        r = e.resource
+        spec = code_table()["obs"]["visit.labs.alt_u_l"]
+        ranges = r.get("referenceRange") or []
+        got = False
+        if r.get("valueQuantity") is not None:
+            v = self.value(e, spec, "visit.labs.alt_u_l")
+            if v is not None:
+                self.put(slot.fields, slot.prov, ("labs", "alt_u_l"), v, f"{e.label}.value")
+            got = True
+        if ranges:
+            high = (ranges[0] or {}).get("high") or {}
+            unit = high.get("code", high.get("unit"))
+            if len(ranges) > 1 or high.get("value") is None or unit not in (None, "U/L"):
+                self.problem(f"{e.label}.referenceRange", json.dumps(ranges)[:80],
+                             "one range whose high is the ULN in U/L")
+            else:
+                self.put(slot.fields, slot.prov, ("labs", "alt_uln_u_l"), high["value"],
+                         f"{e.label}.referenceRange[0].high")
+            got = True
+        if not got:
+            self.problem(f"{e.label}.valueQuantity", None, "an ALT value or its ULN")
+
+    def read_genetics(self, e: _Entry) -> None:
+        r = e.resource
+        result = _from_concept(r.get("valueCodeableConcept"), "genetic_result")
+        if result is None:
+            self.problem(f"{e.label}.valueCodeableConcept", r.get("valueCodeableConcept"),
+                         _allowed_codes("genetic_result"))
+        genes = [c for c in r.get("component") or []
+                 if any(x.get("system") == code_table()["alscare"] and x.get("code") == "gene"
+                        for x in (c.get("code") or {}).get("coding") or [])]
+        gene = _from_concept(genes[0].get("valueCodeableConcept"), "gene") if genes else None
+        if gene is None or len(genes) != 1 or len(r.get("component") or []) != 1:
+            self.problem(f"{e.label}.component", len(r.get("component") or []),
+                         "exactly one component 'gene'; " + _allowed_codes("gene"))
+        if result is None or gene is None:
+            return
+        g: dict[str, Any] = {"gene": gene, "result": result}
+        if r.get("effectiveDateTime") is not None:
+            g["date"] = _date(r["effectiveDateTime"])
+        self.genetics.append((g, e.label))
+
+    def read_condition(self, e: _Entry) -> None:
+        r = e.resource
+        conds = code_table()["conditions"]
+        which = None
+        for c in (r.get("code") or {}).get("coding") or []:
+            for name, spec in conds.items():
+                if c.get("system") == spec["system"] and str(c.get("code")) == spec["code"]:
+                    which = name
+        if which is None:
+            self.problem(f"{e.label}.code", [f"{c.get('system')}|{c.get('code')}" for c in
+                                             (r.get("code") or {}).get("coding") or []],
+                         "SNOMED CT 86044005 (ALS) or 230270009 (FTD); see docs/fhir.md")
+            return
+        ver = [c.get("code") for c in (r.get("verificationStatus") or {}).get("coding") or []]
+        ver_code = ver[0] if ver else None
+        if which == "ftd":
+            self.extensions(e, ())
+            if ver_code in (None, "confirmed"):
+                self.set(("patient", "ftd"), True, f"{e.label}.verificationStatus")
+            elif ver_code == "refuted":
+                self.set(("patient", "ftd"), False, f"{e.label}.verificationStatus")
+            else:
+                self.problem(f"{e.label}.verificationStatus", ver_code,
+                             "confirmed (FTD) or refuted (no FTD)")
+            return
+        if ver_code not in (None, "confirmed", "provisional", "differential", "unconfirmed"):
+            self.problem(f"{e.label}.verificationStatus", ver_code,
+                         "an ALS diagnosis that is not refuted or entered in error")
+            return
+        lab = e.label
+        for other in ("onsetAge", "onsetPeriod", "onsetRange", "onsetString"):
+            if other in r:
+                self.problem(f"{lab}.{other}", r[other], "onsetDateTime (the date of onset)")
+        if "onsetDateTime" in r:
+            self.set(("patient", "onset_date"), _date(r["onsetDateTime"]),
+                     f"{lab}.onsetDateTime")
+        ext = self.extensions(e, ("asserted_date", "onset_site", "diagnostic_category"))
+        if "asserted_date" in ext:
+            self.set(("patient", "diagnosis_date"), _date(ext["asserted_date"].get(
+                "valueDateTime")), f"{lab}.extension(assertedDate)")
+        elif "recordedDate" in r:
+            self.set(("patient", "diagnosis_date"), _date(r["recordedDate"]),
+                     f"{lab}.recordedDate")
+        for name in ("onset_site", "diagnostic_category"):
+            if name in ext:
+                v = _enum_code(ext[name].get("valueCoding"), name)
+                if v is None:
+                    self.problem(f"{lab}.extension({name})",
+                                 (ext[name].get("valueCoding") or {}).get("code"),
+                                 _allowed_codes(name))
+                else:
+                    self.set(("patient", name), v, f"{lab}.extension({name})")
+
+    def read_medication(self, e: _Entry) -> None:
+        r = e.resource
+        lab = e.label
+        if r.get("status") not in MED_STATUS_OK:
+            self.problem(f"{lab}.status", r.get("status"), f"allowed: {', '.join(MED_STATUS_OK)}")
+            return
+        concept = r.get("medicationCodeableConcept")
+        if concept is None:
+            self.problem(f"{lab}.medication[x]", r.get("medicationReference"),
+                         "medicationCodeableConcept with the generic name as text")
+            return
+        codings = concept.get("coding") or []
+        name = concept.get("text") or next((c.get("display") for c in codings
+                                            if c.get("display")), None)
+        if not name:
+            self.problem(f"{lab}.medicationCodeableConcept.text", None,
+                         "the medication's generic name")
+            return
+        m: dict[str, Any] = {"name": name}
+        period = r.get("effectivePeriod")
+        if period:
+            if "start" in period:
+                m["start_date"] = _date(period["start"])
+            if "end" in period:
+                m["stop_date"] = _date(period["end"])
+        elif r.get("effectiveDateTime"):
+            m["start_date"] = _date(r["effectiveDateTime"])
+        for key, elem, out in (("dosage", "text", "dose"), ("reasonCode", "text", "indication")):
+            items = r.get(key) or []
+            if len(items) > 1:
+                self.problem(f"{lab}.{key}", len(items), f"at most one {key} (the record keeps "
+                                                         f"one {out} string)")
+            elif items:
+                v = _get_string(items[0], elem)
+                if v is not None:
+                    m[out] = v
+        ext = self.extensions(e, ("stopped_abruptly",))
+        if "stopped_abruptly" in ext:
+            m["stopped_abruptly"] = ext["stopped_abruptly"].get("valueBoolean")
+        self.medications.append((m, lab))
+
+    def read_intervention(self, e: _Entry) -> None:
+        r = e.resource
+        lab = e.label
+        if e.type == "DeviceUseStatement":
+            device = self.index.resolve(r.get("device"))
+            if device is None or device.type != "Device":
+                self.problem(f"{lab}.device", (r.get("device") or {}).get("reference"),
+                             "a reference to a Device entry of this Bundle")
+                return
+            self.used_devices.add(device.index)
+            kind = _from_concept(device.resource.get("type"), "intervention")
+            kind_at = f"{device.label}.type"
+            allowed_ext: tuple[str, ...] = ("intervention_status",)
+            fallback = DUS_FALLBACK
+        else:
+            kind = _from_concept(r.get("code"), "intervention")
+            kind_at = f"{lab}.code"
+            allowed_ext = ("intervention_status", "status_date", "hours_per_day")
+            fallback = PROC_FALLBACK
+        if kind is None:
+            self.problem(kind_at, None, _allowed_codes("intervention"))
+            return
+        ext = self.extensions(e, allowed_ext)
+        if "intervention_status" in ext:
+            status = _enum_code(ext["intervention_status"].get("valueCoding"),
+                                "intervention_status")
+        else:
+            status = fallback.get(r.get("status"))
+        if status is None:
+            self.problem(f"{lab}.status", r.get("status"), _allowed_codes("intervention_status"))
+            return
+        iv: dict[str, Any] = {"type": kind, "status": status}
+        if e.type == "DeviceUseStatement":
+            if r.get("recordedOn"):
+                iv["date"] = _date(r["recordedOn"])
+            repeat = (r.get("timingTiming") or {}).get("repeat") or {}
+            if "duration" in repeat:
+                if repeat.get("durationUnit") != "h" or repeat.get("periodUnit") not in (None,
+                                                                                        "d"):
+                    self.problem(f"{lab}.timingTiming.repeat", json.dumps(repeat)[:80],
+                                 "duration in hours (durationUnit h) per day (periodUnit d)")
+                    return
+                iv["hours_per_day"] = repeat["duration"]
+        else:
+            if r.get("performedDateTime"):
+                iv["date"] = _date(r["performedDateTime"])
+            if "status_date" in ext:
+                self.put_iv_date(iv, _date(ext["status_date"].get("valueDate")), lab)
+            if "hours_per_day" in ext:
+                iv["hours_per_day"] = ext["hours_per_day"].get("valueDecimal")
+        self.interventions.append((iv, lab))
+
+    def put_iv_date(self, iv: dict[str, Any], value: Any, lab: str) -> None:
+        if "date" in iv and iv["date"] != value:
+            self.problem(f"{lab}.extension(intervention-status-date)", value,
+                         f"the same date as performedDateTime ({iv['date']})")
+        iv["date"] = value
+
+    def read_related_person(self, e: _Entry) -> None:
+        r = e.resource
+        if self.caregiver is not None:
+            self.problem(e.label, None, f"one caregiver per record; {self.caregiver[1]} is one")
+            return
+        cg: dict[str, Any] = {}
+        for key, out in (("name", "name"), ("relationship", "relationship")):
+            items = r.get(key) or []
+            if len(items) > 1:
+                self.problem(f"{e.label}.{key}", len(items), f"at most one {key}")
+            elif items:
+                v = _get_string(items[0], "text")
+                if v is None and key == "name":
+                    given = " ".join(items[0].get("given") or [])
+                    v = " ".join(x for x in (given, items[0].get("family")) if x) or None
+                if v is None and key == "relationship":
+                    v = next((c.get("display") or c.get("code")
+                              for c in items[0].get("coding") or []), None)
+                if v is not None:
+                    cg[out] = v
+        ext = self.extensions(e, ("lives_with_patient",))
+        if "lives_with_patient" in ext:
+            cg["lives_with_patient"] = ext["lives_with_patient"].get("valueBoolean")
+        self.caregiver = (cg, e.label)
+        self.care = True
+
+    # assembly
+    def record(self, source: str) -> Pair:
+        self.read_patient()
+        for e in self.members:
+            if e.type == "Encounter":
+                self.read_encounter(e)
+        readers = {"Observation": self.read_observation, "Condition": self.read_condition,
+                   "MedicationStatement": self.read_medication,
+                   "Procedure": self.read_intervention,
+                   "DeviceUseStatement": self.read_intervention,
+                   "RelatedPerson": self.read_related_person}
+        for e in self.members:
+            if e.type in readers:
+                readers[e.type](e)
+        for e in self.members:
+            if e.type == "Device" and e.index not in self.used_devices:
+                self.problem(e.label, None, "a Device used by a DeviceUseStatement")
+        data, prov = self.assemble()
+        if self.problems:
+            raise RecordError(source, self.rid, self.problems)
+        try:
+            return parse_record(data, source)
+        except RecordError as err:
+            raise RecordError(source, self.rid, [
+                Problem(f"{p.path} (from {prov[p.path]})" if p.path in prov else p.path,
+                        p.value, p.allowed) for p in err.problems]) from None
+
+    def assemble(self) -> tuple[dict[str, Any], dict[str, str]]:
+        prov: dict[str, str] = {}
+        data: dict[str, Any] = {"format": FORMAT, "patient": {"id": self.rid}}
+        care: dict[str, Any] | None = {} if self.care else None
+        for key, value in self.values.items():
+            target = data
+            if key[0] == "care":
+                target = care if care is not None else {}
+            elif key[0] == "patient":
+                target = data["patient"]
+            if key[0] in ("care", "patient"):
+                target[key[1]] = value
+            else:
+                target[key[0]] = value
+            prov[_path(key)] = self.prov[key]
+        if self.genetics:
+            data["patient"]["genetics"] = [g for g, _ in self.genetics]
+            for i, (g, lab) in enumerate(self.genetics):
+                for k in g:
+                    prov[f"patient.genetics[{i}].{k}"] = lab
+        ordered = [s for s in self.slots if s.encounter is not None] + sorted(
+            (s for s in self.slots if s.encounter is None), key=lambda s: str(s.date))
+        visits = []
+        for i, slot in enumerate(ordered):
+            v: dict[str, Any] = {"date": slot.date}
+            for section in slot.empty:
+                v[section] = {}
+            for key, value in slot.fields.items():
+                if len(key) == 1:
+                    v[key[0]] = value
+                else:
+                    v.setdefault(key[0], {})[key[1]] = value
+                prov[f"visits[{i}]." + ".".join(key)] = slot.prov[key]
+            if slot.total is not None:
+                self.check_total(slot, v)
+            visits.append(v)
+        data["visits"] = visits
+        data["medications"] = [m for m, _ in self.medications]
+        for i, (m, lab) in enumerate(self.medications):
+            prov[f"medications[{i}]"] = lab
+            for k in m:
+                prov[f"medications[{i}].{k}"] = lab
+        data["interventions"] = [iv for iv, _ in self.interventions]
+        for i, (iv, lab) in enumerate(self.interventions):
+            for k in iv:
+                prov[f"interventions[{i}].{k}"] = lab
+        if care is not None:
+            if self.caregiver is not None:
+                care["caregiver"] = self.caregiver[0]
+                for k in self.caregiver[0]:
+                    prov[f"care.caregiver.{k}"] = self.caregiver[1]
+            data["care"] = care
+        return data, prov
+
+    def check_total(self, slot: _Slot, visit: dict[str, Any]) -> None:
+        total, lab = slot.total  # type: ignore[misc]
+        items = (visit.get("alsfrs_r") or {})
+        given = [items.get(k) for k in ALSFRS_ITEMS]
+        if any(x is None for x in given):
+            self.problem(f"{lab}.valueInteger", total,
+                         "an ALSFRS-R total only with all 12 item Observations (the record keeps "
+                         "items; the total is computed)")
+        elif sum(given) != total:
+            self.problem(f"{lab}.valueInteger", total,
+                         f"the sum of the 12 items of that visit ({sum(given)})")
+
+
+def _path(key: tuple[str, ...]) -> str:
+    return ".".join(key)
