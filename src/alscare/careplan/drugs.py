@@ -288,15 +288,20 @@ def normalise(names: pd.Series, kb: DrugKnowledge | None = None) -> pd.DataFrame
     ``unrecognised`` (the name, or the parts of a combination, that were not recognised).
     """
     kb = kb or load()
-    distinct = pd.unique(names.astype(object).where(names.notna(), None))
-    table = {n: match_name(n, kb) for n in distinct}
-    rows = names.astype(object).where(names.notna(), None).map(table.__getitem__)
+    codes, distinct = pd.factorize(names.astype(object), use_na_sentinel=True)
+    matches = [match_name(n, kb) for n in distinct] + [Match((), "empty")]  # -1: missing
+
+    def column(attr: str) -> np.ndarray:
+        values = np.empty(len(matches), dtype=object)
+        values[:] = [getattr(m, attr) for m in matches]
+        return values[codes]
+
     return pd.DataFrame({
         "name": names,
-        "generics": rows.map(lambda m: m.generics),
-        "match": rows.map(lambda m: m.kind),
-        "matched": rows.map(lambda m: m.matched),
-        "unrecognised": rows.map(lambda m: m.unrecognised),
+        "generics": column("generics"),
+        "match": column("kind"),
+        "matched": column("matched"),
+        "unrecognised": column("unrecognised"),
     }, index=names.index)
 
 
@@ -305,6 +310,20 @@ def normalise(names: pd.Series, kb: DrugKnowledge | None = None) -> pd.DataFrame
 def _flag(s: pd.Series) -> pd.Series:
     """A nullable yes/no column as plain bool (missing = False)."""
     return s.astype("boolean").fillna(False).astype(bool)
+
+
+def _matrix(values: pd.Series, rows: pd.Index, cols: list[str], fill: Any,
+            name: str) -> pd.DataFrame:
+    """A (patient, key)-indexed series as a patients x keys frame, built in numpy: one block,
+    ``fill`` where there is no value, columns named ``name.format(key)``."""
+    dtype = object if fill is None else np.asarray(fill).dtype
+    out = np.full((len(rows), len(cols)), fill, dtype=dtype)
+    if len(values):
+        r = rows.get_indexer(values.index.get_level_values(0))
+        c = pd.Index(cols).get_indexer(values.index.get_level_values(1))
+        ok = (r >= 0) & (c >= 0)
+        out[r[ok], c[ok]] = values.to_numpy()[ok]
+    return pd.DataFrame(out, index=rows, columns=[name.format(k) for k in cols])
 
 
 def _join(text: pd.Series, by: Any, sep: str = ", ") -> pd.Series:
@@ -417,23 +436,14 @@ def medication_facts(cohort: Cohort, as_of: pd.Series, kb: DrugKnowledge | None 
     long = _add_equivalents(long, kb)
     generics = list(kb.drugs)
     g = long.groupby(["patient_id", "generic"], sort=False)
-    on = g["active"].any().unstack("generic")
-    started = g["start"].max().unstack("generic")
     st = long[long["stopped"]].sort_values("stop", kind="stable")
     last_stop = st.groupby(["patient_id", "generic"], sort=False).tail(1).set_index(
         ["patient_id", "generic"])
-    stopped_t = last_stop["stop"].unstack("generic")
-    abrupt = last_stop["abrupt"].unstack("generic")
-
-    def wide(frame: pd.DataFrame, fill: Any, dtype: Any) -> pd.DataFrame:
-        out = frame.reindex(index=idx, columns=generics)
-        return out.fillna(fill).astype(dtype) if fill is not None else out.astype(dtype)
-
     parts: list[pd.DataFrame] = [
-        wide(on, False, bool).add_prefix("on_"),
-        wide(started, None, float).rename(columns=lambda c: f"started_{c}_t"),
-        wide(stopped_t, None, float).rename(columns=lambda c: f"stopped_{c}_t"),
-        wide(abrupt, False, bool).add_prefix("stopped_abruptly_"),
+        _matrix(g["active"].any(), idx, generics, False, "on_{}"),
+        _matrix(g["start"].max(), idx, generics, np.nan, "started_{}_t"),
+        _matrix(last_stop["stop"], idx, generics, np.nan, "stopped_{}_t"),
+        _matrix(last_stop["abrupt"], idx, generics, False, "stopped_abruptly_{}"),
     ]
 
     # Classes: distinct active generics per class, their names, and the latest class stop.
@@ -446,16 +456,12 @@ def medication_facts(cohort: Cohort, as_of: pd.Series, kb: DrugKnowledge | None 
     act = act.sort_values(["patient_id", "cls", "_order"], kind="stable")
     by_cls = act.groupby(["patient_id", "cls"], sort=False)["generic"]
     classes = list(kb.classes)
-    n_class = by_cls.size().unstack("cls").reindex(index=idx, columns=classes)
-    names = _join(act["generic"], [act["patient_id"], act["cls"]]).unstack("cls").reindex(
-        index=idx, columns=classes)
+    names = _join(act["generic"], [act["patient_id"], act["cls"]])
     cstop = st.merge(membership, on="generic").groupby(["patient_id", "cls"])["stop"].max()
-    cstop = cstop.unstack("cls").reindex(index=idx, columns=classes) if len(cstop) else (
-        pd.DataFrame(np.nan, index=idx, columns=classes))
     parts += [
-        n_class.fillna(0).astype(int).add_prefix("n_class_"),
-        names.astype(object).where(names.notna(), None).add_prefix("names_class_"),
-        cstop.astype(float).rename(columns=lambda c: f"stopped_class_{c}_t"),
+        _matrix(by_cls.size(), idx, classes, 0, "n_class_{}"),
+        _matrix(names, idx, classes, None, "names_class_{}"),
+        _matrix(cstop, idx, classes, np.nan, "stopped_class_{}_t"),
     ]
 
     by_pt = rows.groupby("patient_id", sort=False)
