@@ -424,16 +424,16 @@ class _Builder:
                                                  f" already gave {slot.total[0]}")
                 slot.total = (value, e.label)
                 return
-            self.put(slot.fields, slot.prov, tuple(path), value, f"{e.label}.value")
+            self.put(slot.fields, slot.prov, tuple(path), value, _value_at(e, spec))
             return
         value = self.value(e, spec, key)
         if value is None:
             return
         if level == "care":
             self.care = True
-            self.set(("care", *path), value, f"{e.label}.value")
+            self.set(("care", *path), value, _value_at(e, spec))
         else:
-            self.set((level, *path), value, f"{e.label}.value")
+            self.set((level, *path), value, _value_at(e, spec))
 
     def value(self, e: _Entry, spec: dict[str, Any], key: str) -> Any:
         r = e.resource
@@ -486,7 +486,8 @@ class _Builder:
         if r.get("valueQuantity") is not None:
             v = self.value(e, spec, "visit.labs.alt_u_l")
             if v is not None:
-                self.put(slot.fields, slot.prov, ("labs", "alt_u_l"), v, f"{e.label}.value")
+                self.put(slot.fields, slot.prov, ("labs", "alt_u_l"), v,
+                         f"{e.label}.valueQuantity.value")
             got = True
         if ranges:
             high = (ranges[0] or {}).get("high") or {}
@@ -717,14 +718,15 @@ class _Builder:
             if e.type == "Device" and e.index not in self.used_devices:
                 self.problem(e.label, None, "a Device used by a DeviceUseStatement")
         data, prov = self.assemble()
-        if self.problems:
-            raise RecordError(source, self.rid, self.problems)
         try:
-            return parse_record(data, source)
-        except RecordError as err:
-            raise RecordError(source, self.rid, [
+            pair = parse_record(data, source)
+        except RecordError as err:  # report mapping and range problems together
+            raise RecordError(source, self.rid, self.problems + [
                 Problem(f"{p.path} (from {prov[p.path]})" if p.path in prov else p.path,
                         p.value, p.allowed) for p in err.problems]) from None
+        if self.problems:
+            raise RecordError(source, self.rid, self.problems)
+        return pair
 
     def assemble(self) -> tuple[dict[str, Any], dict[str, str]]:
         prov: dict[str, str] = {}
@@ -791,6 +793,19 @@ class _Builder:
         elif sum(given) != total:
             self.problem(f"{lab}.valueInteger", total,
                          f"the sum of the 12 items of that visit ({sum(given)})")
+
+
+VALUE_ELEMENT = {"integer": "valueInteger", "quantity": "valueQuantity.value",
+                 "boolean": "valueBoolean", "date": "valueDateTime",
+                 "coded": "valueCodeableConcept"}
+
+
+def _value_at(e: _Entry, spec: dict[str, Any]) -> str:
+    """Where an Observation's value sits, for messages (``entry[3] Observation/x.valueInteger``)."""
+    kind = spec["type"]
+    if kind == "integer" and "valueInteger" not in e.resource:
+        return f"{e.label}.valueQuantity.value"
+    return f"{e.label}.{VALUE_ELEMENT[kind]}"
 
 
 def _path(key: tuple[str, ...]) -> str:
