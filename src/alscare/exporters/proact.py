@@ -107,7 +107,7 @@ def _capacity_table(v: pd.DataFrame, column: str, release: Release, svc: bool) -
     normal = "Subject_Normal" if release == "2016" or svc else "subject_normal"
     out = pd.DataFrame({"subject_id": v["patient_id"]})
     out["Subject_Liters_Trial_1"] = np.nan
-    out["pct_of_Normal_Trial_1"] = v[column].round(1)
+    out["pct_of_Normal_Trial_1"] = v[column]
     if svc:
         out["Subject_Liters__Trial_2_"] = np.nan
         out["pct_of_Normal_Trial_2"] = np.nan
@@ -144,9 +144,9 @@ def _vitals_table(v: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "subject_id": rows["patient_id"],
         "Vital_Signs_Delta": _days(rows["t"]),
-        "Weight": w.round(2),
+        "Weight": w,
         "Weight_Units": np.where(w.notna(), "Kilograms", None),
-        "Height": hc.round(1),
+        "Height": hc,
         "Height_Units": np.where(hc.notna(), "Centimeters", None),
     })
 

@@ -205,7 +205,7 @@ def read_tables(folder: Path) -> dict[str, Table]:
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder; allowed: a folder of PRO-ACT CSV files")
     found: dict[str, list[tuple[Path, pd.DataFrame]]] = {}
-    for path in sorted(folder.iterdir()):
+    for path in sorted(folder.iterdir(), key=lambda p: p.name.lower()):
         key = table_key(path)
         if key is not None and path.is_file():
             found.setdefault(key, []).append((path, _read_csv(path)))
@@ -242,6 +242,15 @@ def _subject_ids(s: pd.Series) -> pd.Series:
     text = s.astype("string").str.strip()
     out = as_int.where(whole, text)
     return out.where(out.notna() & (out != ""), None).astype(object)
+
+
+def _sorted_ids(ids) -> pd.Index:
+    """Patient ids in a stable order: numerically when all are whole numbers, else as text."""
+    ids = pd.Index([str(x) for x in ids], dtype=object)
+    num = pd.to_numeric(pd.Series(ids), errors="coerce")
+    if len(ids) and num.notna().all():
+        return ids[np.argsort(num.to_numpy(), kind="stable")]
+    return ids.sort_values()
 
 
 # ---------------------------------------------------------------- problems (refusals)
@@ -343,8 +352,10 @@ def _alsfrs(tab: Table, pr: Problems) -> tuple[pd.DataFrame, pd.DataFrame]:
         vals[key] = pr.check_range(sub, sub.col(pat), *ITEM_RANGE, whole=True)
     a, b = vals.pop("q5a"), vals.pop("q5b")
     both = a.notna() & b.notna()
-    pr.add(sub, both, sub.col(ALSFRS_PATTERNS["q5b"]), b,
-           f"item 5a or 5b, not both ({sub.col(ALSFRS_PATTERNS['q5a'])} = given)")
+    if both.any():
+        col_a = sub.col(ALSFRS_PATTERNS["q5a"])
+        pr.add(sub, both, sub.col(ALSFRS_PATTERNS["q5b"]), b,
+               "item 5a or 5b, not both (" + col_a + " = " + a.map("{:g}".format) + " too)")
     for k in ALSFRS_ITEMS:
         out[k] = a.where(a.notna(), b) if k == "cutting_food" else vals[k]
     flag = pd.Series(None, index=d.index, dtype=object)
@@ -656,7 +667,7 @@ def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
         visit_parts.append(_labs(tables["labs"], pr))
 
     # patients: everyone named in any table
-    ids = pd.Index(pd.unique(pd.concat([t.df["_pid"] for t in tables.values()]).dropna()))
+    ids = _sorted_ids(pd.concat([t.df["_pid"] for t in tables.values()]).dropna().unique())
     patients = pd.DataFrame(index=ids, columns=list(PATIENT_COLUMNS), dtype=object)
     patients.index.name = "patient_id"
     for c in ("birth", "height_cm", "onset", "diagnosis", "deceased"):
@@ -688,7 +699,10 @@ def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
         visits = visits.groupby(["patient_id", "t"], sort=False, as_index=False).first()
     else:
         visits = pd.DataFrame(columns=["patient_id", "t"])
-    patients = patients[~patients.index.isin(refused)]
+    patients = patients[~patients.index.isin(refused)].copy()
+    for c in PATIENT_COLUMNS:  # text and flags: None where unknown, as from_records gives
+        if patients[c].dtype == object:
+            patients[c] = patients[c].where(patients[c].notna(), None)
     heights = visits.groupby("patient_id")["height_cm"].median() if "height_cm" in visits \
         else pd.Series(dtype=float)
     patients["height_cm"] = heights.reindex(patients.index).astype(float)
