@@ -474,3 +474,31 @@ def test_assess_bundle_with_out_of_range_fvc_exits_2(tmp_path: Path):
     assert f"Observation/{fvc['id']}" in r.stderr
     assert r.stdout == ""
 
+
+
+def test_interventions_without_alscare_extensions_use_the_fhir_status():
+    b = _foreign_bundle()
+    pid = {"reference": "Patient/p1"}
+    intervention = {"system": "https://alscare.invalid/fhir/CodeSystem/alscare"}
+    b["entry"] += [
+        {"resource": {"resourceType": "Device", "id": "d1",
+                      "type": {"coding": [{**intervention, "code": "intervention.niv"}]}}},
+        {"resource": {"resourceType": "DeviceUseStatement", "id": "u1", "status": "active",
+                      "subject": pid, "device": {"reference": "Device/d1"},
+                      "recordedOn": "2024-02-01T09:00:00Z",
+                      "timingTiming": {"repeat": {"duration": 8, "durationUnit": "h",
+                                                  "frequency": 1, "period": 1,
+                                                  "periodUnit": "d"}}}},
+        {"resource": {"resourceType": "Procedure", "id": "g1", "status": "not-done",
+                      "subject": pid,
+                      "code": {"coding": [{**intervention, "code": "intervention.gastrostomy"}]}}},
+    ]
+    ok, bad = records_from_bundle(b, "x")
+    assert not bad
+    got = [(iv.type, iv.status, iv.date, iv.hours_per_day) for iv in ok[0][0].interventions]
+    assert got == [("niv", "in_use", dt.date(2024, 2, 1), 8.0),
+                   ("gastrostomy", "declined", None, None)]
+    # Twice a day for 8 hours is not "8 hours per day": refused, not misread.
+    b["entry"][2]["resource"]["timingTiming"]["repeat"]["frequency"] = 2
+    ok, bad = records_from_bundle(b, "x")
+    assert not ok and "timingTiming.repeat" in str(bad[0])

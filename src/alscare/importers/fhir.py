@@ -653,8 +653,9 @@ class _Builder:
                 iv["date"] = _date(r["recordedOn"])
             repeat = (r.get("timingTiming") or {}).get("repeat") or {}
             if "duration" in repeat:
-                if repeat.get("durationUnit") != "h" or repeat.get("periodUnit") not in (None,
-                                                                                        "d"):
+                per_day = (repeat.get("frequency", 1) == 1 and repeat.get("period", 1) == 1
+                           and repeat.get("periodUnit", "d") == "d")
+                if repeat.get("durationUnit") != "h" or not per_day:
                     self.problem(f"{lab}.timingTiming.repeat", json.dumps(repeat)[:80],
                                  "duration in hours (durationUnit h) per day (periodUnit d)")
                     return
