@@ -90,7 +90,9 @@ def build(cohort: Cohort, as_of: float | None = None) -> pd.DataFrame:
     visits = cohort.visits
     last_t = visits.groupby("patient_id")["t"].max().reindex(idx)
     if as_of is None or (isinstance(as_of, float) and np.isnan(as_of)):
-        cut = last_t
+        # "as of the latest data": a recorded death is data too, so a patient who died after
+        # the last visit is assessed as deceased (no plan, no forecast), not as alive.
+        cut = pd.concat([last_t, pts["deceased"]], axis=1).max(axis=1)
     else:
         cut = pd.Series(float(as_of), index=idx)
     v = visits_as_of(cohort, cut)
@@ -151,7 +153,8 @@ def build(cohort: Cohort, as_of: float | None = None) -> pd.DataFrame:
         f[f"{col}_previous_t"] = pv["t"].astype(float)
 
     # Body: height from the patient, else the latest visit height.
-    height = pts["height_cm"].fillna(latest(v, "height_cm").reindex(idx)["height_cm"])
+    height = pts["height_cm"].astype(float).fillna(
+        latest(v, "height_cm").reindex(idx)["height_cm"].astype(float))
     f["height_cm"] = height
     f["bmi"] = body.bmi(f["weight_kg"], height)
     first_w = v.loc[v["weight_kg"].notna()].groupby("patient_id")["weight_kg"].first()

@@ -1,0 +1,56 @@
+"""The assessment's own semantics: as-of, deceased patients, time keys, missing data as null."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+
+from alscare.pipeline import assess_file
+from tests.conftest import VIGNETTES, load_vignette
+
+
+def write(tmp_path, rec):
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps(rec))
+    return f
+
+
+def test_death_after_last_visit_counts_as_latest_data(tmp_path):
+    rec = copy.deepcopy(load_vignette(VIGNETTES[0])["record"])
+    rec["deceased_date"] = "2026-02-01"
+    out = assess_file(write(tmp_path, rec))
+    assert out["deceased"] is True
+    assert out["as_of"] == "2026-02-01"
+    assert out["scores"]["mitos_stage"] == 5
+    assert out["recommendations"] == []
+
+
+def test_as_of_before_later_visits_ignores_them(tmp_path):
+    rec = copy.deepcopy(load_vignette(VIGNETTES[1])["record"])  # P02, two visits
+    out = assess_file(write(tmp_path, rec), dt.date(2026, 2, 1))
+    assert out["as_of"] == "2026-02-01"
+    assert out["scores"]["alsfrs_r_total"] == 45  # the January visit, not April's 42
+    assert out["scores"]["measured"]["alsfrs_r"] == {"date": "2026-01-15", "days_ago": 17}
+
+
+def test_missing_measurements_are_null_not_defaults(tmp_path):
+    rec = copy.deepcopy(load_vignette(VIGNETTES[0])["record"])
+    del rec["visits"][0]["respiratory"]
+    del rec["patient"]["height_cm"]
+    out = assess_file(write(tmp_path, rec))
+    s = out["scores"]
+    assert s["fvc_percent_predicted"] is None and s["bmi"] is None
+    assert s["measured"]["fvc"] == {"date": None, "days_ago": None}
+    assert any(g["code"] == "monitor.respiratory.due" for g in out["data_gaps"])
+
+
+def test_contract_keys_present(tmp_path):
+    out = assess_file(write(tmp_path, load_vignette(VIGNETTES[0])["record"]))
+    for key in ("patient_id", "as_of", "scores", "progression", "forecast", "milestones",
+                "response", "recommendations", "alerts", "data_gaps"):
+        assert key in out
+    for key in ("alsfrs_r_total", "bulbar", "fine_motor", "gross_motor", "respiratory",
+                "delta_fs", "kings_stage", "mitos_stage", "fvc_percent_predicted", "bmi",
+                "weight_loss_percent"):
+        assert key in out["scores"]
