@@ -47,12 +47,14 @@ from alscare.frames import (
     VISIT_COLUMNS,
     Cohort,
     finish_frames,
-    from_day,
     to_day,
 )
 from alscare.record.models import ALSFRS_ITEMS
 
 MONTH = 365.25 / 12  # days
+N_PLATEAUS = 4
+PLATEAU_COLUMNS = tuple(f"plateau{i}_{e}" for i in range(1, N_PLATEAUS + 1)
+                        for e in ("start", "end"))
 YEAR = 365.25
 ALSFRS_MAX = 48.0
 
@@ -103,16 +105,35 @@ class Calibration:
     delay_slope_corr: float = -0.35
     # First clinic visit (enrolment) after diagnosis: exponential, mean 1 month (*assumption*).
     enrol_lag_mean_months: float = 1.0
+    # The remembered first symptom precedes measurable ALSFRS-R decline: exponential lag, mean
+    # in months (*assumption*; motivated by onset-based rates underestimating later decline,
+    # [S19] delta-FS median 0.4 vs 0.6 between visits 1-2, [S44]). The onset anchor (ALSFRS-R
+    # 48) is the end of this lag.
+    onset_recall_months: float = 3.0
 
     # -- ALSFRS-R decline -----------------------------------------------------------------------
-    # Natural decline rate at enrolment, points/month, skew-normal. [S30]'s prior fitted to
-    # PRO-ACT slopes (alpha -5.46, loc -0.00252/day, scale 0.035/day; units unverified) gives
-    # mean -0.91, SD 0.66, skew -0.87 per month; PRO-ACT means -1.02 [S10], -0.99 [S11];
-    # registers 0.89 [S12]. Decline rate = -slope, so the skew is positive here.
-    rate_alpha: float = 5.46
-    rate_loc: float = 0.00252 * MONTH
-    rate_scale: float = 0.035 * MONTH
+    # Latent natural decline rate at enrolment (points/month): a slow-progressor share plus a
+    # skew-normal main group (see _rate_from_latent). Targets are the *observed* slopes over
+    # the first year of follow-up, which are shallower than the latent rate (plateaus, floor,
+    # death and drop-out of fast progressors before a slope can be measured):
+    #   PRO-ACT mean -1.02 [S10], -0.99 [S11]; registers -0.89 [S12]; DREAM-derived [S7]
+    #   (x1.2 to ALSFRS-R, unverified) mean -0.84, SD 0.68, skew -0.64, 11% >= 0;
+    #   [S30]'s skew-normal prior mean -0.91, SD 0.66, skew -0.87 (units unverified).
+    # [S30]'s own parameters (alpha 5.46, loc 0.00252/day, scale 0.035/day) used as the latent
+    # gave observed slopes of only -0.70 with these plateaus, hence a faster latent with a
+    # separate slow share (values *assumption*, tuned; figures in calibration_figures).
+    rate_alpha: float = 2.0
+    rate_loc: float = 0.8
+    rate_scale: float = 1.0
     rate_min: float = 0.03
+    rate_multiplier: float = 1.0  # scales the main group (a scenario knob)
+    # Slow progressors: 10-20% survive >10 years [S14], 16% no decline over 12 months [S28],
+    # 11% non-negative 3-12-month slopes in PRO-ACT [S7] (data.md 2.9): a share with
+    # log-normal rates (*assumption* for the values).
+    slow_share: float = 0.15
+    slow_rate_median: float = 0.10
+    slow_rate_log_sd: float = 0.6
+    slow_rate_max: float = 0.45
     # Covariates on the slope latent (copula shifts, *assumption*, direction from [S21][S14]):
     # bulbar onset and older age progress faster.
     rate_shift_bulbar: float = 0.25  # in SD units of the latent normal
@@ -120,33 +141,36 @@ class Calibration:
     # Curvature: the rate changes by a factor exp(kappa) over a full 48-point course, so
     # k = kappa * R / 48 per month; kappa ~ N(mean, sd). Slight acceleration on average
     # [S11][S19][S44] with both signs [S12] (*assumption* for the values).
-    kappa_mean: float = 0.3
+    kappa_mean: float = 0.5
     kappa_sd: float = 0.6
     kappa_limit: float = 1.8
 
     # -- plateaus [S28]: no decline over 6/12/18 months in 25%/16%/7% of PRO-ACT patients ------
     # Episodes when the disease clock stops; count, start and length are *assumptions* tuned to
     # reproduce [S28]'s observed proportions (see tests/test_synth.py).
-    plateau_probs: tuple[float, float, float] = (0.55, 0.33, 0.12)  # P(0, 1, 2 episodes)
-    plateau_median_months: float = 7.0
+    plateau_probs: tuple[float, ...] = (0.45, 0.25, 0.15, 0.10, 0.05)  # P(0, 1, .. 4 episodes)
+    plateau_median_months: float = 6.5
     plateau_log_sd: float = 0.6
-    plateau_window_months: float = 60.0  # episodes start uniformly within this from onset
+    plateau_gap_months: float = 9.0  # mean gap before each episode (from the onset anchor)
 
     # -- item noise ([S29] ICC 0.93-0.95 -> total error SD ~1.3, data.md 2.12, unverified) -----
-    item_noise_floor: float = 0.10  # SD on items at 4 or 0 (rarely misrated)
-    item_noise_mid: float = 0.30  # extra SD for an item midway through its decline
+    item_noise_floor: float = 0.18  # SD on items at 4 or 0 (rarely misrated)
+    item_noise_mid: float = 0.60  # extra SD for an item midway through its decline
     item_order_jitter: float = 0.06  # per-patient shift of an item's decline (course fraction)
 
     # -- FVC % predicted ----------------------------------------------------------------------
     # Premorbid FVC ~ N(100, 13) (*assumption*); baseline SVC in trials 90.5 (17.1) [S21].
     fvc_pre_mean: float = 100.0
     fvc_pre_sd: float = 13.0
-    # Decline at enrolment: VC -2.24 %/month [S10], SVC -2.7 [S21]; VC prior mean -2.5, SD 2.2
-    # [S30]. Gamma with mean 2.5, SD 2.0 coupled to the ALSFRS-R latent (corr *assumption*);
-    # bulbar -3.2 vs other -2.6 [S21] and age>65 -3.6 [S21] enter through the shared latent.
-    fvc_rate_mean: float = 2.5
-    fvc_rate_sd: float = 2.0
-    fvc_rate_corr: float = 0.6
+    # Decline at enrolment: VC -2.24 %/month beside ALSFRS-R -1.02/month in PRO-ACT [S10]
+    # (ratio 2.2), SVC -2.7 [S21]; VC prior mean -2.5, SD 2.2 [S30]. The FVC rate is the
+    # patient's ALSFRS-R rate times fvc_per_point times a log-normal factor, so slow patients
+    # are slow in both; bulbar onset faster (-3.2 vs -2.6, ratio 1.23 [S21]). Values tuned so
+    # the *observed* FVC slopes match (calibration_figures).
+    fvc_per_point: float = 2.6
+    fvc_factor_log_sd: float = 0.45  # *assumption*
+    fvc_bulbar_factor: float = 1.23
+    fvc_respiratory_factor: float = 2.0  # *assumption*
     # Respiratory involvement starts after a fraction of the pre-enrolment disease time
     # (respiratory domain declines last [S11]; *assumption* for the values).
     fvc_lag_low: float = 0.3
@@ -170,14 +194,14 @@ class Calibration:
     visit_jitter_days: float = 14.0
     # Informative drop-out [S38]: attrition 19.3% / 36.4% at 6 / 12 months in trials, death
     # included. Monthly hazard, raised for faster progressors (per SD of the slope latent).
-    dropout_hazard: float = 0.025
+    dropout_hazard: float = 0.007
     dropout_slope_log_hr: float = 0.35
 
     # -- death ----------------------------------------------------------------------------------
     # Median survival from onset 20-48 months [S14], "30 months" [S15], ~3 years [S46];
     # 10-20% survive >10 years [S14]. Death when the true ALSFRS-R reaches a terminal level
     # N(mean, sd) or FVC a terminal level (*assumptions* tuned to the medians above).
-    death_total_mean: float = 14.0
+    death_total_mean: float = 18.0
     death_total_sd: float = 7.0
     death_fvc_mean: float = 25.0
     death_fvc_sd: float = 6.0
@@ -279,17 +303,17 @@ def disease_clock(tr: dict[str, np.ndarray], t: np.ndarray, with_drug: bool = Tr
                   ) -> np.ndarray:
     """Disease time (months since onset, clock stopped in plateaus and slowed by the drug) at
     date-days ``t``; ``tr`` holds truth columns aligned with ``t``."""
-    t = np.maximum(t, tr["onset"])
+    t = np.maximum(t, tr["onset_anchor"])
     stopped = np.zeros_like(t)
-    for i in (1, 2):
+    for i in range(1, N_PLATEAUS + 1):
         stopped += _overlap(t, tr[f"plateau{i}_start"], tr[f"plateau{i}_end"])
-    theta = (t - tr["onset"] - stopped) / MONTH
+    theta = (t - tr["onset_anchor"] - stopped) / MONTH
     if with_drug:
         d = tr["drug_start"]
         eff = np.where(np.isnan(d), 0.0, tr["drug_effect"])
         d0 = np.where(np.isnan(d), np.inf, d)
         active = np.clip(t - d0, 0.0, None)
-        for i in (1, 2):
+        for i in range(1, N_PLATEAUS + 1):
             a = tr[f"plateau{i}_start"]
             b = tr[f"plateau{i}_end"]
             active -= _overlap(t, np.maximum(a, d0), np.maximum(b, d0))
@@ -450,6 +474,20 @@ def _skewnorm_ppf(u: np.ndarray, alpha: float, loc: float, scale: float) -> np.n
     return stats.skewnorm.ppf(np.clip(u, 1e-9, 1 - 1e-9), alpha, loc=loc, scale=scale)
 
 
+def _rate_from_latent(z: np.ndarray, cal: Calibration) -> np.ndarray:
+    """Natural decline rate at enrolment (points/month) from the standard-normal slope latent:
+    the lowest ``slow_share`` quantiles are slow progressors (log-normal rates), the rest
+    follow [S30]'s skew-normal scaled by ``rate_multiplier``. Monotone in ``z``, so the
+    latent's correlations (delay, FVC, covariates) carry over."""
+    u = stats.norm.cdf(z)
+    p = cal.slow_share
+    slow = np.exp(np.log(cal.slow_rate_median) + cal.slow_rate_log_sd
+                  * stats.norm.ppf(np.clip(u / max(p, 1e-12), 1e-9, 1 - 1e-9)))
+    main = cal.rate_multiplier * _skewnorm_ppf((u - p) / (1 - p), cal.rate_alpha, cal.rate_loc,
+                                               cal.rate_scale)
+    return np.maximum(np.where(u < p, np.minimum(slow, cal.slow_rate_max), main), cal.rate_min)
+
+
 def generate(n: int, seed: int, **options: Any) -> SynthCohort:
     """Draw ``n`` patients (deterministic per ``seed``); ``options`` override
     :class:`Calibration` fields. Returns the observed cohort and the truth."""
@@ -481,9 +519,7 @@ def _latent(n: int, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
     z_r = (rng.standard_normal(n) + cov) / np.sqrt(1.0 + cov_var)
     rho = cal.delay_slope_corr
     z_d = rho * z_r + np.sqrt(1 - rho**2) * rng.standard_normal(n)
-    rate = np.maximum(
-        _skewnorm_ppf(stats.norm.cdf(z_r), cal.rate_alpha, cal.rate_loc, cal.rate_scale),
-        cal.rate_min)
+    rate = _rate_from_latent(z_r, cal)
     kappa = np.clip(rng.normal(cal.kappa_mean, cal.kappa_sd, n), -cal.kappa_limit,
                     cal.kappa_limit)
     k = kappa * rate / ALSFRS_MAX
@@ -495,25 +531,25 @@ def _latent(n: int, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
     diagnosis = enrol - np.round(lag_m * MONTH)
     onset = diagnosis - np.round(delay_m * MONTH)
     birth = onset - np.round(age * YEAR + rng.uniform(0, 300, n))
+    # measurable decline starts a little after the remembered first symptom (see Calibration)
+    recall = np.minimum(rng.exponential(cal.onset_recall_months, n) * MONTH,
+                        0.5 * (enrol - onset))
+    anchor = onset + np.round(recall)
 
-    # plateau episodes (clock stops)
-    n_pl = rng.choice(3, size=n, p=np.asarray(cal.plateau_probs) / sum(cal.plateau_probs))
-    pl = {}
-    for i in (1, 2):
-        start = onset + rng.uniform(0, cal.plateau_window_months * MONTH, n)
-        length = np.exp(np.log(cal.plateau_median_months) + cal.plateau_log_sd
-                        * rng.standard_normal(n)) * MONTH
+    # plateau episodes (clock stops): a renewal process from the onset anchor, gaps
+    # exponential, lengths log-normal, the number per patient drawn from plateau_probs
+    n_pl = rng.choice(len(cal.plateau_probs), size=n,
+                      p=np.asarray(cal.plateau_probs) / sum(cal.plateau_probs))
+    plateaus = {}
+    cursor = anchor.copy()
+    for i in range(1, N_PLATEAUS + 1):
+        start = cursor + np.round(rng.exponential(cal.plateau_gap_months, n) * MONTH)
+        length = np.round(np.exp(np.log(cal.plateau_median_months) + cal.plateau_log_sd
+                                 * rng.standard_normal(n)) * MONTH)
         has = n_pl >= i
-        pl[i] = (np.where(has, np.round(start), np.nan), np.where(has, np.round(length), np.nan))
-    # make episode 2 follow episode 1 without overlap
-    s1, l1 = pl[1]
-    s2, l2 = pl[2]
-    s_a, s_b = np.fmin(s1, s2), np.where(np.isnan(s2), np.nan, np.fmax(s1, s2))
-    l_a = np.where(s1 <= s2, l1, l2)
-    l_a = np.where(np.isnan(s2), l1, l_a)
-    l_b = np.where(np.isnan(s2), np.nan, np.where(s1 <= s2, l2, l1))
-    e_a = s_a + l_a
-    s_b = np.where(np.isnan(s_b), np.nan, np.fmax(s_b, e_a + 30))
+        plateaus[f"plateau{i}_start"] = np.where(has, start, np.nan)
+        plateaus[f"plateau{i}_end"] = np.where(has, start + length, np.nan)
+        cursor = start + length
 
     # item templates with per-patient jitter
     a = np.empty((n, 12))
@@ -528,10 +564,12 @@ def _latent(n: int, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
 
     # FVC
     fvc_pre = rng.normal(cal.fvc_pre_mean, cal.fvc_pre_sd, n)
-    z_f = cal.fvc_rate_corr * z_r + np.sqrt(1 - cal.fvc_rate_corr**2) * rng.standard_normal(n)
-    shape = (cal.fvc_rate_mean / cal.fvc_rate_sd) ** 2
-    fvc_rate = stats.gamma.ppf(np.clip(stats.norm.cdf(z_f), 1e-9, 1 - 1e-9), shape,
-                               scale=cal.fvc_rate_sd**2 / cal.fvc_rate_mean)
+    # FVC falls in step with the patient's ALSFRS-R rate, times a per-patient factor, faster
+    # in bulbar and respiratory onset
+    site_f = np.where(site == "bulbar", cal.fvc_bulbar_factor,
+                      np.where(site == "respiratory", cal.fvc_respiratory_factor, 1.0))
+    fvc_rate = cal.fvc_per_point * rate * site_f * np.exp(
+        cal.fvc_factor_log_sd * rng.standard_normal(n) - cal.fvc_factor_log_sd**2 / 2)
     fvc_rate = np.maximum(fvc_rate, 0.05)
     lag_frac = rng.uniform(cal.fvc_lag_low, cal.fvc_lag_high, n)
     fvc_lag_frac = np.where(site == "respiratory", 0.0, lag_frac)
@@ -548,13 +586,13 @@ def _latent(n: int, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
     riluzole = rng.random(n) < cal.riluzole_share
     truth = pd.DataFrame({
         "sex": sex, "age_onset": age, "onset_site": site,
-        "birth": birth, "onset": onset, "diagnosis": diagnosis, "enrolment": enrol,
+        "birth": birth, "onset": onset, "onset_anchor": anchor, "diagnosis": diagnosis,
+        "enrolment": enrol,
         "diagnostic_delay_months": delay_m,
         "slope_latent_z": z_r,
         "rate": rate, "slope": -rate, "curvature_kappa": kappa, "curvature_k": k,
         "n_plateaus": n_pl,
-        "plateau1_start": s_a, "plateau1_end": e_a,
-        "plateau2_start": s_b, "plateau2_end": s_b + l_b,
+        **plateaus,
         "fvc_pre": fvc_pre, "fvc_rate": fvc_rate, "fvc_slope": -fvc_rate,
         "fvc_lag_frac": fvc_lag_frac,
         "height_cm": height, "premorbid_weight_kg": weight_pre, "weight_loss_course": weight_loss,
@@ -566,8 +604,7 @@ def _latent(n: int, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
         truth[f"item_width_{item}"] = w[:, j]
     # disease time at enrolment (no drug yet) anchors the rate; FVC lag in disease time
     cols = {c: truth[c].to_numpy(dtype=float) for c in
-            ("onset", "plateau1_start", "plateau1_end", "plateau2_start", "plateau2_end",
-             "drug_start", "drug_effect")}
+            ("onset_anchor", *PLATEAU_COLUMNS, "drug_start", "drug_effect")}
     truth["theta_enrol"] = disease_clock(cols, enrol, with_drug=False)
     truth["fvc_lag_theta"] = truth["fvc_lag_frac"] * truth["theta_enrol"]
     return truth
@@ -769,8 +806,8 @@ def _observe(truth: pd.DataFrame, rng: np.random.Generator, cal: Calibration
     return Cohort("date", *frames), _add_day_scale(truth)
 
 
-DATE_COLUMNS = ("birth", "onset", "diagnosis", "enrolment", "plateau1_start", "plateau1_end",
-                "plateau2_start", "plateau2_end", "drug_start", "death", "dropout", "end",
+DATE_COLUMNS = ("birth", "onset", "onset_anchor", "diagnosis", "enrolment", *PLATEAU_COLUMNS,
+                "drug_start", "death", "dropout", "end",
                 "niv_start", "gastrostomy", "last_visit")
 
 
@@ -785,109 +822,51 @@ def _add_day_scale(truth: pd.DataFrame) -> pd.DataFrame:
 # Output
 
 
-def _date(t: float) -> str | None:
-    d = from_day(t)
-    return d.isoformat() if d else None
-
-
-def _num(x: Any) -> Any:
-    if x is None:
-        return None
-    if isinstance(x, float | np.floating):
-        return None if np.isnan(x) else float(x)
-    return x
-
-
-def records_from_cohort(cohort: Cohort) -> list[dict[str, Any]]:
-    """Canonical record dicts (``alscare.patient-record/1``) of a dated cohort."""
-    if cohort.time_kind != "date":
-        raise ValueError("records need a dated cohort (time_kind 'date')")
-    v = cohort.visits
-    by_pid_v = {pid: g for pid, g in v.groupby("patient_id", sort=False)}
-    by_pid_m = {pid: g for pid, g in cohort.medications.groupby("patient_id", sort=False)}
-    by_pid_i = {pid: g for pid, g in cohort.interventions.groupby("patient_id", sort=False)}
-    out = []
-    for pid, p in cohort.patients.iterrows():
-        patient = {k: val for k, val in {
-            "id": str(pid), "sex": p["sex"], "birth_date": _date(p["birth"]),
-            "height_cm": _num(p["height_cm"]),
-            "premorbid_weight_kg": _num(p["premorbid_weight_kg"]),
-            "onset_date": _date(p["onset"]), "onset_site": p["onset_site"],
-            "diagnosis_date": _date(p["diagnosis"]),
-            "diagnostic_category": p["diagnostic_category"],
-        }.items() if val is not None}
-        visits = []
-        g = by_pid_v.get(pid)
-        if g is not None:
-            for row in g.itertuples(index=False):
-                r = row._asdict()
-                visit: dict[str, Any] = {"date": _date(r["t"])}
-                if not np.isnan(r["speech"]):
-                    al = {k: int(r[k]) for k in ALSFRS_ITEMS if not np.isnan(r[k])}
-                    al["cutting_food_with_gastrostomy"] = bool(r["cutting_food_with_gastrostomy"])
-                    visit["alsfrs_r"] = al
-                if not np.isnan(r["fvc_percent_predicted"]):
-                    visit["respiratory"] = {"fvc_percent_predicted": r["fvc_percent_predicted"]}
-                if not np.isnan(r["weight_kg"]):
-                    visit["weight_kg"] = r["weight_kg"]
-                visits.append(visit)
-        meds = []
-        g = by_pid_m.get(pid)
-        if g is not None:
-            for m in g.itertuples(index=False):
-                meds.append({k: val for k, val in {
-                    "name": m.name, "dose": m.dose, "start_date": _date(m.start),
-                    "stop_date": _date(m.stop), "indication": m.indication,
-                }.items() if val is not None and not (isinstance(val, float) and np.isnan(val))})
-        inter = []
-        g = by_pid_i.get(pid)
-        if g is not None:
-            for i in g.itertuples(index=False):
-                item = {"type": i.type, "status": i.status, "date": _date(i.t)}
-                if not np.isnan(i.hours_per_day):
-                    item["hours_per_day"] = float(i.hours_per_day)
-                inter.append(item)
-        rec: dict[str, Any] = {"format": "alscare.patient-record/1", "patient": patient,
-                               "visits": visits, "medications": meds, "interventions": inter}
-        if not np.isnan(p["deceased"]):
-            rec["deceased_date"] = _date(p["deceased"])
-        out.append(rec)
-    return out
+def truth_path(fmt: str, out: Path) -> Path:
+    """Where :func:`write` puts the truth: ``<stem>.truth.csv`` beside a file, and
+    ``alscare_truth.csv`` inside a PRO-ACT folder (a name the PRO-ACT importer ignores)."""
+    out = Path(out)
+    if fmt == "proact":
+        return out / "alscare_truth.csv"
+    return out.with_name((out.stem if out.suffix else out.name) + ".truth.csv")
 
 
 def write(synth: SynthCohort, fmt: str, out: Path) -> list[Path]:
     """Write the cohort in ``fmt`` (records | proact | fhir) to ``out`` plus the truth; return
-    the paths written."""
+    the paths written.
+
+    records: JSONL, one canonical record a line (``frames.to_records``); proact: a 2022-release
+    folder (``exporters.proact.write_proact``, day 0 = first visit = the truth's enrolment, so
+    the truth's ``*_day`` columns are on the folder's scale); fhir: one R4 collection Bundle.
+    """
+    from alscare.frames import to_records
+
     out = Path(out)
-    written: list[Path] = []
-    if fmt == "records":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", encoding="utf-8") as f:
-            for rec in records_from_cohort(synth.cohort):
-                f.write(json.dumps(rec, separators=(",", ":")) + "\n")
-        written.append(out)
-        truth_path = out.with_name(out.stem + ".truth.csv") if out.suffix else \
-            out.with_name(out.name + ".truth.csv")
-    elif fmt == "proact":
-        from alscare.exporters.proact import write_proact  # type: ignore[import-not-found]
-
-        out.mkdir(parents=True, exist_ok=True)
-        write_proact(synth.cohort, out, release="2022")
-        written.append(out)
-        truth_path = out / "alscare_truth.csv"
-    elif fmt == "fhir":
-        from alscare.exporters.fhir import bundle_from_records  # type: ignore[import-not-found]
-
-        out.parent.mkdir(parents=True, exist_ok=True)
-        bundle = bundle_from_records(records_from_cohort(synth.cohort))
-        text = bundle.json() if hasattr(bundle, "json") else json.dumps(bundle)
-        out.write_text(text if isinstance(text, str) else text.decode(), encoding="utf-8")
-        written.append(out)
-        truth_path = out.with_name(out.stem + ".truth.csv")
-    else:
+    if fmt not in ("records", "proact", "fhir"):
         raise ValueError(f"format = {fmt!r}: allowed: records, proact, fhir")
-    synth.truth.to_csv(truth_path)
-    written.append(truth_path)
+    written: list[Path] = []
+    truth = synth.truth
+    if fmt == "proact":
+        from alscare.exporters.proact import write_proact
+
+        write_proact(synth.cohort, out, release="2022")
+        # PRO-ACT carries only the study drug: say which true drug starts the folder shows
+        truth = truth.assign(drug_in_output=truth["drug"] == "study drug")
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        records = to_records(synth.cohort)
+        if fmt == "records":
+            with out.open("w", encoding="utf-8") as f:
+                for rec in records:
+                    f.write(rec.model_dump_json(exclude_none=True) + "\n")
+        else:
+            from alscare.exporters.fhir import bundle_from_records
+
+            out.write_text(json.dumps(bundle_from_records(records)), encoding="utf-8")
+    written.append(out)
+    tpath = truth_path(fmt, out)
+    truth.to_csv(tpath)
+    written.append(tpath)
     return written
 
 
@@ -904,12 +883,16 @@ def read_truth(path: Path) -> pd.DataFrame:
 # Calibration figures (what tests/test_synth.py checks and the README reports)
 
 
-def observed_slopes(cohort: Cohort, min_visits: int = 3, min_span_days: float = 180.0
-                    ) -> pd.Series:
-    """Per-patient least-squares slope of the observed ALSFRS-R total (points/month)."""
+def observed_slopes(cohort: Cohort, min_visits: int = 3, min_span_days: float = 180.0,
+                    window_days: float = 366.0) -> pd.Series:
+    """Per-patient least-squares slope of the observed ALSFRS-R total (points/month) over the
+    first ``window_days`` of follow-up, trial-like (PRO-ACT slopes come from trials of about a
+    year [S10][S11]; DREAM scored months 3-12 [S7])."""
     v = cohort.visits
     tot = v[list(ALSFRS_ITEMS)].sum(axis=1, min_count=12)
     d = pd.DataFrame({"pid": v["patient_id"], "x": v["t"] / MONTH, "y": tot}).dropna()
+    first = d.groupby("pid")["x"].transform("min")
+    d = d[(d["x"] - first) * MONTH <= window_days]
     g = d.groupby("pid")
     n = g["x"].transform("size")
     span = g["x"].transform("max") - g["x"].transform("min")

@@ -34,7 +34,11 @@ def register(app: typer.Typer) -> None:
         truth.csv (alscare_truth.csv inside a PRO-ACT folder)."""
         from alscare import synth as gen
 
-        cohort = gen.generate(patients, seed)
+        # PRO-ACT holds one study drug (the Treatment table's active arm) and no other
+        # disease-modifying drug, so a PRO-ACT cohort's drug started in follow-up is always
+        # the study drug; the rest of the cohort is the same as for the other formats.
+        options = {"drug_names": (("study drug", 1.0),)} if format == SynthFormat.proact else {}
+        cohort = gen.generate(patients, seed, **options)
         paths = gen.write(cohort, format.value, out)
         n_visits = len(cohort.cohort.visits)
         typer.echo(
