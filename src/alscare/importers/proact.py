@@ -166,8 +166,7 @@ class Table:
         s = self.raw(pattern)
         if s is None:
             return pd.Series(None, index=self.df.index, dtype=object)
-        s = s.astype("string").str.strip().str.lower()
-        return s.where(s.notna() & (s != ""), None).astype(object)
+        return _by_value(s, _lower_text)
 
     def number(self, pattern: str) -> pd.Series:
         """A column as floats (NaN where absent, blank or not a number)."""
@@ -177,17 +176,50 @@ class Table:
         return _to_float(s)
 
 
+# Text columns repeat a few values over many rows (units, test names, arms): each function
+# below works on the distinct values (pd.factorize) and spreads the answers back, so that no
+# Python-level work is done per row.
+
+def _by_value(s: pd.Series, fn, fill: object = None) -> pd.Series:
+    """``fn`` applied to each distinct value of ``s`` (a list in, a list out), spread back."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    values = np.array(list(fn(list(uniques))) + [fill], dtype=object)
+    return pd.Series(values[codes], index=s.index, dtype=object)
+
+
+def _strip_text(values: list) -> list:
+    out = []
+    for v in values:
+        t = str(v).strip() if v is not None else ""
+        out.append(t if t else None)
+    return out
+
+
+def _lower_text(values: list) -> list:
+    return [None if t is None else t.lower() for t in _strip_text(values)]
+
+
+def _text(s: pd.Series) -> pd.Series:
+    return _by_value(s, _strip_text)
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+
+
 def _present(s: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+    if _is_numeric(s):
         return s.notna()
-    t = s.astype("string").str.strip()
-    return (t.notna() & (t != "")).fillna(False).astype(bool)
+    return _text(s).notna()
 
 
 def _to_float(s: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+    if _is_numeric(s):
         return s.astype(float)
-    return pd.to_numeric(s.astype("string").str.strip(), errors="coerce").astype(float)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    nums = pd.to_numeric(pd.Series(_strip_text(list(uniques)), dtype=object),
+                         errors="coerce").to_numpy(dtype=float)
+    return pd.Series(np.append(nums, np.nan)[codes], index=s.index)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -236,12 +268,21 @@ def read_tables(folder: Path) -> dict[str, Table]:
 
 def _subject_ids(s: pd.Series) -> pd.Series:
     """subject_id as text: integers without a trailing '.0'; blank -> None."""
-    num = _to_float(s)
-    whole = num.notna() & np.isfinite(num) & (num == np.floor(num))
-    as_int = num.where(whole).astype("Int64").astype("string")
-    text = s.astype("string").str.strip()
-    out = as_int.where(whole, text)
-    return out.where(out.notna() & (out != ""), None).astype(object)
+
+    def as_id(values: list) -> list:
+        out = []
+        for t in _strip_text(values):
+            try:
+                x = float(t) if t is not None else None
+            except ValueError:
+                x = None
+            whole = x is not None and np.isfinite(x) and x.is_integer()
+            out.append(str(int(x)) if whole else t)
+        return out
+
+    if pd.api.types.is_integer_dtype(s.dtype):
+        return _by_value(s, lambda u: np.asarray(u, dtype=np.int64).astype(str).tolist())
+    return _by_value(s, as_id)
 
 
 def _sorted_ids(ids) -> pd.Index:
@@ -342,11 +383,18 @@ def _dated(tab: Table, delta_pattern: str) -> tuple[pd.DataFrame, str | None]:
     return tab.df.assign(_t=t).loc[keep], c
 
 
+def _part(d: pd.DataFrame, delta: str | None, **columns: Any) -> pd.DataFrame:
+    """Visit rows of one table: patient_id, t, the mapped columns, and where each row came
+    from (``_file``, ``_line``, ``_col`` = its Delta column) for messages."""
+    return pd.DataFrame({"patient_id": d["_pid"], "t": d["_t"], **columns, "_file": d["_file"],
+                         "_line": d["_line"], "_col": delta or ""}, index=d.index)
+
+
 def _alsfrs(tab: Table, pr: Problems) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ALSFRS rows -> visit columns; and the rows whose recorded total disagrees with items."""
-    d, _ = _dated(tab, r"alsfrs_delta")
+    d, delta = _dated(tab, r"alsfrs_delta")
     sub = Table(tab.key, d, tab.columns)
-    out = pd.DataFrame({"patient_id": d["_pid"], "t": d["_t"]}, index=d.index)
+    out = _part(d, delta)
     vals: dict[str, pd.Series] = {}
     for key, pat in ALSFRS_PATTERNS.items():
         vals[key] = pr.check_range(sub, sub.col(pat), *ITEM_RANGE, whole=True)
@@ -400,11 +448,10 @@ def _best_trial(tab: Table, pr: Problems, name: str, lo: float, hi: float) -> pd
 
 
 def _capacity(tab: Table, pr: Problems, delta: str, column: str, rng: tuple) -> pd.DataFrame:
-    d, _ = _dated(tab, delta)
+    d, delta_col = _dated(tab, delta)
     sub = Table(tab.key, d, tab.columns)
     name = "FVC" if column.startswith("fvc") else "SVC"
-    return pd.DataFrame({"patient_id": d["_pid"], "t": d["_t"],
-                         column: _best_trial(sub, pr, name, *rng)})
+    return _part(d, delta_col, **{column: _best_trial(sub, pr, name, *rng)})
 
 
 def _measure_with_unit(sub: Table, pr: Problems, value: str, unit: str, units: dict,
@@ -429,18 +476,17 @@ def _measure_with_unit(sub: Table, pr: Problems, value: str, unit: str, units: d
 
 
 def _vitals(tab: Table, pr: Problems) -> pd.DataFrame:
-    d, _ = _dated(tab, r"vital_signs_delta")
+    d, delta = _dated(tab, r"vital_signs_delta")
     sub = Table(tab.key, d, tab.columns)
     w = _measure_with_unit(sub, pr, r"weight", r"weight_units", WEIGHT_UNITS, WEIGHT_RANGE,
                            "weight in kg")
     h = _measure_with_unit(sub, pr, r"height", r"height_units", HEIGHT_UNITS, HEIGHT_RANGE,
                            "height in cm")
-    return pd.DataFrame({"patient_id": d["_pid"], "t": d["_t"], "weight_kg": w,
-                         "height_cm": h})
+    return _part(d, delta, weight_kg=w, height_cm=h)
 
 
 def _labs(tab: Table, pr: Problems) -> pd.DataFrame:
-    d, _ = _dated(tab, r"laboratory_delta")
+    d, delta = _dated(tab, r"laboratory_delta")
     sub = Table(tab.key, d, tab.columns)
     name = sub.text(r"test_name")
     is_alt = name.fillna("").str.contains(ALT_NAME)
@@ -450,7 +496,7 @@ def _labs(tab: Table, pr: Problems) -> pd.DataFrame:
     if rc:
         pr.add(sub, bad, rc, sub.df[rc], f"ALT {ALT_RANGE[0]}..{ALT_RANGE[1]} U/L")
     alt = result.where(is_alt & ~bad)
-    out = pd.DataFrame({"patient_id": d["_pid"], "t": d["_t"], "alt_u_l": alt})
+    out = _part(d, delta, alt_u_l=alt)
     return out[out["alt_u_l"].notna()]
 
 
@@ -552,48 +598,72 @@ def _medications(tables: dict[str, Table]) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- the whole folder
 
-VISIT_TABLES = (("alsfrs", r"alsfrs_delta"), ("fvc", r"forced_vital_capacity_delta"),
-                ("svc", r"slow_vital_capacity_delta"), ("vitalsigns", r"vital_signs_delta"),
-                ("labs", r"laboratory_delta"))
-
-
-def _timeline(tables: dict[str, Table]) -> pd.DataFrame:
-    """Every dated row of a visit table: pid, t, file, line, Delta column (for messages)."""
-    parts = []
-    for key, delta in VISIT_TABLES:
-        if key not in tables:
-            continue
-        tab = tables[key]
-        d, c = _dated(tab, delta)
-        parts.append(pd.DataFrame({"pid": d["_pid"], "t": d["_t"], "file": d["_file"],
-                                   "line": d["_line"], "column": c}))
+def merge_visits(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Rows of several tables -> one visit per (patient, day); within a column the first value
+    given wins. Vectorised over composite-key codes (a groupby over all columns costs more)."""
+    parts = [p for p in parts if len(p)]
     if not parts:
-        return pd.DataFrame(columns=["pid", "t", "file", "line", "column"])
-    return pd.concat(parts, ignore_index=True)
+        return pd.DataFrame(columns=["patient_id", "t"])
+    pid = np.concatenate([p["patient_id"].to_numpy(dtype=object) for p in parts])
+    t = np.concatenate([p["t"].to_numpy(dtype=float) for p in parts])
+    pid_codes, pid_uniques = pd.factorize(pid)
+    t_codes, t_uniques = pd.factorize(t)
+    key, _ = pd.factorize(pid_codes.astype(np.int64) * (len(t_uniques) + 1) + t_codes)
+    n = int(key.max()) + 1
+    first = np.full(n, len(key))
+    np.minimum.at(first, key, np.arange(len(key)))
+    out: dict[str, np.ndarray] = {"patient_id": np.asarray(pid_uniques, dtype=object)[
+        pid_codes[first]], "t": t[first]}
+    start = 0
+    for p in parts:
+        k = key[start:start + len(p)]
+        start += len(p)
+        for col in p.columns:
+            if col in ("patient_id", "t") or col.startswith("_"):
+                continue
+            values = p[col].to_numpy()
+            is_obj = values.dtype == object
+            if col not in out:
+                out[col] = np.full(n, None, dtype=object) if is_obj else np.full(n, np.nan)
+            given = pd.notna(values)
+            keys, at = np.unique(k[given], return_index=True)  # first given row per visit
+            target = out[col]
+            empty = pd.isna(target[keys])
+            target[keys[empty]] = values[given][at[empty]]
+    return pd.DataFrame(out)
 
 
-def _course_problems(timeline: pd.DataFrame, patients: pd.DataFrame,
+def _course_problems(parts: list[pd.DataFrame], visits: pd.DataFrame, patients: pd.DataFrame,
                      tables: dict[str, Table]) -> list[pd.DataFrame]:
-    """Visits before onset or after death; death before birth."""
+    """Visits before onset or after death (each offending row of each table is named);
+    death before birth."""
     out = []
-    onset = timeline["pid"].map(patients["onset"]).astype(float)
-    death = timeline["pid"].map(patients["deceased"]).astype(float)
-    oc = tables["alshistory"].col(r"onset_delta") if "alshistory" in tables else "Onset_Delta"
-    dc = tables["deathdata"].col(r"death_days") if "deathdata" in tables else "Death_Days"
-    for mask, bound, what, col in (
-        (timeline["t"] < onset, onset, "a visit on or after symptom onset", oc),
-        (timeline["t"] > death, death, "a visit on or before death", dc),
-    ):
-        if mask.any():
-            d = timeline[mask]
-            allowed = [f"{what} ({col} = {b:g})" for b in bound[mask]]
-            out.append(pd.DataFrame({"pid": d["pid"], "file": d["file"], "line": d["line"],
-                                     "column": d["column"], "value": d["t"].astype(object),
-                                     "allowed": allowed}, index=d.index))
-    bad = patients["deceased"] < patients["birth"]
-    if bad.any() and "deathdata" in tables:
+    oc = (tables["alshistory"].col(r"onset_delta") if "alshistory" in tables else None) or \
+        "Onset_Delta"
+    dc = (tables["deathdata"].col(r"death_days") if "deathdata" in tables else None) or \
+        "Death_Days"
+    onset = visits["patient_id"].map(patients["onset"]).astype(float)
+    death = visits["patient_id"].map(patients["deceased"]).astype(float)
+    bad = set(visits["patient_id"][(visits["t"] < onset) | (visits["t"] > death)])
+    for p in parts if bad else []:
+        d = p[p["patient_id"].isin(bad)]
+        p_onset = d["patient_id"].map(patients["onset"]).astype(float)
+        p_death = d["patient_id"].map(patients["deceased"]).astype(float)
+        for mask, bound, what, col in (
+            (d["t"] < p_onset, p_onset, "a visit on or after symptom onset", oc),
+            (d["t"] > p_death, p_death, "a visit on or before death", dc),
+        ):
+            if mask.any():
+                r = d[mask]
+                out.append(pd.DataFrame({
+                    "pid": r["patient_id"], "file": r["_file"], "line": r["_line"],
+                    "column": r["_col"], "value": r["t"].astype(object),
+                    "allowed": [f"{what} ({col} = {b:g})" for b in bound[mask]]},
+                    index=r.index))
+    dead_early = patients["deceased"] < patients["birth"]
+    if dead_early.any() and "deathdata" in tables:
         tab = tables["deathdata"]
-        rows = tab.df[tab.df["_pid"].isin(patients.index[bad])]
+        rows = tab.df[tab.df["_pid"].isin(patients.index[dead_early])]
         out.append(pd.DataFrame({"pid": rows["_pid"], "file": rows["_file"],
                                  "line": rows["_line"], "column": dc,
                                  "value": tab.number(r"death_days")[rows.index].astype(object),
@@ -667,7 +737,8 @@ def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
         visit_parts.append(_labs(tables["labs"], pr))
 
     # patients: everyone named in any table
-    ids = _sorted_ids(pd.concat([t.df["_pid"] for t in tables.values()]).dropna().unique())
+    ids = _sorted_ids(set().union(*(pd.unique(t.df["_pid"]) for t in tables.values()))
+                      - {None})
     patients = pd.DataFrame(index=ids, columns=list(PATIENT_COLUMNS), dtype=object)
     patients.index.name = "patient_id"
     for c in ("birth", "height_cm", "onset", "diagnosis", "deceased"):
@@ -687,18 +758,15 @@ def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
     if "familyhistory" in tables:
         patients["family_history_als"] = _family_history(tables["familyhistory"]).reindex(ids)
 
-    problem_frames = pr.frames + _course_problems(_timeline(tables), patients, tables)
+    visits = merge_visits(visit_parts)
+    problem_frames = pr.frames + _course_problems(visit_parts, visits, patients, tables)
     problems = (pd.concat(problem_frames, ignore_index=True) if problem_frames
                 else pd.DataFrame(columns=PROBLEM_COLUMNS))
     errors = error_dicts(problems, folder)
     refused = set(problems["pid"].dropna())
 
-    if visit_parts:
-        visits = pd.concat(visit_parts, ignore_index=True)
+    if refused:
         visits = visits[~visits["patient_id"].isin(refused)]
-        visits = visits.groupby(["patient_id", "t"], sort=False, as_index=False).first()
-    else:
-        visits = pd.DataFrame(columns=["patient_id", "t"])
     patients = patients[~patients.index.isin(refused)].copy()
     for c in PATIENT_COLUMNS:  # text and flags: None where unknown, as from_records gives
         if patients[c].dtype == object:
