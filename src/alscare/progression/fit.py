@@ -34,6 +34,7 @@ from alscare.progression import posterior as pm
 from alscare.progression.forecast import Z80
 
 MAX_ITER = 300
+MIN_PATIENTS = 20  # below this an outcome keeps the base model's parameters
 TOL = 1e-7
 
 
@@ -47,6 +48,9 @@ def em(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
     sel = use & (cnt > 0)
     ztz, zty, yty, cnt, xs = ztz[sel], zty[sel], yty[sel], cnt[sel], x[sel]
     n_obs = cnt.sum()
+    if sel.sum() < MIN_PATIENTS:
+        return om, {"iterations": 0, "converged": False, "n_patients": int(sel.sum()),
+                    "n_observations": int(n_obs)}
     xtx_inv = np.linalg.pinv(xs.T @ xs)
     coef, cov, s2 = om.mean_coef.copy(), om.cov.copy(), om.noise_sd ** 2
     anchor_mean, anchor_var = coef[0].copy(), cov[0, 0]
@@ -144,9 +148,12 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
     for name in model_mod.OUTCOMES:
         obs = pm.observations(values, name, ids, line)
         om, info = em(base[name], obs, x, line.onset_known)
-        if info["n_patients"] < 20:
+        if info["n_patients"] < MIN_PATIENTS:
             om = copy.deepcopy(base[name])
-            info["kept_default"] = "fewer than 20 patients with onset and data"
+            info["kept_default"] = f"fewer than {MIN_PATIENTS} patients with onset and data"
+            new.outcomes[name] = om
+            checks[name] = info
+            continue
         h = holdout_last(om, obs, x, line)
         if len(h["err"]) >= 20:
             om.drift_sd = calibrate_drift(h, om.drift_sd)

@@ -1,0 +1,367 @@
+"""Progression model: known answers on hand-built patients, milestones, deceased handling,
+treatment response, model file round trip, EM recovery, contract keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alscare import facts as facts_mod
+from alscare.pipeline import assess_file
+from alscare.progression import annotate
+from alscare.progression import model as model_mod
+from alscare.progression.fit import fit_cohort
+from alscare.progression.forecast import clipped_normal_mean
+from alscare.progression.milestones import first_crossing
+from tests.conftest import SHARED, load_vignette
+from tests.test_progression_helpers import (
+    MONTH,
+    ONSET,
+    cohort_from,
+    gaussian_cohort,
+    line_visits,
+    patient,
+)
+
+
+def run(cohort, as_of=None, model=None):
+    f = facts_mod.build(cohort, as_of)
+    return annotate(cohort, f, model)
+
+
+# ---------------------------------------------------------------------------- known answers
+
+
+@pytest.mark.parametrize("slope", [-0.4, -1.0, -1.8])
+def test_linear_decline_slope_recovered(slope):
+    months = [6, 9, 12, 15, 18, 21, 24]
+    c = cohort_from([patient("A")], line_visits("A", months, 48.0, slope))
+    f, sec = run(c)
+    p = sec[0]["progression"]
+    assert p["slope_lower80"] <= slope <= p["slope_upper80"]
+    assert abs(p["slope_per_month"] - slope) < 0.2
+    assert p["slope_upper80"] - p["slope_lower80"] < 0.8
+    assert f.loc["A", "slope_per_month"] == pytest.approx(p["slope_per_month"], abs=0.01)
+
+
+def test_noisy_linear_decline_interval_contains_truth():
+    rng = np.random.default_rng(3)
+    slopes = rng.uniform(-1.6, -0.3, 60)
+    pts, vis = [], []
+    for k, slope in enumerate(slopes):
+        pts.append(patient(f"A{k}"))
+        vis += line_visits(f"A{k}", list(6 + 3 * np.arange(8)), 48.0, slope,
+                           noise=rng.normal(0, 1.3, 8))
+    sec = run(cohort_from(pts, vis))[1]
+    hits = [s["progression"]["slope_lower80"] <= t <= s["progression"]["slope_upper80"]
+            for s, t in zip(sec, slopes, strict=True)]
+    assert 0.65 <= np.mean(hits) <= 0.97
+
+
+def test_more_visits_narrow_the_interval():
+    few = cohort_from([patient("A")], line_visits("A", [6, 9], 48.0, -1.0))
+    many = cohort_from([patient("A")], line_visits("A", [6, 9, 12, 15, 18, 21], 48.0, -1.0))
+    w_few = np.diff([run(few)[1][0]["progression"][k] for k in ("slope_lower80",
+                                                               "slope_upper80")])[0]
+    w_many = np.diff([run(many)[1][0]["progression"][k] for k in ("slope_lower80",
+                                                                 "slope_upper80")])[0]
+    assert w_many < w_few
+
+
+def test_forecast_follows_the_line_and_stays_in_range():
+    c = cohort_from([patient("A")], line_visits("A", [6, 9, 12, 15, 18], 48.0, -1.0))
+    sec = run(c)[1][0]
+    fc = sec["forecast"]["alsfrs_r_total"]
+    assert [e["months"] for e in fc] == [3, 6, 12]
+    # as of month 18 (total 30): about 27, 24, 18 expected
+    for e, want in zip(fc, (27, 24, 18), strict=True):
+        assert abs(e["mean"] - want) < 2.5
+        assert e["lower80"] <= e["mean"] <= e["upper80"]
+    assert fc[0]["upper80"] - fc[0]["lower80"] < fc[2]["upper80"] - fc[2]["lower80"]
+    assert fc[0]["date"] == (dt.date(1970, 1, 1) + dt.timedelta(
+        days=int(round(ONSET + 18 * MONTH + round(3 * MONTH))))).isoformat()
+    assert sec["forecast"]["fvc_percent_predicted"] == []  # never measured
+
+
+def test_floor_effect_clips_to_scale():
+    c = cohort_from([patient("A")], line_visits("A", [6, 12, 18, 24, 30], 48.0, -1.2))
+    fc = run(c)[1][0]["forecast"]["alsfrs_r_total"]
+    assert all(0 <= e["lower80"] <= e["mean"] <= e["upper80"] <= 48 for e in fc)
+    assert fc[-1]["lower80"] == 0.0 and fc[-1]["mean"] > 0.0
+
+
+def test_clipped_normal_mean_matches_quadrature():
+    mu, sd = np.array([1.0, 24.0, 47.0]), np.array([3.0, 3.0, 2.0])
+    x = np.linspace(-40, 90, 200001)
+    for m_, s_, got in zip(mu, sd, clipped_normal_mean(mu, sd, 0.0, 48.0), strict=True):
+        dens = np.exp(-0.5 * ((x - m_) / s_) ** 2) / (s_ * np.sqrt(2 * np.pi))
+        want = np.trapezoid(np.clip(x, 0, 48) * dens, x)
+        assert got == pytest.approx(want, abs=1e-3)
+
+
+def test_first_crossing_closed_form_matches_grid():
+    rng = np.random.default_rng(0)
+    coef = np.column_stack([48 + rng.normal(0, 1, 500), rng.normal(-0.8, 0.6, 500),
+                            rng.normal(0, 0.01, 500)])
+    tau0 = rng.uniform(0, 40, 500)
+    h = first_crossing(coef, tau0, 23.5, 60.0)
+    grid = np.arange(0, 60.0001, 0.002)
+    tt = tau0[:, None] + grid
+    below = coef[:, [0]] + coef[:, [1]] * tt + coef[:, [2]] * tt ** 2 < 23.5
+    hb = np.where(below.any(1), grid[np.argmax(below, 1)], np.nan)
+    assert np.array_equal(np.isnan(h), np.isnan(hb))
+    assert np.nanmax(np.abs(h - hb)) < 0.003
+
+
+# ---------------------------------------------------------------------------- milestones
+
+
+def test_milestone_probability_increases_with_faster_decline():
+    slopes = [-0.3, -0.6, -0.9, -1.2, -1.5]
+    pts, vis = [], []
+    for k, s in enumerate(slopes):
+        pid = f"S{k}"
+        pts.append(patient(pid))
+        fvc = [100 + 2.5 * s * m for m in (6, 9, 12, 15)]
+        vis += line_visits(pid, [6, 9, 12, 15], 48.0 + 6 * s, s, fvc=fvc)
+    c = cohort_from(pts, vis)
+    f, _ = run(c)
+    for col in ("p_alsfrs_below_24_6m", "p_fvc_below_50_6m"):
+        p = f[col].to_numpy()
+        assert np.all(np.diff(p) >= -1e-9), (col, p)
+        assert p[-1] > p[0]
+
+
+def test_milestone_already_reached_and_items():
+    items_ok = dict(speech=4, salivation=4, swallowing=4, handwriting=3, cutting_food=3,
+                    dressing_hygiene=3, turning_in_bed=3, walking=3, climbing_stairs=2,
+                    dyspnea=4, orthopnea=4, respiratory_insufficiency=4)
+    later = {**items_ok, "walking": 1, "climbing_stairs": 0}
+    vis = [{"patient_id": "A", "t": ONSET + 6 * MONTH, **items_ok},
+           {"patient_id": "A", "t": ONSET + 9 * MONTH, **later},
+           {"patient_id": "A", "t": ONSET + 12 * MONTH, **later}]
+    c = cohort_from([patient("A")], vis)
+    sec = run(c)[1][0]
+    ms = {m["event"]: m for m in sec["milestones"]}
+    assert set(ms) == {"fvc_below_50", "alsfrs_r_below_24", "loss_of_speech",
+                       "loss_of_ambulation"}
+    amb = ms["loss_of_ambulation"]
+    assert amb["probability_within_6_months"] == 1.0
+    assert amb["expected_date"] == (dt.date(1970, 1, 1) + dt.timedelta(
+        days=int(round(ONSET + 9 * MONTH)))).isoformat()
+    assert ms["loss_of_speech"]["probability_within_6_months"] < 0.2
+    assert ms["fvc_below_50"]["probability_within_6_months"] is None  # FVC never measured
+
+
+# ---------------------------------------------------------------------------- special cases
+
+
+def test_deceased_no_forecast_beyond_death():
+    months = [6, 9, 12, 15]
+    died_soon = patient("D1", death=ONSET + 15 * MONTH + 120)  # 4 months after last visit
+    c = cohort_from([died_soon], line_visits("D1", months, 48.0, -1.2))
+    sec = run(c, as_of=ONSET + 15 * MONTH)[1][0]
+    assert [e["months"] for e in sec["forecast"]["alsfrs_r_total"]] == [3]
+    dead = patient("D2", death=ONSET + 16 * MONTH)
+    c = cohort_from([dead], line_visits("D2", months, 48.0, -1.2))
+    f, sec = run(c, as_of=ONSET + 20 * MONTH)
+    assert sec[0]["forecast"]["alsfrs_r_total"] == []
+    assert all(m["probability_within_6_months"] is None for m in sec[0]["milestones"])
+    assert sec[0]["progression"]["slope_per_month"] is not None  # history still summarised
+
+
+def test_patient_without_alsfrs():
+    vis = [{"patient_id": "N", "t": ONSET + 6 * MONTH, "fvc_percent_predicted": 90.0},
+           {"patient_id": "U", "t": ONSET + 6 * MONTH, "fvc_percent_predicted": 90.0}]
+    c = cohort_from([patient("N"), patient("U", onset=None)], vis)
+    f, sec = run(c)
+    n, u = sec
+    assert n["progression"]["slope_per_month"] is None
+    assert "no ALSFRS-R" in n["progression"]["method"]
+    assert [e["months"] for e in n["forecast"]["alsfrs_r_total"]] == [3, 6, 12]  # prior
+    assert u["forecast"]["alsfrs_r_total"] == []  # no onset, no data
+    assert len(u["forecast"]["fvc_percent_predicted"]) == 3
+    assert np.isnan(f.loc["N", "slope_per_month"])
+
+
+def test_unknown_onset_uses_data_only():
+    c = cohort_from([patient("U", onset=None)],
+                    line_visits("U", [0, 3, 6, 9, 12], 40.0, -1.0))
+    p = run(c)[1][0]["progression"]
+    assert p["slope_lower80"] <= -1.0 <= p["slope_upper80"]
+
+
+def test_pro_act_day_keys():
+    c = cohort_from([patient("A", onset=-400.0)],
+                    line_visits("A", [0, 3, 6, 9], 36.0, -1.0, onset=0.0), kind="day")
+    sec = run(c)[1][0]
+    e = sec["forecast"]["alsfrs_r_total"][0]
+    assert "day" in e and isinstance(e["day"], int)
+    assert all("expected_day" in m for m in sec["milestones"])
+
+
+# ---------------------------------------------------------------------------- response
+
+
+def _treated(pid, pre_slope, post_slope, post_months, start_month=12.0, name="edaravone",
+             noise=None):
+    months_pre = [6.0, 9.0, start_month]
+    months_post = [start_month + m for m in post_months]
+    level_start = 48 + pre_slope * start_month
+    pre = [48 + pre_slope * m for m in months_pre]
+    post = [level_start + post_slope * (m - start_month) for m in months_post]
+    ys = np.array(pre + post) + (0 if noise is None else noise)
+    vis = [{"patient_id": pid, "t": ONSET + m * MONTH,
+            "alsfrs_r_total_recorded": float(np.clip(np.round(y), 0, 48))}
+           for m, y in zip(months_pre + months_post, ys, strict=True)]
+    med = {"patient_id": pid, "name": name, "start": ONSET + start_month * MONTH,
+           "study_drug": False}
+    return patient(pid), vis, med
+
+
+def test_response_calls_on_clear_cases():
+    a = _treated("NR", -1.2, -1.3, [3, 6, 9, 12])
+    b = _treated("R", -1.5, -0.2, [3, 6, 9, 12])
+    c = cohort_from([a[0], b[0]], a[1] + b[1], [a[2], b[2]])
+    f, sec = run(c)
+    nr, r = sec[0]["response"][0], sec[1]["response"][0]
+    assert set(nr) >= {"treatment", "start_date", "status", "p_no_response", "reason"}
+    assert nr["treatment"] == "edaravone"
+    assert nr["status"] == "not_responding" and nr["p_no_response"] >= 0.8
+    assert r["status"] == "responding" and r["p_no_response"] <= 0.2
+    assert "edaravone" in nr["reason"] and "points/month" in nr["reason"]
+    assert f.loc["NR", "dmt_not_responding"] and not f.loc["R", "dmt_not_responding"]
+    assert f.loc["NR", "dmt_not_responding_names"] == "edaravone"
+
+
+def test_response_one_post_visit_is_indeterminate():
+    p, vis, med = _treated("X", -1.0, -1.0, [4])
+    c = cohort_from([p], vis, [med])
+    r = run(c)[1][0]["response"][0]
+    assert r["status"] == "indeterminate" and r["p_no_response"] is None
+    assert r["reason"].startswith("Only 1 ALSFRS-R visit after edaravone")
+
+
+def test_response_short_follow_up_is_indeterminate():
+    p, vis, med = _treated("X", -1.0, -1.0, [1, 2])
+    r = run(cohort_from([p], vis, [med]))[1][0]["response"][0]
+    assert r["p_no_response"] is None and "months" in r["reason"]
+
+
+def test_drug_started_before_follow_up_or_not_a_dmt_is_not_reported():
+    p, vis, _ = _treated("X", -1.0, -1.0, [3, 6])
+    meds = [{"patient_id": "X", "name": "Rilutek", "start": ONSET, "study_drug": False},
+            {"patient_id": "X", "name": "baclofen", "start": ONSET + 12 * MONTH,
+             "study_drug": False},
+            {"patient_id": "X", "name": "NurOwn", "start": ONSET + 12 * MONTH,
+             "study_drug": True}]
+    r = run(cohort_from([p], vis, meds))[1][0]["response"]
+    assert [x["treatment"] for x in r] == ["nurown"]
+
+
+def test_plateau_before_start_is_not_read_as_failure_more_than_naive():
+    """A naive pre/post slope ratio calls a return to the usual rate after a short plateau
+    'worse'; the model, which knows the population course, is less sure."""
+    pid = "P"
+    months = [6, 9, 12, 15, 18, 21, 24]
+    ys = [41, 38, 38, 38, 35, 32, 29]  # flat 9-15, start at 15, then -1/month
+    vis = [{"patient_id": pid, "t": ONSET + m * MONTH, "alsfrs_r_total_recorded": float(y)}
+           for m, y in zip(months, ys, strict=True)]
+    med = {"patient_id": pid, "name": "edaravone", "start": ONSET + 15 * MONTH,
+           "study_drug": False}
+    r = run(cohort_from([patient(pid)], vis, [med]))[1][0]["response"][0]
+    assert r["p_no_response"] is not None and r["p_no_response"] < 0.995
+
+
+# ---------------------------------------------------------------------------- model file
+
+
+def test_fit_recovers_simulated_parameters():
+    c, truth = gaussian_cohort(1500, seed=5, slope_mean=-0.9, slope_sd=0.6, noise_sd=1.3)
+    m = fit_cohort(c)
+    om = m["alsfrs_r_total"]
+    assert om.mean_coef[1, 0] == pytest.approx(-0.9, abs=0.08)
+    assert np.sqrt(om.cov[1, 1]) == pytest.approx(0.6, abs=0.08)
+    assert om.noise_sd == pytest.approx(1.3 * 1.05, abs=0.2)  # rounding adds ~1/12 variance
+    assert m.fitted["n_patients"] == 1500
+    assert m.fitted["checks"]["alsfrs_r_total"]["converged"]
+
+
+def test_fit_save_load_round_trip(tmp_path, monkeypatch):
+    c, _ = gaussian_cohort(300, seed=7)
+    m = fit_cohort(c, source="unit test")
+    path = tmp_path / "model.json"
+    m.save(path)
+    doc = json.loads(path.read_text())
+    assert doc["format"] == model_mod.FORMAT
+    assert doc["version"] == m.version and doc["fitted"]["n_patients"] == 300
+    assert "fit_date" in doc["fitted"]
+    back = model_mod.load(path)
+    assert back.to_json() == m.to_json()
+    monkeypatch.setenv(model_mod.MODEL_ENV, str(path))
+    f1, s1 = run(c.subset(list(c.patients.index[:20])))
+    assert m.version in s1[0]["progression"]["method"]
+    f2, s2 = run(c.subset(list(c.patients.index[:20])), model=back)
+    assert s1[0]["forecast"] == s2[0]["forecast"]
+
+
+def test_bad_model_file_is_refused(tmp_path):
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match="format"):
+        model_mod.load(p)
+
+
+def test_default_model_is_packaged_and_cited():
+    m = model_mod.default()
+    assert set(m.outcomes) == set(model_mod.OUTCOMES)
+    assert m["alsfrs_r_total"].mean_coef[0, 0] == 48  # onset anchor [S68]
+    assert any("[S68]" in s for s in m.sources)
+
+
+# ---------------------------------------------------------------------------- contract
+
+
+def test_vignette_p06_contract_and_response(tmp_path):
+    v = load_vignette(SHARED / "vignettes" / "p06_edaravone_no_response.json")
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps(v["record"]))
+    out = assess_file(f, dt.date.fromisoformat(v["as_of"]))
+    assert set(out["progression"]) >= {"slope_per_month", "slope_lower80", "slope_upper80",
+                                       "method"}
+    assert set(out["forecast"]) >= {"alsfrs_r_total", "fvc_percent_predicted"}
+    for e in out["forecast"]["alsfrs_r_total"] + out["forecast"]["fvc_percent_predicted"]:
+        assert set(e) >= {"date", "mean", "lower80", "upper80"}
+    assert {m["event"] for m in out["milestones"]} >= {
+        "fvc_below_50", "alsfrs_r_below_24", "loss_of_speech", "loss_of_ambulation"}
+    for m in out["milestones"]:
+        assert set(m) >= {"event", "probability_within_6_months", "expected_date"}
+    eda = [r for r in out["response"] if r["treatment"] == "edaravone"]
+    assert len(eda) == 1
+    assert set(eda[0]) >= {"treatment", "start_date", "status", "p_no_response", "reason"}
+    assert eda[0]["status"] in v["expect"]["response"]["edaravone"]
+    assert out["progression"]["slope_per_month"] < -1.0
+
+
+def test_whole_cohort_is_vectorised_and_fast():
+    import time
+
+    c, _ = gaussian_cohort(10000, seed=1)
+    f = facts_mod.build(c)
+    t0 = time.perf_counter()
+    f2, sec = annotate(c, f)
+    elapsed = time.perf_counter() - t0
+    has = f["n_alsfrs_visits"] > 0
+    assert len(sec) == 10000 and has.sum() > 9000
+    assert f2["slope_per_month"][has].notna().all() and f2["slope_per_month"][~has].isna().all()
+    assert elapsed < 30.0
+
+
+def test_same_input_same_answer():
+    c, _ = gaussian_cohort(50, seed=2)
+    assert run(c)[1] == run(c)[1]
+    assert isinstance(pd.DataFrame, type)
