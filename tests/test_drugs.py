@@ -285,6 +285,13 @@ def test_unrecognised_names_are_reported_and_still_counted():
 def test_study_drug_flag():
     f = facts([med("study drug", study_drug=True), med("riluzole", pid="B")])
     assert f.loc["A", "on_study_drug"] and not f.loc["B", "on_study_drug"]
+    assert f.loc["A", "on_investigational_drug"]
+
+
+def test_a_flagged_study_drug_with_an_unknown_name_is_not_reported_unknown():
+    f = facts([med("ABC-123", study_drug=True), med("ABC-123", pid="B")])
+    assert f.loc["A", "on_study_drug"] and f.loc["A", "n_unrecognised_medications"] == 0
+    assert f.loc["B", "unrecognised_medications"] == "ABC-123"
 
 
 def test_as_of_per_patient_and_missing_as_of():
@@ -318,3 +325,12 @@ def test_columns_selects_facts_and_refuses_unknown_ones():
     with pytest.raises(KeyError):
         drugs.medication_facts(cohort([]), pd.Series(500.0, index=["A", "B"]),
                                columns=["on_unobtainium"])
+
+
+@pytest.mark.parametrize("suffix", [" tablets", " 10 mg", " Oral Solution", " MR", " injection",
+                                    " 5 mg/5 ml oral suspension", " patch"])
+def test_every_generic_with_a_formulation_suffix_normalises_to_itself(suffix):
+    names = pd.Series([d.replace("_", " ") + suffix for d in KB.drugs])
+    got = drugs.normalise(names)["generics"]
+    wrong = [(n, g) for n, g, d in zip(names, got, KB.drugs, strict=True) if g != (d,)]
+    assert not wrong

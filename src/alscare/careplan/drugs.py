@@ -469,7 +469,8 @@ def medication_facts(cohort: Cohort, as_of: pd.Series, kb: DrugKnowledge | None 
     other["on_study_drug"] = (rows["active"] & rows["study_drug"]).groupby(
         rows["patient_id"]).any().reindex(idx).fillna(False).astype(bool)
     other["n_active_medications"] = by_pt["active"].sum().reindex(idx).fillna(0).astype(int)
-    unrec = rows[rows["begun"] & rows["unrecognised"].notna()]
+    # a blinded trial drug ("study drug" in PRO-ACT) is not an unknown medicine to report
+    unrec = rows[rows["begun"] & rows["unrecognised"].notna() & ~rows["study_drug"]]
     unrec = unrec.drop_duplicates(["patient_id", "unrecognised"])
     other["unrecognised_medications"] = _join(
         unrec["unrecognised"].astype(str), unrec["patient_id"], "; ").reindex(idx).astype(object)
