@@ -198,8 +198,9 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
         })
 
     # prognosis (extra key): ENCALS survival model, first-visit inputs (encals.py, docs/encals.md)
-    for sec, row in zip(sections, encals.assess(cohort, facts).to_dict("records"), strict=True):
-        sec["prognosis"] = encals.section(row)
+    for sec, prognosis in zip(sections, encals.sections(encals.assess(cohort, facts)),
+                              strict=True):
+        sec["prognosis"] = prognosis
 
     facts = facts.copy()
     facts["slope_per_month"] = slope
