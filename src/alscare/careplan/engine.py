@@ -30,6 +30,7 @@ with the most urgent priority and all the reasons.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,11 @@ from alscare.careplan.conditions import (
 )
 
 HERE = Path(__file__).resolve().parent
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available (10x faster)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
 RULES_DIR = HERE / "rules"
 ACTION_CODES = HERE / "action-codes.yaml"
 FACTS_YAML = HERE / "facts.yaml"
@@ -93,7 +99,7 @@ class ActionCodes:
 @lru_cache(maxsize=4)
 def action_codes(path: Path = ACTION_CODES) -> ActionCodes:
     text = path.read_text(encoding="utf-8")
-    doc = yaml.safe_load(text)
+    doc = _yaml(text)
     # the disciplines are listed in the header comment: "# Disciplines: a, b,\n# c, d."
     block, collecting = "", False
     for line in text.splitlines():
@@ -113,7 +119,7 @@ def drug_vocabulary(path: Path = DRUGS_YAML) -> tuple[frozenset[str], frozenset[
     """Generic drug ids and class names from drugs.yaml (owned by the medication-safety layer)."""
     if not path.exists():
         return frozenset(), frozenset()
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    doc = _yaml(path.read_text(encoding="utf-8")) or {}
     drugs = doc.get("drugs") or {}
     classes = set((doc.get("classes") or {}).keys())
     for d in drugs.values():
@@ -124,7 +130,7 @@ def drug_vocabulary(path: Path = DRUGS_YAML) -> tuple[frozenset[str], frozenset[
 @lru_cache(maxsize=4)
 def vocabulary(facts_path: Path = FACTS_YAML, drugs_path: Path = DRUGS_YAML) -> Vocabulary:
     """Facts of facts.yaml with their types, plus the medication facts of every drug/class."""
-    doc = yaml.safe_load(facts_path.read_text(encoding="utf-8"))
+    doc = _yaml(facts_path.read_text(encoding="utf-8"))
     facts: dict[str, FactType] = {}
     for name, spec in (doc.get("facts") or {}).items():
         spec = spec or {}
@@ -334,7 +340,7 @@ def build_rule(raw: Mapping[str, Any], file: str, vocab: Vocabulary, codes: Acti
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return _yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
         raise RuleError([(str(path), None, f"cannot read YAML: {e}")]) from None
 
@@ -495,6 +501,7 @@ def _param_problem(rule: Rule, name: str, value: Any) -> str | None:
 
 Formatter = Callable[[float | None], Any]
 RANK = {"urgent": 0, "soon": 1, "routine": 2, "high": 0, "moderate": 1, "low": 2, "": 3}
+LEVEL_OF = {"recommendation": PRIORITIES, "alert": SEVERITIES, "gap": ("", "", "", "")}
 
 
 def _fmt_value(v: Any, kind: str, spec: str, fmt_time: Formatter) -> str:
@@ -515,32 +522,63 @@ def _fmt_value(v: Any, kind: str, spec: str, fmt_time: Formatter) -> str:
 
 
 class Renderer:
-    """Renders templates for chosen rows, reading columns once from the Env."""
+    """Renders templates for chosen rows, formatting each distinct value of a column once."""
 
     def __init__(self, env: Env, fmt_time: Formatter) -> None:
         self.env = env
         self.fmt_time = fmt_time
 
+    def _column_text(self, name: str, spec: str, rows: np.ndarray) -> np.ndarray:
+        kind = self.env.vocab.facts[name].kind
+        col = self.env.column(name)[rows]
+        if col.dtype.kind == "f":
+            uniq, inverse = np.unique(col, return_inverse=True)
+            texts = np.array([_fmt_value(u, kind, spec, self.fmt_time) for u in uniq],
+                             dtype=object)
+            return texts[inverse.reshape(-1)]
+        table: dict[Any, str] = {}
+        out = np.empty(len(col), dtype=object)
+        for i, v in enumerate(col.tolist()):
+            text = table.get(v)
+            if text is None:
+                text = table[v] = _fmt_value(v, kind, spec, self.fmt_time)
+            out[i] = text
+        return out
+
     def render(self, t: Template, rows: np.ndarray, params: Mapping[str, Any]) -> list[str]:
-        pieces: list[list[str] | str] = []
+        out: Any = ""
         for literal, name, spec in t.parts:
             if literal:
-                pieces.append(literal)
+                out = out + literal
             if name is None:
                 continue
             if name.startswith("params."):
-                pieces.append(_fmt_value(params[name[7:]], "", spec, self.fmt_time))
-                continue
-            kind = self.env.vocab.facts[name].kind
-            col = self.env.column(name)[rows]
-            pieces.append([_fmt_value(v, kind, spec, self.fmt_time) for v in col])
-        n = len(rows)
-        return ["".join(p if isinstance(p, str) else p[i] for p in pieces) for i in range(n)]
+                out = out + _fmt_value(params[name[7:]], "", spec, self.fmt_time)
+            else:
+                out = out + self._column_text(name, spec, rows)
+        if isinstance(out, str):
+            return [out] * len(rows)
+        return out.tolist()
 
 
 def evaluate(rs: RuleSet, facts: pd.DataFrame, fmt_time: Formatter,
              alive: np.ndarray | None = None) -> list[dict[str, list[dict[str, Any]]]]:
-    """Per patient (facts order): {recommendations, alerts, data_gaps} from the active rules."""
+    """Per patient (facts order): {recommendations, alerts, data_gaps} from the active rules.
+
+    The cyclic garbage collector is paused while the output (hundreds of thousands of small
+    dicts and lists, none cyclic) is built: otherwise its repeated full scans dominate the time.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _evaluate(rs, facts, fmt_time, alive)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _evaluate(rs: RuleSet, facts: pd.DataFrame, fmt_time: Formatter,
+              alive: np.ndarray | None) -> list[dict[str, list[dict[str, Any]]]]:
     n = len(facts)
     env = Env(facts, rs.vocab)
     renderer = Renderer(env, fmt_time)
@@ -554,42 +592,45 @@ def evaluate(rs: RuleSet, facts: pd.DataFrame, fmt_time: Formatter,
         rows = np.flatnonzero(mask)
         if rows.size == 0:
             continue
-        level = np.full(rows.size, rule.level, dtype=object)
+        rank = np.full(rows.size, RANK[rule.level])
         for cond, lvl in rule.priority_when:
             hit = cond(renv)[rows]
-            better = hit & np.array([RANK[lvl] < RANK[x] for x in level], dtype=bool)
-            level[better] = lvl
+            rank = np.where(hit, np.minimum(rank, RANK[lvl]), rank)
         lines: list[list[str]] = [[] for _ in range(rows.size)]
         for t in rule.because:
             sel = np.arange(rows.size) if t.when is None else np.flatnonzero(t.when(renv)[rows])
             if sel.size == 0:
                 continue
-            for j, text in zip(sel, renderer.render(t, rows[sel], rule.params), strict=True):
+            for j, text in zip(sel.tolist(), renderer.render(t, rows[sel], rule.params),
+                               strict=True):
                 lines[j].append(text)
         summaries = renderer.render(rule.summary, rows, rule.params)
         section = {"recommendation": "recommendations", "alert": "alerts",
                    "gap": "data_gaps"}[rule.kind]
         sources = rule.sources_text()
-        for j, i in enumerate(rows):
-            _merge(out[i][section], rule, level[j], summaries[j], lines[j], sources, rs.codes)
+        domain = rs.codes.recommendations[rule.code]["domain"] if rule.kind == \
+            "recommendation" else None
+        for j, i in enumerate(rows.tolist()):
+            _merge(out[i][section], rule, LEVEL_OF[rule.kind][rank[j]], summaries[j], lines[j],
+                   sources, domain)
     return [{k: _finish(k, v) for k, v in p.items()} for p in out]
 
 
 def _merge(section: dict[str, dict[str, Any]], rule: Rule, level: str, summary: str,
-           because: list[str], sources: list[str], codes: ActionCodes) -> None:
+           because: list[str], sources: list[str], domain: str | None) -> None:
     cur = section.get(rule.code)
     if cur is None:
-        entry: dict[str, Any] = {"code": rule.code}
         if rule.kind == "recommendation":
-            entry.update(domain=codes.recommendations[rule.code]["domain"], priority=level,
-                         discipline=rule.discipline)
+            section[rule.code] = {
+                "code": rule.code, "domain": domain, "priority": level,
+                "discipline": rule.discipline, "summary": summary, "because": because,
+                "sources": list(sources), "rule_id": rule.id, "rule_ids": [rule.id]}
         elif rule.kind == "alert":
-            entry["severity"] = level
-        entry["summary"] = summary
-        if rule.kind != "gap":
-            entry.update(because=list(because), sources=list(sources), rule_id=rule.id,
-                         rule_ids=[rule.id])
-        section[rule.code] = entry
+            section[rule.code] = {
+                "code": rule.code, "severity": level, "summary": summary, "because": because,
+                "sources": list(sources), "rule_id": rule.id, "rule_ids": [rule.id]}
+        else:
+            section[rule.code] = {"code": rule.code, "summary": summary}
         return
     if rule.kind == "gap":
         if summary not in cur["summary"]:

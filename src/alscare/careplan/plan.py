@@ -96,8 +96,8 @@ def full_facts(cohort: Cohort, facts: pd.DataFrame) -> pd.DataFrame:
 def time_formatter(cohort: Cohort):
     """Times in because lines: ISO dates for dated cohorts, 'day N' for PRO-ACT ones."""
     if cohort.time_kind == "date":
-        return cohort.format_time
-    return lambda t: f"day {cohort.format_time(t)}"
+        return lru_cache(maxsize=None)(cohort.format_time)
+    return lru_cache(maxsize=None)(lambda t: f"day {cohort.format_time(t)}")
 
 
 def warning_alerts(cohort: Cohort) -> dict[str, list[dict[str, Any]]]:
