@@ -267,9 +267,19 @@ def test_cli_writes_records_and_truth(tmp_path):
     for line in lines:
         parse_record(json.loads(line))
     truth = synth.read_truth(tmp_path / "demo.truth.csv")
+    assert len(truth) == 20
     assert list(truth.index) == [json.loads(x)["patient"]["id"] for x in lines]
     pd.testing.assert_frame_equal(truth, synth.read_truth(synth.write(
         synth.generate(20, 1), "records", tmp_path / "again.jsonl")[1]))
+
+
+def test_cli_prints_calibration_figures(tmp_path):
+    res = _cli("--patients", "300", "--seed", "4", "--out", str(tmp_path / "c.jsonl"),
+               "--figures")
+    figs = json.loads(res.stdout[res.stdout.index("{"):res.stdout.rindex("}") + 1])
+    assert figs["patients"] == 300
+    assert figs == pytest.approx({k: round(v, 4) for k, v in synth.calibration_figures(
+        synth.generate(300, 4)).items()}, nan_ok=True)
 
 
 def test_cli_writes_a_proact_folder_on_the_truths_day_scale(tmp_path):
@@ -317,7 +327,7 @@ def test_cli_writes_a_fhir_bundle(tmp_path):
 # -- property: any small (n, seed) gives valid output ----------------------------------------
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(min_value=0, max_value=25), seed=st.integers(min_value=0, max_value=2**32))
 def test_any_small_cohort_is_valid(n: int, seed: int):
     s = synth.generate(n, seed)

@@ -27,6 +27,25 @@ sourced where a tag is given and marked *assumption* where not):
 * **Death** when the true ALSFRS-R falls to a per-patient terminal level or FVC to a terminal
   level (lower with NIV), or from other causes; drop-out is informative (faster progressors
   leave more) [S38]. Riluzole delays death ([S31], [S32]).
+
+The truth table (one row per patient, index ``patient_id``; times are date-days like the
+cohort, and every time column ``x`` also comes as ``x_day`` on the PRO-ACT scale, days from
+enrolment = the first visit = day 0 of ``write_proact``):
+
+* who: ``sex``, ``age_onset``, ``onset_site``, ``birth``, ``onset`` (the recorded first
+  symptom), ``onset_anchor`` (ALSFRS-R still 48; decline starts), ``diagnosis``,
+  ``enrolment``, ``diagnostic_delay_months``, ``riluzole``;
+* ALSFRS-R: ``level_enrol`` (true total at enrolment), ``slope`` (= -``rate``, natural
+  points/month at enrolment), ``curvature_k`` (per month: the rate is
+  ``rate * exp(k * (theta - theta_enrol))``) and ``curvature_kappa``, ``theta_enrol``,
+  ``n_plateaus``, ``plateau{1..4}_start/_end``, ``item_start_<item>``/``item_width_<item>``;
+* FVC: ``fvc_pre``, ``fvc_slope`` (= -``fvc_rate``, %pred/month at enrolment),
+  ``fvc_lag_theta``, ``fvc_enrol``; body: ``premorbid_weight_kg``, ``weight_loss_course``;
+* drug started in follow-up: ``drug`` (None when none), ``drug_start``, ``drug_effect``
+  (fractional slowing, 0 = none), ``truly_not_responding`` (effect < 0.2 [S73]; NA without a
+  drug);
+* course: ``death``, ``death_cause``, ``dropout``, ``end``, ``end_reason`` (death, dropout,
+  data_cut), ``niv_start``, ``gastrostomy``, ``n_visits``, ``last_visit``.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
                                           "cohort).")] = 1,
         format: Annotated[SynthFormat, typer.Option("--format", help="records | proact | "
                                                     "fhir")] = SynthFormat.records,
+        figures: Annotated[bool, typer.Option("--figures", help="Also print the cohort's "
+                                              "calibration figures (JSON) on stdout.")] = False,
     ) -> None:
         """Generate a synthetic ALS cohort calibrated to published natural history, with its
         ground truth (latent slopes, plateaus, drug effects, death) written beside it as
@@ -40,6 +42,11 @@ def register(app: typer.Typer) -> None:
         options = {"drug_names": (("study drug", 1.0),)} if format == SynthFormat.proact else {}
         cohort = gen.generate(patients, seed, **options)
         paths = gen.write(cohort, format.value, out)
+        if figures:
+            import json
+
+            typer.echo(json.dumps({k: round(v, 4) for k, v in
+                                   gen.calibration_figures(cohort).items()}, indent=2))
         n_visits = len(cohort.cohort.visits)
         typer.echo(
             f"alscare: {patients} synthetic patients, {n_visits} visits (seed {seed}) -> "
