@@ -1,10 +1,12 @@
 """Forecasts: predictive distribution of a future measurement, in closed form.
 
-Predictive variance at tau* = posterior variance of the trajectory (z* P z*') + drift_sd**2 x
-months since the last observation + noise_sd**2. The scale's floor and ceiling are applied to
-the Gaussian: the mean is that of the clipped normal, E[min(max(Y, lo), hi)], and the 80%
-interval is the clipped 10th and 90th percentiles (clipping is monotone, so these are exactly
-the quantiles of the clipped variable).
+Predictive variance at tau* = k**2 x (posterior variance of the trajectory z* P z*' +
+noise_sd**2) + drift_sd**2 x months since the last observation, with k the predictive scale
+calibrated on held-out forecasts by ``alscare model fit`` (1 in the literature default).
+The scale's floor and ceiling are applied to the Gaussian: the mean is that of the clipped
+normal, E[min(max(Y, lo), hi)], and the 80% interval is the clipped 10th and 90th
+percentiles (clipping is monotone, so these are exactly the quantiles of the clipped
+variable).
 """
 
 from __future__ import annotations
@@ -53,14 +55,14 @@ def latent_distribution(om: OutcomeModel, post: Posterior,
                         tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and sd of the true (noise-free) value at tau, drift included."""
     mu, sd = latent_at(post, tau)
-    return mu, np.sqrt(sd ** 2 + drift_var(om, post, tau))
+    return mu, np.sqrt(om.predictive_scale ** 2 * sd ** 2 + drift_var(om, post, tau))
 
 
 def predictive(om: OutcomeModel, post: Posterior,
                tau: np.ndarray) -> dict[str, np.ndarray]:
     """Mean, lower80, upper80 (on the scale's range) of a measurement at tau (n,) or (n,h)."""
     mu, sd_lat = latent_distribution(om, post, tau)
-    sd = np.sqrt(sd_lat ** 2 + om.noise_sd ** 2)
+    sd = np.sqrt(sd_lat ** 2 + (om.predictive_scale * om.noise_sd) ** 2)
     return {
         "mean": clipped_normal_mean(mu, sd, om.lower, om.upper),
         "lower80": clip(mu - Z80 * sd, om.lower, om.upper),

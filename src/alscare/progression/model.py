@@ -71,6 +71,8 @@ class OutcomeModel:
     unknown_onset_level_sd: float
     # prior sd of the slope change after a drug start (points per month), used by response.py
     response_prior_sd: float = 0.5
+    # scale on the model's predictive variance, calibrated on held-out forecasts (fit.py)
+    predictive_scale: float = 1.0
     notes: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -87,6 +89,7 @@ class OutcomeModel:
             "anchor_fixed": self.anchor_fixed,
             "unknown_onset_level_sd": self.unknown_onset_level_sd,
             "response_prior_sd": self.response_prior_sd,
+            "predictive_scale": round(float(self.predictive_scale), 6),
             "notes": self.notes,
         }
 
@@ -107,6 +110,7 @@ class OutcomeModel:
             drift_sd=float(d["drift_sd"]), anchor_fixed=bool(d["anchor_fixed"]),
             unknown_onset_level_sd=float(d["unknown_onset_level_sd"]),
             response_prior_sd=float(d.get("response_prior_sd", 0.5)),
+            predictive_scale=float(d.get("predictive_scale", 1.0)),
             notes=str(d.get("notes", "")),
         )
 
