@@ -329,3 +329,17 @@ def test_bad_protocol_refused(tmp_path, doc, reason):
     with pytest.raises(engine.RuleError) as e:
         engine.load_ruleset(protocol=path)
     assert str(path) in str(e.value) and reason in str(e.value), str(e.value)
+
+
+# -- the fact vocabulary matches the facts table ---------------------------------------------------
+
+def test_fact_vocabulary_matches_the_facts_table(normal_facts):
+    vocab = engine.vocabulary()
+    required = {n for n, t in vocab.facts.items() if not t.optional}
+    assert required - set(normal_facts.columns) == set()
+    # every column the rules can see is declared (no silent, untyped facts)
+    assert set(normal_facts.columns) - set(vocab.facts) == set()
+    for name, t in vocab.facts.items():
+        if t.kind == "category" and name in normal_facts.columns:
+            v = normal_facts[name].iloc[0]
+            assert v is None or pd.isna(v) or v in t.values, (name, v)
