@@ -502,3 +502,19 @@ def test_interventions_without_alscare_extensions_use_the_fhir_status():
     b["entry"][2]["resource"]["timingTiming"]["repeat"]["frequency"] = 2
     ok, bad = records_from_bundle(b, "x")
     assert not ok and "timingTiming.repeat" in str(bad[0])
+
+
+def test_synthetic_cohort_as_fhir_imports_to_the_same_records(tmp_path: Path):
+    """`alscare synth --format fhir` and `--format records` of one seed: the Bundle must import
+    to exactly the records (a realistic multi-patient Bundle through the real CLI)."""
+    from alscare.pipeline import records_from_file
+
+    outs = {fmt: tmp_path / name for fmt, name in (("fhir", "c.json"), ("records", "c.jsonl"))}
+    for fmt, out in outs.items():
+        r = _alscare("synth", "--patients", "15", "--seed", "7", "--format", fmt,
+                     "--out", str(out))
+        assert r.returncode == 0, r.stderr
+    via_fhir, bad = records_from_file(outs["fhir"])
+    direct, bad2 = records_from_file(outs["records"])
+    assert not bad and not bad2 and len(direct) == 15
+    assert [r.model_dump() for r, _ in via_fhir] == [r.model_dump() for r, _ in direct]
