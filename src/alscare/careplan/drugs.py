@@ -312,18 +312,19 @@ def _flag(s: pd.Series) -> pd.Series:
     return s.astype("boolean").fillna(False).astype(bool)
 
 
-def _matrix(values: pd.Series, rows: pd.Index, cols: list[str], fill: Any,
+def _matrix(values: pd.Series, n_rows: int, cols: list[str], fill: Any,
             name: str) -> pd.DataFrame:
-    """A (patient, key)-indexed series as a patients x keys frame, built in numpy: one block,
-    ``fill`` where there is no value, columns named ``name.format(key)``."""
+    """A series indexed by (patient position, column position) as an n_rows x cols frame,
+    built in numpy (one block): ``fill`` where there is no value, columns ``name.format(col)``.
+    """
     dtype = object if fill is None else np.asarray(fill).dtype
-    out = np.full((len(rows), len(cols)), fill, dtype=dtype)
+    out = np.full((n_rows, len(cols)), fill, dtype=dtype)
     if len(values):
-        r = rows.get_indexer(values.index.get_level_values(0))
-        c = pd.Index(cols).get_indexer(values.index.get_level_values(1))
-        ok = (r >= 0) & (c >= 0)
-        out[r[ok], c[ok]] = values.to_numpy()[ok]
-    return pd.DataFrame(out, index=rows, columns=[name.format(k) for k in cols])
+        r = values.index.get_level_values(0).to_numpy(dtype=int)
+        c = values.index.get_level_values(1).to_numpy(dtype=int)
+        out[r, c] = values.to_numpy()
+    return pd.DataFrame(out, columns=[name.format(k) for k in cols],
+                        dtype=object if fill is None else None)
 
 
 def _join(text: pd.Series, by: Any, sep: str = ", ") -> pd.Series:
@@ -362,51 +363,58 @@ def medication_fact_names(kb: DrugKnowledge | None = None) -> dict[str, str]:
     return out
 
 
-def _long_table(cohort: Cohort, as_of: pd.Series, kb: DrugKnowledge) -> tuple[
+def _long_table(cohort: Cohort, as_of: np.ndarray, kb: DrugKnowledge) -> tuple[
         pd.DataFrame, pd.DataFrame]:
-    """(rows with their state at as_of, one row per (medication row, generic component))."""
+    """(medication rows with their state at as_of, one row per (row, generic component)).
+
+    Patients are integer positions ``p`` in the cohort's patient index and generics integer
+    positions ``g`` in drugs.yaml, so every group-by below runs on integers."""
     meds = cohort.medications
+    p = cohort.patients.index.get_indexer(meds["patient_id"].astype(str))
+    known = p >= 0
+    cut = np.where(known, as_of[np.where(known, p, 0)], np.nan)
+    start = meds["start"].to_numpy(dtype=float)
+    stop = meds["stop"].to_numpy(dtype=float)
+    no_cut = np.isnan(cut)
+    with np.errstate(invalid="ignore"):
+        begun = np.isnan(start) | no_cut | (start <= cut)
+        stopped = ~np.isnan(stop) & (no_cut | (stop <= cut))
     norm = normalise(meds["name"], kb)
-    cut = meds["patient_id"].map(as_of).astype(float)
-    start = meds["start"].astype(float)
-    stop = meds["stop"].astype(float)
-    no_cut = cut.isna()
-    begun = start.isna() | no_cut | (start <= cut)
-    stopped = stop.notna() & (no_cut | (stop <= cut))
     rows = pd.DataFrame({
-        "patient_id": meds["patient_id"].astype(str),
-        "name": meds["name"],
-        "start": start.where(begun),
-        "stop": stop.where(stopped),
+        "p": p,
+        "start": np.where(begun, start, np.nan),
+        "stop": np.where(stopped, stop, np.nan),
         "active": begun & ~stopped,
         "begun": begun,
         "stopped": stopped,
-        "abrupt": stopped & _flag(meds["stopped_abruptly"]),
-        "study_drug": _flag(meds["study_drug"]),
-        "generics": norm["generics"],
-        "match": norm["match"],
-        "unrecognised": norm["unrecognised"],
-    }, index=meds.index)
-    long = rows[["patient_id", "start", "stop", "active", "begun", "stopped", "abrupt",
-                 "generics"]].explode("generics").rename(columns={"generics": "generic"})
-    long = long[long["generic"].notna()]
-    long = long[long["begun"]]
+        "abrupt": stopped & _flag(meds["stopped_abruptly"]).to_numpy(),
+        "study_drug": _flag(meds["study_drug"]).to_numpy(),
+        "generics": norm["generics"].to_numpy(),
+        "unrecognised": norm["unrecognised"].to_numpy(),
+    })
+    rows = rows[known]
+    gid = {d: i for i, d in enumerate(kb.drugs)}
+    long = rows.loc[rows["begun"], ["p", "start", "stop", "active", "stopped", "abrupt",
+                                    "generics"]].explode("generics")
+    long = long[long["generics"].notna()]
+    long = long.assign(g=long["generics"].map(gid).astype(int)).drop(columns="generics")
     return rows, long
 
 
 def _add_equivalents(long: pd.DataFrame, kb: DrugKnowledge) -> pd.DataFrame:
     """Patients on every part of an equivalent product are on the product too."""
+    gid = {d: i for i, d in enumerate(kb.drugs)}
     extra = []
     for product, parts in kb.equivalents.items():
-        act = long[long["active"] & long["generic"].isin(parts)]
-        per = act.groupby("patient_id")["generic"].nunique()
-        both = per[per == len(parts)].index
+        codes = [gid[x] for x in parts]
+        act = long[long["active"] & long["g"].isin(codes)]
+        per = act.groupby("p")["g"].nunique()
+        both = per.index[per.to_numpy() == len(codes)]
         if len(both):
-            starts = act[act["patient_id"].isin(both)].groupby("patient_id")["start"].max()
+            starts = act[act["p"].isin(both)].groupby("p")["start"].max().reindex(both)
             extra.append(pd.DataFrame({
-                "patient_id": both, "start": starts.reindex(both).to_numpy(), "stop": np.nan,
-                "active": True, "begun": True, "stopped": False, "abrupt": False,
-                "generic": product,
+                "p": both.to_numpy(), "start": starts.to_numpy(), "stop": np.nan,
+                "active": True, "stopped": False, "abrupt": False, "g": gid[product],
             }))
     return pd.concat([long, *extra], ignore_index=True) if extra else long
 
@@ -424,64 +432,65 @@ def medication_facts(cohort: Cohort, as_of: pd.Series, kb: DrugKnowledge | None 
     separated, or None), ``stopped_class_<c>_t``. Plus ``on_study_drug``,
     ``n_active_medications`` (active medication entries, recognised or not),
     ``unrecognised_medications`` / ``n_unrecognised_medications`` (names of entries begun by
-    as_of that matched no drug) and the edaravone start facts (:func:`edaravone_start_facts`).
+    as_of that matched no drug, blinded study drugs excepted) and the edaravone start facts
+    (:func:`edaravone_start_facts`).
 
-    ``columns`` keeps only those facts (e.g. the ones the loaded rules read): about 850 columns
-    for 10,000 patients are cheap to compute but slow to turn into per-patient dicts.
+    ``columns`` keeps only those facts (e.g. the ones the loaded rules read).
     """
     kb = kb or load()
     idx = cohort.patients.index
-    as_of = as_of.reindex(idx).astype(float)
-    rows, long = _long_table(cohort, as_of, kb)
+    n = len(idx)
+    as_of_arr = as_of.reindex(idx).to_numpy(dtype=float)
+    rows, long = _long_table(cohort, as_of_arr, kb)
     long = _add_equivalents(long, kb)
     generics = list(kb.drugs)
-    g = long.groupby(["patient_id", "generic"], sort=False)
+    classes = list(kb.classes)
+
+    g = long.groupby(["p", "g"], sort=False)
     st = long[long["stopped"]].sort_values("stop", kind="stable")
-    last_stop = st.groupby(["patient_id", "generic"], sort=False).tail(1).set_index(
-        ["patient_id", "generic"])
+    last_stop = st.groupby(["p", "g"], sort=False).tail(1)
     parts: list[pd.DataFrame] = [
-        _matrix(g["active"].any(), idx, generics, False, "on_{}"),
-        _matrix(g["start"].max(), idx, generics, np.nan, "started_{}_t"),
-        _matrix(last_stop["stop"], idx, generics, np.nan, "stopped_{}_t"),
-        _matrix(last_stop["abrupt"], idx, generics, False, "stopped_abruptly_{}"),
+        _matrix(g["active"].any(), n, generics, False, "on_{}"),
+        _matrix(g["start"].max(), n, generics, np.nan, "started_{}_t"),
+        _matrix(last_stop.set_index(["p", "g"])["stop"], n, generics, np.nan, "stopped_{}_t"),
+        _matrix(last_stop.set_index(["p", "g"])["abrupt"], n, generics, False,
+                "stopped_abruptly_{}"),
     ]
 
     # Classes: distinct active generics per class, their names, and the latest class stop.
+    cid = {c: i for i, c in enumerate(classes)}
     membership = pd.DataFrame(
-        [(d, c) for d, e in kb.drugs.items() for c in e["classes"]],
-        columns=["generic", "cls"])
-    act = long.loc[long["active"], ["patient_id", "generic"]].drop_duplicates()
-    act = act.merge(membership, on="generic")
-    act = act.assign(_order=act["generic"].map({d: i for i, d in enumerate(generics)}))
-    act = act.sort_values(["patient_id", "cls", "_order"], kind="stable")
-    by_cls = act.groupby(["patient_id", "cls"], sort=False)["generic"]
-    classes = list(kb.classes)
-    names = _join(act["generic"], [act["patient_id"], act["cls"]])
-    cstop = st.merge(membership, on="generic").groupby(["patient_id", "cls"])["stop"].max()
+        [(i, cid[c]) for i, e in enumerate(kb.drugs.values()) for c in e["classes"]],
+        columns=["g", "c"], dtype=int)
+    act = long.loc[long["active"], ["p", "g"]].drop_duplicates().merge(membership, on="g")
+    act = act.sort_values(["p", "c", "g"], kind="stable")
+    gname = np.array(generics, dtype=object)
+    names = _join(pd.Series(gname[act["g"].to_numpy()], index=act.index), [act["p"], act["c"]])
+    cstop = st.merge(membership, on="g").groupby(["p", "c"])["stop"].max()
     parts += [
-        _matrix(by_cls.size(), idx, classes, 0, "n_class_{}"),
-        _matrix(names, idx, classes, None, "names_class_{}"),
-        _matrix(cstop, idx, classes, np.nan, "stopped_class_{}_t"),
+        _matrix(act.groupby(["p", "c"]).size(), n, classes, 0, "n_class_{}"),
+        _matrix(names, n, classes, None, "names_class_{}"),
+        _matrix(cstop, n, classes, np.nan, "stopped_class_{}_t"),
     ]
 
-    by_pt = rows.groupby("patient_id", sort=False)
-    other = pd.DataFrame(index=idx)
-    other["on_study_drug"] = (rows["active"] & rows["study_drug"]).groupby(
-        rows["patient_id"]).any().reindex(idx).fillna(False).astype(bool)
-    other["n_active_medications"] = by_pt["active"].sum().reindex(idx).fillna(0).astype(int)
+    p = rows["p"].to_numpy()
+    other = pd.DataFrame({
+        "on_study_drug": np.bincount(p, (rows["active"] & rows["study_drug"]).to_numpy(),
+                                     minlength=n) > 0,
+        "n_active_medications": np.bincount(p, rows["active"].to_numpy(),
+                                            minlength=n).astype(int),
+    })
     # a blinded trial drug ("study drug" in PRO-ACT) is not an unknown medicine to report
     unrec = rows[rows["begun"] & rows["unrecognised"].notna() & ~rows["study_drug"]]
-    unrec = unrec.drop_duplicates(["patient_id", "unrecognised"])
-    other["unrecognised_medications"] = _join(
-        unrec["unrecognised"].astype(str), unrec["patient_id"], "; ").reindex(idx).astype(object)
-    other["unrecognised_medications"] = other["unrecognised_medications"].where(
-        other["unrecognised_medications"].notna(), None)
-    other["n_unrecognised_medications"] = unrec.groupby("patient_id").size().reindex(
-        idx).fillna(0).astype(int)
+    unrec = unrec.drop_duplicates(["p", "unrecognised"])
+    text = np.full(n, None, dtype=object)
+    joined = _join(unrec["unrecognised"].astype(str), unrec["p"], "; ")
+    text[joined.index.to_numpy(dtype=int)] = joined.to_numpy()
+    other["unrecognised_medications"] = pd.Series(text, dtype=object)
+    other["n_unrecognised_medications"] = np.bincount(unrec["p"].to_numpy(), minlength=n)
     parts.append(other)
-    out = pd.concat(parts, axis=1)
-    start_facts = edaravone_start_facts(cohort, out["started_edaravone_t"])
-    out = pd.concat([out, start_facts], axis=1)
+    out = pd.concat([x.set_axis(idx, axis=0) for x in parts], axis=1)
+    out = pd.concat([out, edaravone_start_facts(cohort, out["started_edaravone_t"])], axis=1)
     if columns is not None:
         unknown = sorted(set(columns) - set(out.columns))
         if unknown:
@@ -505,19 +514,31 @@ def edaravone_start_facts(cohort: Cohort, started_t: pd.Series) -> pd.DataFrame:
     = (start - onset) / 365.25. NaN where there is no start or no data in the window.
     """
     idx = cohort.patients.index
-    start = started_t.reindex(idx).astype(float)
-    out = pd.DataFrame(index=idx)
+    n = len(idx)
+    start = started_t.reindex(idx).to_numpy(dtype=float)
+    onset = cohort.patients["onset"].to_numpy(dtype=float)
+    min_item = np.full(n, np.nan)
+    fvc_at = np.full(n, np.nan)
     v = cohort.visits
-    t0 = v["patient_id"].map(start).astype(float)
-    window = v[(v["t"] >= t0 - START_WINDOW_BEFORE_DAYS) & (v["t"] <= t0 + START_WINDOW_AFTER_DAYS)]
-    items = window[list(ALSFRS_ITEMS)].astype(float)
-    scored = window.loc[items.notna().any(axis=1), ["patient_id"]].assign(
-        _min=items.min(axis=1))
-    out["edaravone_start_min_item"] = scored.groupby("patient_id")["_min"].last().reindex(
-        idx).astype(float)
-    fvc = window.loc[window["fvc_percent_predicted"].notna(),
-                     ["patient_id", "fvc_percent_predicted"]]
-    out["edaravone_start_fvc_percent_predicted"] = fvc.groupby("patient_id")[
-        "fvc_percent_predicted"].last().reindex(idx).astype(float)
-    out["edaravone_start_disease_years"] = (start - cohort.patients["onset"].astype(float)) / 365.25
-    return out
+    if len(v) and not np.isnan(start).all():
+        p = idx.get_indexer(v["patient_id"].astype(str))
+        t0 = np.where(p >= 0, start[np.where(p >= 0, p, 0)], np.nan)
+        t = v["t"].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            inside = (t >= t0 - START_WINDOW_BEFORE_DAYS) & (t <= t0 + START_WINDOW_AFTER_DAYS)
+        w = v[inside]  # visits are sorted by patient and time: the last one is the latest
+        pw = p[inside]
+        items = w[list(ALSFRS_ITEMS)].to_numpy(dtype=float)
+        scored = ~np.isnan(items).all(axis=1)
+        with np.errstate(invalid="ignore"):
+            lowest = np.where(scored, np.nanmin(np.where(scored[:, None], items, 0.0), axis=1),
+                              np.nan)
+        min_item[pw[scored]] = lowest[scored]
+        fvc = w["fvc_percent_predicted"].to_numpy(dtype=float)
+        has = ~np.isnan(fvc)
+        fvc_at[pw[has]] = fvc[has]
+    return pd.DataFrame({
+        "edaravone_start_min_item": min_item,
+        "edaravone_start_fvc_percent_predicted": fvc_at,
+        "edaravone_start_disease_years": (start - onset) / 365.25,
+    }, index=idx)
