@@ -254,8 +254,9 @@ def test_classes_count_distinct_active_generics_and_name_them():
     assert f.loc["A", "n_class_anticholinergic"] == 2
     assert f.loc["A", "names_class_anticholinergic"] == "amitriptyline, oxybutynin"
     assert f.loc["A", "n_active_medications"] == 3
+    assert f.loc["A", "names_class_opioid"] is None
     assert f.loc["B", "n_class_anticholinergic_central"] == 1
-    assert f.loc["B", "names_class_anticholinergic_central"] == "hyoscine_hydrobromide"
+    assert f.loc["B", "names_class_anticholinergic_central"] == "hyoscine hydrobromide"
 
 
 def test_combination_products_put_the_patient_on_each_component():

@@ -428,7 +428,7 @@ def medication_facts(cohort: Cohort, as_of: pd.Series, kb: DrugKnowledge | None 
     has no stop or stopped after as_of. For every generic id of drugs.yaml: ``on_<id>``,
     ``started_<id>_t`` (latest start at or before as_of), ``stopped_<id>_t`` (latest stop at or
     before as_of), ``stopped_abruptly_<id>`` (that latest stop was flagged abrupt). For every
-    class: ``n_class_<c>`` (distinct active generics), ``names_class_<c>`` (their ids, comma
+    class: ``n_class_<c>`` (distinct active generics), ``names_class_<c>`` (their names, comma
     separated, or None), ``stopped_class_<c>_t``. Plus ``on_study_drug``,
     ``n_active_medications`` (active medication entries, recognised or not),
     ``unrecognised_medications`` / ``n_unrecognised_medications`` (names of entries begun by
@@ -464,7 +464,7 @@ def medication_facts(cohort: Cohort, as_of: pd.Series, kb: DrugKnowledge | None 
         columns=["g", "c"], dtype=int)
     act = long.loc[long["active"], ["p", "g"]].drop_duplicates().merge(membership, on="g")
     act = act.sort_values(["p", "c", "g"], kind="stable")
-    gname = np.array(generics, dtype=object)
+    gname = np.array([d.replace("_", " ") for d in generics], dtype=object)  # for because text
     names = _join(pd.Series(gname[act["g"].to_numpy()], index=act.index), [act["p"], act["c"]])
     cstop = st.merge(membership, on="g").groupby(["p", "c"])["stop"].max()
     parts += [
