@@ -518,3 +518,45 @@ def test_synthetic_cohort_as_fhir_imports_to_the_same_records(tmp_path: Path):
     direct, bad2 = records_from_file(outs["records"])
     assert not bad and not bad2 and len(direct) == 15
     assert [r.model_dump() for r, _ in via_fhir] == [r.model_dump() for r, _ in direct]
+
+
+def _bounds(model: type, name: str) -> tuple[float, float]:
+    inner = [a for a in typing.get_args(model.model_fields[name].annotation)
+             if a is not type(None)][0]
+    lo = hi = None
+    for meta in getattr(inner, "__metadata__", ()):
+        for m in getattr(meta, "metadata", [meta]):
+            lo = getattr(m, "ge", lo)
+            hi = getattr(m, "le", hi)
+    return lo, hi
+
+
+SECTION_MODELS = {"alsfrs_r": models.Alsfrs, "respiratory": models.Respiratory,
+                  "symptoms": models.Symptoms, "questionnaires": models.Questionnaires}
+RANGED_KEYS = sorted(k for k, s in code_table()["obs"].items()
+                     if k.startswith("visit.") and k.count(".") == 2
+                     and k.split(".")[1] in SECTION_MODELS and s["type"] in ("integer",
+                                                                           "quantity"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(key=st.sampled_from(RANGED_KEYS), above=st.booleans(),
+       by=st.integers(1, 1000))
+def test_any_out_of_range_observation_is_refused_naming_it(key, above, by):
+    """Parser property: a value outside the model's range in any visit Observation refuses the
+    record, and the message names the canonical field, the value and the Observation."""
+    _, section, name = key.split(".")
+    lo, hi = _bounds(SECTION_MODELS[section], name)
+    bad_value = (hi + by) if above else (lo - by)
+    b = _bundle(maximal_record())
+    spec = code_table()["obs"][key]
+    obs = _obs(b, spec["code"])
+    if spec["type"] == "integer":
+        obs["valueInteger"] = int(bad_value)
+    else:
+        obs["valueQuantity"]["value"] = bad_value
+    ok, bad = records_from_bundle(b, "b.json")
+    assert not ok
+    msg = str(bad[0])
+    assert f"visits[0].{section}.{name}" in msg
+    assert f"Observation/{obs['id']}" in msg and str(bad_value) in msg
