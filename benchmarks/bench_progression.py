@@ -14,7 +14,10 @@ baselines (``benchmarks/baselines.py``) and, on a small sample, ALSTracker
 patients and the population-model fit on 10,000.
 
     python -m benchmarks.bench_progression accuracy --n 2000 --seed 2026
-    python -m benchmarks.bench_progression alstracker --n 2000 --seed 2026 --sample 20
+    python -m benchmarks.bench_progression alstracker-prepare --n 2000 --seed 2026 --sample 12
+    python -m benchmarks.alstracker_runner benchmarks/results/alstracker_n2000_s2026_k12_in.json \
+        benchmarks/results/alstracker_n2000_s2026_k12_out.jsonl --iterations 1000
+    python -m benchmarks.bench_progression alstracker-score --n 2000 --seed 2026 --sample 12
     python -m benchmarks.bench_progression timing --n 10000 --seed 7
 
 Everything is deterministic given the seeds (ALSTracker's MCMC aside). No visit, drug start,
@@ -25,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -115,12 +116,15 @@ def alscare_response_table(cohort: Cohort, sections: list[dict[str, Any]],
 
 
 def response_metrics(y: np.ndarray, p: np.ndarray, called: np.ndarray) -> dict[str, Any]:
-    det = called & np.isfinite(p)
+    """AUC and Brier over every patient with a score (``p`` finite); ``called``: a definite
+    responding / not-responding call (the rest is "indeterminate")."""
+    scored = np.isfinite(p)
     return {
         "n": int(len(y)), "n_truly_not_responding": int(y.sum()),
-        "share_indeterminate": float(1 - det.mean()),
-        "auc": bl.auc(y[det], p[det]),
-        "brier": bl.brier(y[det], p[det]),
+        "share_indeterminate": float(1 - called.mean()),
+        "share_no_score": float(1 - scored.mean()),
+        "auc": bl.auc(y[scored], p[scored]),
+        "brier": bl.brier(y[scored], p[scored]),
     }
 
 
@@ -136,7 +140,7 @@ def evaluate_response(cohort: Cohort, truth: pd.DataFrame, sections: list[dict[s
     b_called = (b["call"] != "indeterminate").to_numpy()
     b_score = b["score"].to_numpy(float)
     b_call01 = (b["call"] == "not_responding").astype(float).to_numpy()
-    both = a_called & np.isfinite(a["p_no_response"].to_numpy()) & b_called
+    both = np.isfinite(a["p_no_response"].to_numpy(float)) & b_called
     res = {
         "alscare": response_metrics(y, a["p_no_response"].to_numpy(float), a_called),
         "slope_ratio": {**response_metrics(y, b_score, b_called),
@@ -152,7 +156,7 @@ def evaluate_response(cohort: Cohort, truth: pd.DataFrame, sections: list[dict[s
         "slope_ratio_calls": _call_table(y, b["call"].to_numpy()),
         "alscare_missing_entries": int((~a["found"].fillna(False).astype(bool)).sum()),
     }
-    det = a_called & np.isfinite(a["p_no_response"].to_numpy())
+    det = np.isfinite(a["p_no_response"].to_numpy(float))
     res["reliability"] = bl.reliability(y[det], a["p_no_response"].to_numpy(float)[det]) \
         .round(3).reset_index(names="bin").to_dict("records")
     return res
@@ -310,12 +314,14 @@ def print_accuracy(out: dict[str, Any]) -> None:
         a, b, c = r["alscare"], r["slope_ratio"], r["common"]
         print(f"Response ({a['n']} patients with a drug, {a['n_truly_not_responding']} truly "
               "not responding)")
-        print(f"  {'method':24s} {'indeterminate':>13s} {'AUC':>6s} {'Brier':>6s}")
+        print(f"  {'method':24s} {'indeterminate':>13s} {'no score':>9s} {'AUC':>6s} "
+              f"{'Brier':>6s}")
         print(f"  {'alscare p_no_response':24s} {a['share_indeterminate']:13.1%} "
-              f"{a['auc']:6.3f} {a['brier']:6.3f}")
+              f"{a['share_no_score']:9.1%} {a['auc']:6.3f} {a['brier']:6.3f}")
         print(f"  {'slope ratio (0.8)':24s} {b['share_indeterminate']:13.1%} "
-              f"{b['auc']:6.3f} {b['brier']:6.3f}  (Brier of 0/1 calls)")
-        print(f"  both called (n={c['n']}): AUC alscare {c['alscare_auc']:.3f} vs slope ratio "
+              f"{b['share_no_score']:9.1%} {b['auc']:6.3f} {b['brier']:6.3f}  "
+              "(Brier of 0/1 calls)")
+        print(f"  both scored (n={c['n']}): AUC alscare {c['alscare_auc']:.3f} vs slope ratio "
               f"{c['slope_ratio_auc']:.3f}; Brier {c['alscare_brier']:.3f} vs "
               f"{c['slope_ratio_brier_of_calls']:.3f}")
         for k in ("alscare_calls", "slope_ratio_calls"):
@@ -338,9 +344,13 @@ def print_accuracy(out: dict[str, Any]) -> None:
                   f"{x['alscare_coverage80_truth']:.3f}, width {x['alscare_mean_width80']:.1f}")
 
 
-def alstracker(args: argparse.Namespace) -> dict[str, Any]:
-    """Head-to-head on a sample of treated patients: cut-off at the drug start (ALSTracker's
-    lead-in fit = its forecast), response from all data."""
+def alstracker_prepare(args: argparse.Namespace) -> dict[str, Any]:
+    """Choose a sample of treated patients and store, self-contained, everything needed to
+    score ALSTracker later (its MCMC takes minutes per patient, and the generator or alscare
+    may change meanwhile): the runner's input, the truth, alscare's and the baselines' results.
+
+    Head-to-head design: forecast cut-off at the drug start (ALSTracker's lead-in fit is its
+    forecast), targets 6 and 12 months later; response from all data."""
     gen = synth.generate(args.n, args.seed)
     cohort, truth = gen.cohort, gen.truth
     scored = scored_visits(cohort)
@@ -348,58 +358,97 @@ def alstracker(args: argparse.Namespace) -> dict[str, Any]:
     b = bl.slope_ratio_response(scored, start, pd.Series(np.inf, index=truth.index))
     eligible = b.index[(b["n_pre"] >= 3) & (b["n_post"] >= 3)]
     rng = np.random.default_rng(args.seed)
-    sample = pd.Index(sorted(rng.choice(np.asarray(eligible), size=min(args.sample,
-                                                                        len(eligible)),
-                                        replace=False)))
+    sample = pd.Index(sorted(rng.choice(np.asarray(eligible),
+                                        size=min(args.sample, len(eligible)), replace=False)))
     cut = start.reindex(sample).astype(float)
-    targets = {pid: [float(cut[pid] + round(h * DPM)) for h in HORIZONS] for pid in sample}
-    RESULTS.mkdir(exist_ok=True)
-    inp = RESULTS / f"alstracker_in_n{args.n}_s{args.seed}_k{len(sample)}.json"
-    outp = RESULTS / f"alstracker_out_n{args.n}_s{args.seed}_k{len(sample)}.jsonl"
-    g = scored[scored["patient_id"].isin(sample)]
-    inp.write_text(json.dumps([
-        {"pid": pid, "t": g.loc[g["patient_id"] == pid, "t"].tolist(),
-         "y": g.loc[g["patient_id"] == pid, "alsfrs_r_total"].tolist(),
-         "start": float(cut[pid]), "targets": targets[pid]} for pid in sample]))
-    if not args.skip_run:
-        subprocess.run([sys.executable, "-m", "benchmarks.alstracker_runner", str(inp),
-                        str(outp), "--iterations", str(args.iterations)], check=True)
-    at = pd.DataFrame([json.loads(x) for x in outp.read_text().splitlines() if x]).set_index(
-        "pid") if outp.exists() else pd.DataFrame()
-    done = sample.intersection(at.index)
-    # alscare: response from all data; forecast from the cut-off at drug start
     sections, _ = run_alscare(cohort)
-    a = alscare_response_table(cohort, sections, truth).reindex(done)
-    y = truth.loc[done, "truly_not_responding"].astype(bool).to_numpy()
-    rows: dict[str, Any] = {"sample": len(sample), "done": len(done),
-                            "eligible": int(len(eligible)),
-                            "seconds_per_patient": float(at.loc[done, "seconds"].mean())
-                            if len(done) else None,
-                            "iterations": args.iterations}
-    p_at = at.loc[done, "p_no_response"].to_numpy(float) if len(done) else np.array([])
-    p_a = a["p_no_response"].to_numpy(float)
-    called = (a["status"] != "indeterminate").to_numpy() & np.isfinite(p_a)
-    rows["response"] = {
-        "n_truly_not_responding": int(y.sum()),
-        "alscare_auc_called": bl.auc(y[called], p_a[called]),
-        "alscare_indeterminate": float(1 - called.mean()) if len(called) else None,
-        "alscare_brier_called": bl.brier(y[called], p_a[called]),
-        "alstracker_auc": bl.auc(y, p_at), "alstracker_brier": bl.brier(y, p_at),
-        "alstracker_auc_on_alscare_called": bl.auc(y[called], p_at[called]),
-        "slope_ratio_auc": bl.auc(y, b.loc[done, "score"].to_numpy(float)),
-    }
-    fres, per = evaluate_forecasts(gen, scored, None, cut=cut.reindex(done))
+    a = alscare_response_table(cohort, sections, truth).reindex(sample)
+    _, per = evaluate_forecasts(gen, scored, None, cut=cut)
     per = per.set_index(["patient_id", "months"])
-    for i, h in enumerate(HORIZONS):
-        f_at = pd.DataFrame({pid: at.loc[pid, "forecast"][i] for pid in done}).T
-        sub = per.xs(h, level="months").reindex(done)
+    g = scored[scored["patient_id"].isin(sample)]
+    patients = []
+    for pid in sample:
+        targets = [float(per.loc[(pid, h), "t"]) for h in HORIZONS]
+        patients.append({
+            "pid": pid, "t": g.loc[g["patient_id"] == pid, "t"].tolist(),
+            "y": g.loc[g["patient_id"] == pid, "alsfrs_r_total"].tolist(),
+            "start": float(cut[pid]), "targets": targets,
+            "truly_not_responding": bool(truth.at[pid, "truly_not_responding"]),
+            "drug_effect": float(truth.at[pid, "drug_effect"]),
+            "alscare_p_no_response": _float_or_none(a.at[pid, "p_no_response"]),
+            "alscare_status": a.at[pid, "status"],
+            "slope_ratio_score": _float_or_none(b.at[pid, "score"]),
+            "forecast": {str(h): {k: _float_or_none(per.loc[(pid, h), k]) for k in (
+                "truth", "alscare_mean", "alscare_lo", "alscare_hi", "dfs_truth")}
+                for h in HORIZONS},
+        })
+    RESULTS.mkdir(exist_ok=True)
+    stem = f"alstracker_n{args.n}_s{args.seed}_k{len(sample)}"
+    (RESULTS / f"{stem}_in.json").write_text(json.dumps(patients, indent=1))
+    print(f"{len(sample)} of {len(eligible)} eligible patients -> {RESULTS / (stem + '_in.json')}"
+          f"\nnext: python -m benchmarks.alstracker_runner {RESULTS / (stem + '_in.json')} "
+          f"{RESULTS / (stem + '_out.jsonl')} --iterations 1000")
+    return {"sample": len(sample), "eligible": int(len(eligible))}
+
+
+def _float_or_none(x: Any) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if np.isfinite(x) else None
+
+
+def alstracker_score(args: argparse.Namespace) -> dict[str, Any]:
+    """Score the patients the runner has finished (prepared file + runner output only)."""
+    stem = f"alstracker_n{args.n}_s{args.seed}_k{args.sample}"
+    prep = {p["pid"]: p for p in json.loads((RESULTS / f"{stem}_in.json").read_text())}
+    outp = RESULTS / f"{stem}_out.jsonl"
+    done = [json.loads(x) for x in outp.read_text().splitlines() if x] if outp.exists() else []
+    at = {d["pid"]: d for d in done}
+    ids = [pid for pid in prep if pid in at]
+    y = np.array([prep[i]["truly_not_responding"] for i in ids], bool)
+
+    def arr(get: Any) -> np.ndarray:
+        return np.array([np.nan if get(i) is None else get(i) for i in ids], float)
+
+    p_a = arr(lambda i: prep[i]["alscare_p_no_response"])
+    p_t = arr(lambda i: at[i]["p_no_response"])
+    sr = arr(lambda i: prep[i]["slope_ratio_score"])
+    sc = np.isfinite(p_a)
+    secs = np.array([at[i]["seconds"] for i in ids], float)
+    rows: dict[str, Any] = {
+        "patients_scored": len(ids), "sample": len(prep), "iterations": done[0]["iterations"]
+        if done else None,
+        "alstracker_seconds_per_patient_mean": float(secs.mean()) if len(ids) else None,
+        "alstracker_seconds_per_patient_range": [float(secs.min()), float(secs.max())]
+        if len(ids) else None,
+        "response": {
+            "n_truly_not_responding": int(y.sum()),
+            "alscare_auc_scored": bl.auc(y[sc], p_a[sc]),
+            "alscare_brier_scored": bl.brier(y[sc], p_a[sc]),
+            "alscare_no_score": float(1 - sc.mean()) if len(ids) else None,
+            "alstracker_auc": bl.auc(y, p_t), "alstracker_brier": bl.brier(y, p_t),
+            "alstracker_auc_on_alscare_scored": bl.auc(y[sc], p_t[sc]),
+            "alstracker_brier_on_alscare_scored": bl.brier(y[sc], p_t[sc]),
+            "slope_ratio_auc": bl.auc(y, sr),
+        },
+    }
+    for j, h in enumerate(HORIZONS):
+        f = {k: arr(lambda i, k=k, h=h: prep[i]["forecast"][str(h)][k]) for k in (
+            "truth", "alscare_mean", "alscare_lo", "alscare_hi", "dfs_truth")}
+        t_m = arr(lambda i, j=j: at[i]["forecast"][j]["mean"])
+        t_lo = arr(lambda i, j=j: at[i]["forecast"][j]["lower80"])
+        t_hi = arr(lambda i, j=j: at[i]["forecast"][j]["upper80"])
         rows[f"{h}m"] = {
-            **{k: v for k, v in fres[f"{h}m"].items() if "observed" not in k},
-            "alstracker_rmse_truth": bl.rmse(f_at["mean"].to_numpy(float),
-                                             sub["truth"].to_numpy(float)),
-            "alstracker_coverage80_truth": bl.coverage(f_at["lower80"].to_numpy(float),
-                                                       f_at["upper80"].to_numpy(float),
-                                                       sub["truth"].to_numpy(float)),
+            "n_truth": int(np.isfinite(f["truth"]).sum()),
+            "alscare_rmse_truth": bl.rmse(f["alscare_mean"], f["truth"]),
+            "alstracker_rmse_truth": bl.rmse(t_m, f["truth"]),
+            "dfs_line_rmse_truth": bl.rmse(f["dfs_truth"], f["truth"]),
+            "alscare_coverage80_truth": bl.coverage(f["alscare_lo"], f["alscare_hi"], f["truth"]),
+            "alstracker_coverage80_truth": bl.coverage(t_lo, t_hi, f["truth"]),
+            "alscare_width80": float(np.nanmean(f["alscare_hi"] - f["alscare_lo"])),
+            "alstracker_width80": float(np.nanmean(t_hi - t_lo)),
         }
     print(json.dumps(rows, indent=1, default=float))
     return rows
@@ -450,17 +499,17 @@ def main() -> None:
     a.add_argument("--seed", type=int, default=2026)
     a.add_argument("--refit", action="store_true",
                    help="also evaluate a model refitted on an independent synthetic cohort")
-    s = sub.add_parser("alstracker")
-    s.add_argument("--n", type=int, default=2000)
-    s.add_argument("--seed", type=int, default=2026)
-    s.add_argument("--sample", type=int, default=20)
-    s.add_argument("--iterations", type=int, default=1000)
-    s.add_argument("--skip-run", action="store_true", help="score an existing runner output")
+    for name in ("alstracker-prepare", "alstracker-score"):
+        s = sub.add_parser(name)
+        s.add_argument("--n", type=int, default=2000)
+        s.add_argument("--seed", type=int, default=2026)
+        s.add_argument("--sample", type=int, default=12)
     t = sub.add_parser("timing")
     t.add_argument("--n", type=int, default=10000)
     t.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-    res = {"accuracy": accuracy, "alstracker": alstracker, "timing": timing}[args.cmd](args)
+    res = {"accuracy": accuracy, "alstracker-prepare": alstracker_prepare,
+           "alstracker-score": alstracker_score, "timing": timing}[args.cmd](args)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.cmd}_n{args.n}_s{args.seed}.json").write_text(
         json.dumps(res, indent=1, default=float))
