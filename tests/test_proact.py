@@ -209,6 +209,15 @@ def test_f_proact_names_and_missing_subject_id(tmp_path: Path) -> None:
         "F_PROACT_ALSFRS.csv[line 3]")
 
 
+def test_table_without_subject_id_column_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "alsfrs.csv").write_text("Q1_Speech,ALSFRS_Delta\n4,0\n")
+    (tmp_path / "AlsHistory.csv").write_text("subject_id,Onset_Delta\n1,-100\n")
+    c, errors = read_cohort(tmp_path)
+    assert list(c.patients.index) == ["1"] and c.visits.empty
+    (e,) = errors
+    assert e["patient_id"] is None and "subject_id column" in e["problems"][0]["allowed"]
+
+
 # ------------------------------------------------------------------------- round trips
 
 def _score_table(c) -> pd.DataFrame:

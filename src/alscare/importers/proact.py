@@ -360,8 +360,6 @@ def error_dicts(problems: pd.DataFrame, folder: Path) -> list[dict[str, Any]]:
                  for r in grp.itertuples(index=False)]
         source = str(folder / grp["file"].iloc[0])
         rid = str(pid) if pid != "" else None
-        if rid is None:
-            probs = [Problem(p.path, p.value, "a row needs a subject_id") for p in probs]
         e = RecordError(source, f"subject_id {rid}" if rid else None, probs)
         out.append({
             "patient_id": rid,
@@ -714,7 +712,12 @@ def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
     tables = read_tables(folder)
     pr = Problems()
     for tab in tables.values():
-        if "subject_id" not in tab.columns:
+        if "subject_id" not in tab.columns:  # nothing in this table can be attributed
+            pr.frames.append(pd.DataFrame({
+                "pid": [None], "file": [tab.df["_file"].iloc[0] if len(tab.df) else tab.key],
+                "line": [1], "column": ["subject_id"], "value": [None],
+                "allowed": ["a subject_id column, the join key of every PRO-ACT table; "
+                            "the table was skipped"]}))
             continue
         missing = tab.df["_pid"].isna()
         pr.add(tab, missing, tab.columns["subject_id"], tab.df[tab.columns["subject_id"]],
