@@ -190,6 +190,7 @@ CALIBRATION = {
     "no_decline_6m": (0.17, 0.30, "25% [S28]"),
     "no_decline_12m": (0.11, 0.20, "16% [S28]"),
     "no_decline_18m": (0.04, 0.12, "7% [S28]"),
+    "positive_180d_interval_share": (0.09, 0.20, "14% [S28]"),
     "attrition_6m": (0.15, 0.25, "19.3% [S38]"),
     "attrition_12m": (0.30, 0.45, "36.4% [S38]; 1-year mortality 34% [S40]"),
     "median_survival_from_onset_months": (30.0, 36.0, "30 [S15] .. ~36 [S46]"),
