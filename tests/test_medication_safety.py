@@ -189,6 +189,9 @@ CASES: list[Case] = [
          because=("thick secretions",)),
     Case("glycopyrronium-no-thick-secretions", "drug.anticholinergic.burden", False,
          record([med("glycopyrrolate 1 mg")], symptoms={"thick_secretions": 0})),
+    Case("glycopyrronium-thick-secretions-7-months-ago", "drug.anticholinergic.burden", False,
+         record([med("glycopyrrolate 1 mg")],
+                visits=[visit("2025-11-01", symptoms={"thick_secretions": 2}), visit(AS_OF)])),
     # --- baclofen withdrawal (R40)
     Case("baclofen-abrupt-5-days", "drug.baclofen.abrupt_stop", True,
          record([med("baclofen", stop="2026-05-27", stopped_abruptly=True)]), severity="high",
