@@ -204,7 +204,7 @@ def med(name: str, start: float | None = 100.0, stop: float | None = None, pid: 
 def test_every_generic_and_class_has_its_columns_even_without_medications():
     f = facts([])
     names = drugs.medication_fact_names()
-    assert set(names) <= set(f.columns)
+    assert set(names) == set(f.columns)
     assert not f[[f"on_{d}" for d in KB.drugs]].any().any()
     assert (f[[f"n_class_{c}" for c in KB.classes]] == 0).all().all()
     assert (f["n_active_medications"] == 0).all()
