@@ -19,6 +19,7 @@ patients and the population-model fit on 10,000.
         benchmarks/results/alstracker_n2000_s2026_k12_out.jsonl --iterations 1000
     python -m benchmarks.bench_progression alstracker-score --n 2000 --seed 2026 --sample 12
     python -m benchmarks.bench_progression timing --n 10000 --seed 7
+    python -m benchmarks.bench_progression cli --n 10000 --seed 99   # PRO-ACT layout, via the CLI
 
 Everything is deterministic given the seeds (ALSTracker's MCMC aside). No visit, drug start,
 intervention or death after a patient's cut-off is shown to any method.
@@ -454,6 +455,73 @@ def alstracker_score(args: argparse.Namespace) -> dict[str, Any]:
     return rows
 
 
+def cli_run(args: argparse.Namespace) -> dict[str, Any]:
+    """The independent PRO-ACT-layout cohort, end to end through the command line:
+    ``alscare synth --format proact`` (truth written beside it) -> ``alscare cohort assess
+    --proact`` (timed, one process) -> score the JSONL against the hidden truth: response
+    calls, and forecasts from each patient's latest data against the noiseless truth."""
+    import shutil
+    import subprocess
+
+    folder = Path(args.dir) / f"proact_n{args.n}_s{args.seed}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    t0 = time.perf_counter()
+    subprocess.run(["alscare", "synth", "--format", "proact", "--patients", str(args.n),
+                    "--seed", str(args.seed), "--out", str(folder)], check=True)
+    out: dict[str, Any] = {"n": args.n, "seed": args.seed,
+                           "synth_seconds": time.perf_counter() - t0}
+    jsonl = folder / "assess.jsonl"
+    t0 = time.perf_counter()
+    subprocess.run(["alscare", "cohort", "assess", "--proact", str(folder), "--out", str(jsonl)],
+                   check=True)
+    out["cohort_assess_seconds"] = time.perf_counter() - t0
+    truth = pd.read_csv(folder / "alscare_truth.csv", index_col="patient_id")
+    truth.index = truth.index.astype(str)
+    res = [json.loads(x) for x in jsonl.read_text().splitlines() if x]
+    out["assessed"] = len(res)
+    # response
+    rows = []
+    for r in res:
+        pid = r["patient_id"]
+        start = truth.at[pid, "drug_start"] - truth.at[pid, "enrolment"]
+        if not np.isfinite(start):
+            continue
+        hit = [e for e in r["response"] if e.get("start_day") is not None
+               and abs(e["start_day"] - start) <= 1]
+        rows.append({"y": str(truth.at[pid, "truly_not_responding"]).lower() == "true",
+                     "p": hit[0]["p_no_response"] if hit else None,
+                     "status": hit[0]["status"] if hit else "missing"})
+    rt = pd.DataFrame(rows)
+    y = rt["y"].to_numpy(bool)
+    p = pd.to_numeric(rt["p"], errors="coerce").to_numpy(float)
+    out["response"] = {
+        **response_metrics(y, p, rt["status"].isin(["responding", "not_responding"])
+                           .to_numpy()),
+        "missing_entries": int((rt["status"] == "missing").sum()),
+        "calls": _call_table(y, rt["status"].to_numpy()),
+    }
+    # forecasts from the latest data, against the noiseless truth (alive at the target)
+    fc = pd.DataFrame([{"patient_id": r["patient_id"], "months": e["months"], "day": e["day"],
+                        "mean": e["mean"], "lower80": e["lower80"], "upper80": e["upper80"]}
+                       for r in res for e in r["forecast"]["alsfrs_r_total"]])
+    for h in (3, 6, 12):
+        sub = fc[fc["months"] == h]
+        ids = sub["patient_id"].to_numpy()
+        tt = synth.truth_trajectory(truth, ids, sub["day"].to_numpy(float), scale="day")
+        alive = (sub["day"].to_numpy(float) + truth.loc[ids, "enrolment"].to_numpy(float)
+                 < truth.loc[ids, "death"].to_numpy(float))
+        true = np.where(alive, tt["alsfrs_r_total"].to_numpy(float), np.nan)
+        out[f"forecast_{h}m_vs_truth"] = {
+            "n": int(np.isfinite(true).sum()),
+            "rmse": bl.rmse(sub["mean"].to_numpy(float), true),
+            "coverage80": bl.coverage(sub["lower80"].to_numpy(float),
+                                      sub["upper80"].to_numpy(float), true),
+        }
+    print(json.dumps(out, indent=1, default=float))
+    return out
+
+
 def timing(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     gen = synth.generate(args.n, args.seed)
@@ -504,12 +572,16 @@ def main() -> None:
         s.add_argument("--n", type=int, default=2000)
         s.add_argument("--seed", type=int, default=2026)
         s.add_argument("--sample", type=int, default=12)
+    c = sub.add_parser("cli")
+    c.add_argument("--n", type=int, default=2000)
+    c.add_argument("--seed", type=int, default=99)
+    c.add_argument("--dir", default="/tmp/alscare-bench")
     t = sub.add_parser("timing")
     t.add_argument("--n", type=int, default=10000)
     t.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     res = {"accuracy": accuracy, "alstracker-prepare": alstracker_prepare,
-           "alstracker-score": alstracker_score, "timing": timing}[args.cmd](args)
+           "alstracker-score": alstracker_score, "cli": cli_run, "timing": timing}[args.cmd](args)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.cmd}_n{args.n}_s{args.seed}.json").write_text(
         json.dumps(res, indent=1, default=float))
