@@ -147,6 +147,15 @@ def test_a_partly_known_combination_keeps_what_it_knows_and_reports_the_rest():
     assert out["unrecognised"] == "unknownium"
 
 
+def test_a_bracketed_remark_is_not_reported_but_an_unknown_drug_is():
+    out = drugs.normalise(pd.Series(["Glycopyrronium 1mg/5ml oral solution (Colonis)",
+                                     "paracetamol (unknownium)"]))
+    assert list(out["generics"]) == [("glycopyrronium",), ("paracetamol",)]
+    assert out["unrecognised"].isna().all()
+    out = drugs.normalise(pd.Series(["Colonis / glycopyrronium"])).iloc[0]
+    assert out["unrecognised"] == "colonis"
+
+
 def test_normalise_keeps_the_index_and_every_row():
     names = pd.Series(["Baclofen", None, "", "xyz", "Baclofen"], index=[10, 11, 12, 13, 14])
     out = drugs.normalise(names)

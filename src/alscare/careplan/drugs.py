@@ -15,7 +15,8 @@ Two public functions, both over a whole cohort at once:
 
 Names are matched on the distinct names of the cohort (a cohort of 10,000 patients has a few
 hundred distinct medication strings), then mapped back to the rows; everything after that is
-pandas group-bys over the long (row x component) table.
+pandas group-bys on integer patient and drug codes over the long (row x component) table, and
+the wide facts are filled in numpy.
 
 The drug knowledge (names, combinations, classes, sources with verification tags) is data:
 ``alscare/careplan/drugs.yaml``. Clinical sources are cited there per class and per drug.
@@ -269,6 +270,11 @@ def match_name(name: Any, kb: DrugKnowledge | None = None) -> Match:
             else:
                 found.extend(g for g in m.generics if g not in found)
         if found:
+            # a bracketed remark that is not a drug ("(Colonis)", "(sugar free)") is not a
+            # medicine to report; an unknown part outside brackets is
+            remarks = {_strip(_DOSE, _strip(kb.forms, _clean(r)))
+                       for r in re.findall(r"[(\[{]([^)\]}]*)[)\]}]", str(name))}
+            missing = [m for m in missing if m not in remarks]
             return Match(tuple(found), "combination", base,
                          "; ".join(missing) if missing else None)
     return Match((), "unrecognised", None, str(name).strip())
