@@ -128,7 +128,7 @@ class Calibration:
     # in months (*assumption*; motivated by onset-based rates underestimating later decline,
     # [S19] delta-FS median 0.4 vs 0.6 between visits 1-2, [S44]). The onset anchor (ALSFRS-R
     # 48) is the end of this lag.
-    onset_recall_months: float = 3.0
+    onset_recall_months: float = 5.0
 
     # -- ALSFRS-R decline -----------------------------------------------------------------------
     # Latent natural decline rate at enrolment (points/month): a slow-progressor share plus a
