@@ -176,10 +176,10 @@ class Calibration:
     # Tuned with item_offset_sd so that the total's error SD is ~1.3 and rising 180-day
     # intervals are as rare as in [S28] (14%).
     item_noise_floor: float = 0.08  # SD on items at 4 or 0 (rarely misrated)
-    item_noise_mid: float = 0.25  # extra SD for an item midway through its decline
+    item_noise_mid: float = 0.22  # extra SD for an item midway through its decline
     # Persistent per-patient item offset (SD at mid-decline): stable patients keep identical
     # scores, as [S28]'s many flat but few rising intervals suggest (*assumption*).
-    item_offset_sd: float = 0.7
+    item_offset_sd: float = 0.6
     item_order_jitter: float = 0.06  # per-patient shift of an item's decline (course fraction)
 
     # -- FVC % predicted ----------------------------------------------------------------------
@@ -257,7 +257,7 @@ class Calibration:
 _T = dict[str, tuple[float, float]]
 TEMPLATES: dict[str, _T] = {
     "bulbar": {
-        "speech": (0.00, 0.30), "swallowing": (0.04, 0.32), "salivation": (0.08, 0.34),
+        "speech": (0.00, 0.45), "swallowing": (0.04, 0.45), "salivation": (0.08, 0.45),
         "handwriting": (0.28, 0.30), "cutting_food": (0.30, 0.30),
         "dressing_hygiene": (0.34, 0.30), "climbing_stairs": (0.32, 0.30),
         "walking": (0.36, 0.30), "turning_in_bed": (0.42, 0.30),
@@ -265,16 +265,16 @@ TEMPLATES: dict[str, _T] = {
         "respiratory_insufficiency": (0.68, 0.32),
     },
     "upper_limb": {
-        "handwriting": (0.00, 0.28), "cutting_food": (0.03, 0.28),
-        "dressing_hygiene": (0.10, 0.30), "climbing_stairs": (0.22, 0.30),
+        "handwriting": (0.00, 0.42), "cutting_food": (0.03, 0.42),
+        "dressing_hygiene": (0.10, 0.40), "climbing_stairs": (0.22, 0.30),
         "walking": (0.26, 0.30), "turning_in_bed": (0.32, 0.30),
         "speech": (0.36, 0.32), "swallowing": (0.40, 0.32), "salivation": (0.46, 0.32),
         "dyspnea": (0.55, 0.35), "orthopnea": (0.60, 0.35),
         "respiratory_insufficiency": (0.68, 0.32),
     },
     "lower_limb": {
-        "climbing_stairs": (0.00, 0.28), "walking": (0.03, 0.28),
-        "turning_in_bed": (0.14, 0.30), "dressing_hygiene": (0.20, 0.30),
+        "climbing_stairs": (0.00, 0.42), "walking": (0.03, 0.45),
+        "turning_in_bed": (0.14, 0.40), "dressing_hygiene": (0.20, 0.30),
         "cutting_food": (0.25, 0.30), "handwriting": (0.30, 0.30),
         "speech": (0.40, 0.32), "swallowing": (0.44, 0.32), "salivation": (0.50, 0.32),
         "dyspnea": (0.55, 0.35), "orthopnea": (0.60, 0.35),
