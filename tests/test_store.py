@@ -50,6 +50,19 @@ def with_id(rec: PatientRecord, pid: str) -> PatientRecord:
     return rec.model_copy(update={"patient": rec.patient.model_copy(update={"id": pid})})
 
 
+def assert_same_frames(got, want) -> None:
+    """Equal frames, values and dtypes. The one exception is the 5a/5b flag, whose dtype
+    varies with the data in frames built from records too (float when no visit has ALSFRS-R
+    items, object otherwise); every reader casts it with ``astype("boolean")``, so compare that."""
+    for name in ("patients", "visits", "medications", "interventions"):
+        a, b = getattr(got, name), getattr(want, name)
+        if name == "visits":
+            flag = "cutting_food_with_gastrostomy"
+            a = a.assign(**{flag: a[flag].astype("boolean")})
+            b = b.assign(**{flag: b[flag].astype("boolean")})
+        pd.testing.assert_frame_equal(a, b, obj=name)
+
+
 # --------------------------------------------------------------------------- round trips
 
 
@@ -174,7 +187,7 @@ def records(draw) -> PatientRecord:
     })
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(rec=records())
 def test_any_record_round_trips(db_url, rec):
@@ -185,6 +198,9 @@ def test_any_record_round_trips(db_url, rec):
     (back,) = load_records(engine, [rec.patient.id])
     assert back.model_dump(mode="json") == rec.model_dump(mode="json")
     assert back == rec
+    # the vectorised cohort read agrees with frames built from the records, on any dates
+    cohort, _ = load_cohort(engine)
+    assert_same_frames(cohort, from_records(load_records(engine)))
 
 
 def test_load_records_by_id_keeps_the_order_asked(db_url):
@@ -310,8 +326,7 @@ def test_cohort_from_database_equals_cohort_from_records(db_url):
     want = from_records(records, [(r.patient.id, w) for r in records for w in record_warnings(r)])
     assert errors == []
     assert got.time_kind == want.time_kind == "date"
-    for name in ("patients", "visits", "medications", "interventions"):
-        pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name), obj=name)
+    assert_same_frames(got, want)
     assert got.warnings == want.warnings
     assert any(w.code == "data.measurement.implausible" for _, w in got.warnings)
     assert list(assess_frames(got, None)) == list(assess_frames(want, None))

@@ -21,13 +21,24 @@ import datetime as dt
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, delete, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    Double,
+    Engine,
+    Table,
+    cast,
+    delete,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from alscare.frames import (
@@ -88,27 +99,17 @@ class ImportSummary:
 # --------------------------------------------------------------------------- record -> rows
 
 
-def _text_problem(rec: PatientRecord) -> str | None:
-    """Text a database cannot hold faithfully: NUL characters (PostgreSQL refuses them) and
-    unpaired surrogates (not encodable in UTF-8). Checked first so both backends agree."""
-
-    def strings(x: Any) -> Iterator[tuple[str, str]]:
-        if isinstance(x, str):
-            yield "", x
-        elif isinstance(x, dict):
-            for k, v in x.items():
-                yield from ((f".{k}{p}", s) for p, s in strings(v))
-        elif isinstance(x, list):
-            for i, v in enumerate(x):
-                yield from ((f"[{i}]{p}", s) for p, s in strings(v))
-
-    for path, s in strings(rec.model_dump()):
-        if "\x00" in s:
-            return f"{path.lstrip('.')}: text contains a NUL character, which cannot be stored"
-        try:
-            s.encode("utf-8")
-        except UnicodeEncodeError:
-            return f"{path.lstrip('.')}: text is not valid Unicode (unpaired surrogate)"
+def _nul_path(x: Any, path: str = "") -> str | None:
+    """Where a NUL character sits in a dumped record (PostgreSQL cannot store one in text;
+    SQLite would, so both backends refuse it alike). Unpaired surrogates, the other text no
+    database holds, are already refused by the record model."""
+    if isinstance(x, str):
+        return path or "(record)" if "\x00" in x else None
+    items = x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else ()
+    for k, v in items:
+        found = _nul_path(v, f"{path}[{k}]" if isinstance(k, int) else f"{path}.{k}".lstrip("."))
+        if found:
+            return found
     return None
 
 
@@ -117,42 +118,52 @@ def record_digest(rec: PatientRecord) -> str:
     return hashlib.sha256(rec.model_dump_json().encode("utf-8")).hexdigest()
 
 
-def _visit_row(pid: str, seq: int, v: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {"patient_id": pid, "seq": seq, "date": v.date,
-                           "weight_kg": v.weight_kg}
+def _storable(rec: PatientRecord) -> tuple[str | None, str | None]:
+    """(digest, None) for a record the database can hold, else (None, why not)."""
+    text = rec.model_dump_json()
+    if "\\u0000" in text:  # JSON's escape of NUL; a literal backslash-u0000 just costs a look
+        where = _nul_path(rec.model_dump())
+        if where:
+            return None, f"{where}: text contains a NUL character, which cannot be stored"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest(), None
+
+
+def _visit_row(pid: str, seq: int, v: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"patient_id": pid, "seq": seq, "date": v["date"],
+                           "weight_kg": v["weight_kg"]}
     for block, columns in VISIT_BLOCKS.items():
-        obj = getattr(v, block)
+        obj = v[block]
         row[f"has_{block}"] = obj is not None
         for name, column in columns.items():
-            row[column] = getattr(obj, name) if obj is not None else None
+            row[column] = obj[name] if obj is not None else None
     return row
+
+
+def _listed(pid: str, items: list[dict]) -> list[dict]:
+    return [{"patient_id": pid, "seq": i, **item} for i, item in enumerate(items)]
 
 
 def record_rows(rec: PatientRecord, digest: str, now: dt.datetime) -> dict[Table, list[dict]]:
     """One record as rows of every table (the inverse of :func:`_record_from_rows`)."""
-    p = rec.patient
-    pid = p.id
-    rows: dict[Table, list[dict]] = {
-        patients: [{**p.model_dump(exclude={"genetics"}), "deceased_date": rec.deceased_date,
-                    "record_sha256": digest, "imported_at": now}],
-        genetics: [{"patient_id": pid, "seq": i, **g.model_dump()}
-                   for i, g in enumerate(p.genetics)],
-        visits: [_visit_row(pid, i, v) for i, v in enumerate(rec.visits)],
-        medications: [{"patient_id": pid, "seq": i, **m.model_dump()}
-                      for i, m in enumerate(rec.medications)],
-        interventions: [{"patient_id": pid, "seq": i, **x.model_dump()}
-                        for i, x in enumerate(rec.interventions)],
-        care: [],
-        caregivers: [],
-        data_warnings: [{"patient_id": pid, "seq": i, "code": w.code, "summary": w.summary,
-                         "because": list(w.because)}
-                        for i, w in enumerate(record_warnings(rec))],
+    d = rec.model_dump()
+    patient = d["patient"]
+    pid = patient["id"]
+    genes = patient.pop("genetics")
+    care_block = d["care"]
+    caregiver = care_block.pop("caregiver") if care_block is not None else None
+    return {
+        patients: [{**patient, "deceased_date": d["deceased_date"], "record_sha256": digest,
+                    "imported_at": now}],
+        genetics: _listed(pid, genes),
+        visits: [_visit_row(pid, i, v) for i, v in enumerate(d["visits"])],
+        medications: _listed(pid, d["medications"]),
+        interventions: _listed(pid, d["interventions"]),
+        care: [{"patient_id": pid, **care_block}] if care_block is not None else [],
+        caregivers: [{"patient_id": pid, **caregiver}] if caregiver is not None else [],
+        data_warnings: _listed(pid, [{"code": w.code, "summary": w.summary,
+                                      "because": list(w.because)}
+                                     for w in record_warnings(rec)]),
     }
-    if rec.care is not None:
-        rows[care].append({"patient_id": pid, **rec.care.model_dump(exclude={"caregiver"})})
-        if rec.care.caregiver is not None:
-            rows[caregivers].append({"patient_id": pid, **rec.care.caregiver.model_dump()})
-    return rows
 
 
 # --------------------------------------------------------------------------- writing
@@ -231,15 +242,15 @@ def save_records(target: Target, records: Iterable[PatientRecord], *,
     chunk: list[tuple[PatientRecord, str]] = []
     for rec in records:
         pid = rec.patient.id
-        problem = _text_problem(rec)
+        digest, problem = _storable(rec)
         if pid in seen:
             summary.refused.append(Refusal(pid, "this patient id appears more than once in the "
                                                 "input; the first record was kept"))
-        elif problem:
-            summary.refused.append(Refusal(pid, problem))
+        elif digest is None:
+            summary.refused.append(Refusal(pid, problem or "cannot be stored"))
         else:
             seen.add(pid)
-            chunk.append((rec, record_digest(rec)))
+            chunk.append((rec, digest))
         if len(chunk) >= chunk_size:
             _save_chunk(engine, chunk, summary)
             chunk = []
@@ -314,66 +325,78 @@ def load_records(target: Target, ids: Iterable[str] | None = None) -> list[Patie
 
 # --------------------------------------------------------------------------- reading cohorts
 
+# Date columns read as days since 1970-01-01 (the scale of ``alscare.frames.to_day``), under the
+# name the cohort frames use.
+DAY_COLUMNS: dict[str, dict[str, str]] = {
+    "patients": {"birth_date": "birth", "onset_date": "onset", "diagnosis_date": "diagnosis",
+                 "deceased_date": "deceased"},
+    "genetics": {"date": "genetic_test_date"},
+    "visits": {"date": "t"},
+    "medications": {"start_date": "start", "stop_date": "stop"},
+    "interventions": {"date": "t"},
+    "care": {"advance_directive_date": "advance_directive",
+             "last_acp_discussion_date": "last_acp_discussion",
+             "last_ecas_date": "last_ecas"},
+}
 
-def _days(values: pd.Series) -> np.ndarray:
-    """Dates (date objects, ISO strings or datetimes; None for unknown) -> float days since
-    1970-01-01, NaN for unknown; the scale of ``alscare.frames.to_day``."""
-    if len(values) == 0:
-        return np.array([], dtype=float)
-    if pd.api.types.is_datetime64_any_dtype(values):
-        d = values.to_numpy(dtype="datetime64[D]")
-    else:
-        d = np.array(values.astype(object).where(values.notna(), None).to_numpy(),
-                     dtype="datetime64[D]")
-    out = (d - np.datetime64(EPOCH, "D")).astype("int64").astype(float)
-    out[np.isnat(d)] = np.nan
-    return out
+
+def _days_since_epoch(column: ColumnElement, dialect: str) -> ColumnElement:
+    """A date as float days since 1970-01-01, computed by the database (no per-value parsing
+    in Python): SQLite's Julian day number minus that of the epoch; PostgreSQL's date
+    difference."""
+    if dialect == "sqlite":
+        return func.julianday(column) - 2440587.5
+    return cast(column - literal(EPOCH, Date), Double)
 
 
 def _read(conn: Connection, table: Table) -> pd.DataFrame:
-    order = [table.c.patient_id, table.c.seq] if "seq" in table.c else []
-    q = select(table).order_by(*order) if order else select(table)
-    return pd.read_sql(q, conn)
+    """One whole table in a single query, date columns as days, booleans and text as stored."""
+    days = DAY_COLUMNS.get(table.name, {})
+    columns = [
+        _days_since_epoch(c, conn.dialect.name).label(days[c.name]) if c.name in days else c
+        for c in table.c if not c.name.startswith("has_") and c.name not in (
+            "record_sha256", "imported_at")
+    ]
+    q = select(*columns)
+    if "seq" in table.c:
+        q = q.order_by(table.c.seq)
+    frame = pd.read_sql(q, conn)
+    for name in days.values():
+        frame[name] = frame[name].astype(float)
+    # Patients in code-point order of their ids (as load_records), whatever the database's
+    # collation; a patient's rows keep their order in the record.
+    key = "id" if table is patients else "patient_id"
+    return frame.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def _python_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text and flags with None for "unknown", dtypes inferred as for frames built from
+    records (str, bool, or object when a flag is missing somewhere); numbers stay numbers."""
+    return pd.DataFrame({
+        col: (frame[col] if pd.api.types.is_float_dtype(frame[col])
+              else [None if pd.isna(x) else x for x in frame[col].astype(object)])
+        for col in frame.columns
+    }, index=frame.index)
 
 
 def _patient_frame(p: pd.DataFrame, g: pd.DataFrame, c: pd.DataFrame,
                    cg: pd.DataFrame) -> pd.DataFrame:
     """The ``patients`` frame of ``alscare.frames`` from the patient-level tables; the same
     derivations as ``frames._patient_row`` (worst result per gene, latest test date, care)."""
-    out = p.set_index("id")[[
-        "sex", "height_cm", "premorbid_weight_kg", "onset_site", "diagnostic_category",
-        "genetic_testing_offered", "ftd", "family_history_als",
-    ]].copy()
-    for name, col in (("birth", "birth_date"), ("onset", "onset_date"),
-                      ("diagnosis", "diagnosis_date"), ("deceased", "deceased_date")):
-        out[name] = _days(p[col])
+    out = p.rename(columns={"id": "patient_id"}).set_index("patient_id")
     worst = (g.assign(rank=g["result"].map(GENE_RESULT_RANK).astype(int))
              .sort_values("rank", kind="stable").groupby(["patient_id", "gene"])["result"]
              .last().unstack("gene")) if len(g) else pd.DataFrame()
     for gene in GENES:
         out[f"gene_{gene}"] = (worst[gene].reindex(out.index) if gene in worst.columns
                                else None)
-    out["genetic_test_date"] = (pd.Series(_days(g["date"]), index=g["patient_id"].to_numpy())
-                                .groupby(level=0).max().reindex(out.index))
-    c = c.set_index("patient_id").reindex(out.index)
-    for name, col in (("advance_directive", "advance_directive_date"),
-                      ("last_acp_discussion", "last_acp_discussion_date"),
-                      ("last_ecas", "last_ecas_date")):
-        out[name] = _days(c[col])
-    for col in ("resuscitation", "ventilation_preference", "palliative_care_involved"):
-        out[col] = c[col]
+    out["genetic_test_date"] = (g.groupby("patient_id")["genetic_test_date"].max()
+                                .reindex(out.index))
+    out = out.join(c.set_index("patient_id"))
     out["caregiver_known"] = out.index.isin(cg["patient_id"])
     out["caregiver_lives_with_patient"] = (cg.set_index("patient_id")["lives_with_patient"]
                                            .reindex(out.index))
-    # Text and flags hold None for "unknown", as in frames built from records (dtype inferred
-    # the same way: str, bool, or object when a flag is missing somewhere).
-    frame = pd.DataFrame({
-        col: (out[col] if pd.api.types.is_float_dtype(out[col])
-              else [None if pd.isna(x) else x for x in out[col].astype(object)])
-        for col in out.columns
-    }, index=out.index)
-    frame.index.name = "patient_id"
-    return frame
+    return _python_missing(out)
 
 
 def load_cohort(target: Target) -> tuple[Cohort, list[dict[str, Any]]]:
@@ -385,16 +408,11 @@ def load_cohort(target: Target) -> tuple[Cohort, list[dict[str, Any]]]:
     require_schema(engine)
     with engine.connect() as conn:
         t = {table.name: _read(conn, table) for table in PATIENT_TABLES}
-    v = t["visits"]
-    visit_frame = v.assign(t=_days(v["date"])).reindex(columns=list(VISIT_COLUMNS))
-    m = t["medications"]
-    med_frame = m.assign(start=_days(m["start_date"]), stop=_days(m["stop_date"]),
-                         study_drug=False).reindex(columns=list(MEDICATION_COLUMNS))
-    i = t["interventions"]
-    int_frame = i.assign(t=_days(i["date"])).reindex(columns=list(INTERVENTION_COLUMNS))
     frames = finish_frames(
         _patient_frame(t["patients"], t["genetics"], t["care"], t["caregivers"]),
-        visit_frame, med_frame, int_frame,
+        t["visits"].reindex(columns=list(VISIT_COLUMNS)),
+        t["medications"].assign(study_drug=False).reindex(columns=list(MEDICATION_COLUMNS)),
+        t["interventions"].reindex(columns=list(INTERVENTION_COLUMNS)),
     )
     w = t["data_warnings"]
     warnings = [(pid, DataWarning(code, summary, list(because)))
