@@ -328,6 +328,14 @@ def test_edaravone_start_facts_come_from_the_visit_around_the_start():
     assert np.isnan(f.loc["B", "edaravone_start_min_item"])
 
 
+def test_indications_name_conditions_the_record_has_no_field_for():
+    f = facts([med("furosemide", indication="CCF (heart failure)"),
+               med("metoprolol", indication="Long-QT", start=900.0),  # not begun yet
+               med("bisoprolol", indication="hypertension", pid="B")])
+    assert f.loc["A", "indication_heart_failure"] and not f.loc["A", "indication_long_qt"]
+    assert not f.loc["B", "indication_heart_failure"] and not f.loc["B", "indication_av_block"]
+
+
 def test_columns_selects_facts_and_refuses_unknown_ones():
     f = drugs.medication_facts(cohort([med("riluzole")]), pd.Series(500.0, index=["A", "B"]),
                                columns=["on_riluzole", "n_class_dmt"])

@@ -79,6 +79,7 @@ class DrugKnowledge:
     classes: dict[str, dict[str, Any]]        # class -> {label, source}
     aliases: dict[str, tuple[str, ...]]       # cleaned name -> generic ids
     equivalents: dict[str, tuple[str, ...]]   # product id -> generic ids that together make it
+    indications: dict[str, re.Pattern[str]]   # condition key -> phrases in a free-text indication
     salts: re.Pattern[str]
     forms: re.Pattern[str]
     fuzzy_min_length: int
@@ -170,6 +171,11 @@ def parse(data: dict[str, Any]) -> DrugKnowledge:
         if unknown:
             raise DrugFileError(f"equivalent {p}: unknown drugs {unknown}")
         equivalents[p] = tuple(parts)
+    indications = {}
+    for key, phrases in (data.get("indications") or {}).items():
+        if not _ID.match(key) or not phrases:
+            raise DrugFileError(f"indication {key!r}: a snake_case key with a list of phrases")
+        indications[key] = _phrase_pattern([str(x) for x in phrases])
     norm = data.get("normalise") or {}
     fuzzy = norm.get("fuzzy") or {}
     min_len = int(fuzzy.get("min_length", 6))
@@ -178,6 +184,7 @@ def parse(data: dict[str, Any]) -> DrugKnowledge:
         classes=classes,
         aliases=aliases,
         equivalents=equivalents,
+        indications=indications,
         salts=_phrase_pattern(norm.get("salts", [])),
         forms=_phrase_pattern(norm.get("forms", [])),
         fuzzy_min_length=min_len,
@@ -357,6 +364,8 @@ def medication_fact_names(kb: DrugKnowledge | None = None) -> dict[str, str]:
         out[f"n_class_{c}"] = "int"
         out[f"names_class_{c}"] = "str"
         out[f"stopped_class_{c}_t"] = "float"
+    for key in kb.indications:
+        out[f"indication_{key}"] = "bool"
     out.update({
         "on_study_drug": "bool",
         "n_active_medications": "int",
@@ -397,6 +406,7 @@ def _long_table(cohort: Cohort, as_of: np.ndarray, kb: DrugKnowledge) -> tuple[
         "study_drug": _flag(meds["study_drug"]).to_numpy(),
         "generics": norm["generics"].to_numpy(),
         "unrecognised": norm["unrecognised"].to_numpy(),
+        "indication": meds["indication"].astype(object).to_numpy(),
     })
     rows = rows[known]
     gid = {d: i for i, d in enumerate(kb.drugs)}
@@ -438,8 +448,9 @@ def medication_facts(cohort: Cohort, as_of: pd.Series, kb: DrugKnowledge | None 
     separated, or None), ``stopped_class_<c>_t``. Plus ``on_study_drug``,
     ``n_active_medications`` (active medication entries, recognised or not),
     ``unrecognised_medications`` / ``n_unrecognised_medications`` (names of entries begun by
-    as_of that matched no drug, blinded study drugs excepted) and the edaravone start facts
-    (:func:`edaravone_start_facts`).
+    as_of that matched no drug, blinded study drugs excepted), ``indication_<key>`` (a
+    medication's free-text indication names the condition, see ``indications`` in drugs.yaml)
+    and the edaravone start facts (:func:`edaravone_start_facts`).
 
     ``columns`` keeps only those facts (e.g. the ones the loaded rules read).
     """
@@ -494,6 +505,13 @@ def medication_facts(cohort: Cohort, as_of: pd.Series, kb: DrugKnowledge | None 
     text[joined.index.to_numpy(dtype=int)] = joined.to_numpy()
     other["unrecognised_medications"] = pd.Series(text, dtype=object)
     other["n_unrecognised_medications"] = np.bincount(unrec["p"].to_numpy(), minlength=n)
+    said = rows[rows["begun"] & rows["indication"].notna()]
+    codes, distinct = pd.factorize(said["indication"].astype(object))
+    cleaned = [_clean(t) for t in distinct]  # a few distinct indication texts per cohort
+    for key, pattern in kb.indications.items():
+        hit = np.array([bool(pattern.search(t)) for t in cleaned], dtype=bool)
+        other[f"indication_{key}"] = np.bincount(
+            said["p"].to_numpy(), hit[codes] if len(hit) else None, minlength=n) > 0
     parts.append(other)
     out = pd.concat([x.set_axis(idx, axis=0) for x in parts], axis=1)
     out = pd.concat([out, edaravone_start_facts(cohort, out["started_edaravone_t"])], axis=1)
