@@ -33,7 +33,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Generate a synthetic ALS cohort calibrated to published natural history, with its
         ground truth (latent slopes, plateaus, drug effects, death) written beside it as
-        truth.csv (alscare_truth.csv inside a PRO-ACT folder)."""
+        <name>.truth.csv (alscare_truth.csv inside a PRO-ACT folder, with days on the folder's
+        scale in the *_day columns)."""
         from alscare import synth as gen
 
         # PRO-ACT holds one study drug (the Treatment table's active arm) and no other
