@@ -283,3 +283,22 @@ def test_outcome_reached_when_niv_over_23_hours():
     f = pd.DataFrame({"deceased": [False, False], "tracheostomy_status": [None, None],
                       "niv_hours_per_day": [24.0, 8.0]})
     assert encals.outcome_reached(f).tolist() == [True, False]
+
+
+def test_no_prognosis_once_the_outcome_is_reached():
+    out = encals.predict(frame(patient()))
+    out["outcome_reached"] = True
+    sec = encals.sections(out)[0]
+    assert sec["computed"] is False and "already been reached" in sec["reason"]
+
+
+def test_the_assessment_carries_the_prognosis(tmp_path):
+    from alscare.pipeline import assess_file
+
+    v = json.loads((SHARED / "vignettes" / "p02_bulbar_drooling_weight.json").read_text())
+    f = tmp_path / "record.json"
+    f.write_text(json.dumps(v["record"]))
+    prog = assess_file(f)["prognosis"]
+    assert prog["computed"] is True
+    assert prog["median_months_from_onset"] > 0
+    assert prog["risk_group_cutpoints_verified"] is False
