@@ -167,7 +167,9 @@ def test_hypercapnia_is_urgent_and_names_the_value(normal_facts):
         "recommendations"]}
     assert recs["resp.bloodgas.urgent"]["priority"] == "urgent"
     assert any("PaCO2 52 mmHg" in b for b in recs["resp.bloodgas.urgent"]["because"])
-    assert recs["resp.niv.start"]["priority"] == "urgent"
+    assert recs["resp.niv.start"]["priority"] == "soon"  # one problem, one urgent line
+    assert [r["code"] for r in recs.values() if r["priority"] == "urgent"] == [
+        "resp.bloodgas.urgent"]
 
 
 def test_context_no_niv_offer_on_tracheostomy_or_niv_and_no_gastrostomy_talk_when_in_place(
@@ -343,3 +345,14 @@ def test_fact_vocabulary_matches_the_facts_table(normal_facts):
         if t.kind == "category" and name in normal_facts.columns:
             v = normal_facts[name].iloc[0]
             assert v is None or pd.isna(v) or v in t.values, (name, v)
+
+
+def test_ventilation_in_use_is_read_from_alsfrs_item_12_too(normal_facts):
+    base = normal_facts.iloc[[0] * 4].copy()
+    base.index = list("abcd")
+    base["item_respiratory_insufficiency"] = [2, 0, 3, 4]
+    base["niv_status"] = [None, None, "not_tolerated", None]
+    d = derive(from_records([]), base)
+    assert d["on_niv"].tolist() == [True, False, False, False]
+    assert d["on_tracheostomy_ventilation"].tolist() == [False, True, False, False]
+    assert d["niv_candidate"].tolist() == [False, False, False, True]

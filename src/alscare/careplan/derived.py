@@ -168,9 +168,17 @@ def derive(cohort: Cohort, f: pd.DataFrame, dmt_ids: set[str] | None = None,
     g_status = f.get("gastrostomy_status", pd.Series(None, index=f.index))
     d["gastrostomy_in_place"] = (g_status == "in_use").fillna(False) | f.get(
         "gastrostomy_scale_5b", pd.Series(False, index=f.index)).astype("boolean").fillna(False)
-    d["on_niv"] = (f.get("niv_status", pd.Series(None, index=f.index)) == "in_use").fillna(False)
+    # Ventilation in use: the intervention record, or ALSFRS-R item 12 (1-3: BiPAP in use,
+    # 0: invasive ventilation; section 1.1) unless the record says NIV was stopped, declined or
+    # not tolerated.
+    item12 = _num(f, "item_respiratory_insufficiency")
+    niv_recorded = f.get("niv_status", pd.Series(None, index=f.index)).astype(object)
+    niv_off = niv_recorded.isin(["stopped", "declined", "not_tolerated"])
+    d["on_niv"] = (niv_recorded == "in_use").fillna(False) | (
+        (item12 >= 1) & (item12 <= 3) & ~niv_off)
     d["on_tracheostomy_ventilation"] = (
-        f.get("tracheostomy_status", pd.Series(None, index=f.index)) == "in_use").fillna(False)
+        f.get("tracheostomy_status", pd.Series(None, index=f.index)) == "in_use").fillna(
+        False) | (item12 == 0)
     # Someone to whom NIV may still be offered: not already ventilated, NIV not declined or
     # not tolerated, and no recorded wish to have no ventilation (issue 3 item 3).
     niv_status = f.get("niv_status", pd.Series(None, index=f.index)).astype(object)
