@@ -43,7 +43,9 @@ def _fresh_postgres_database(server_url: str):
     name = f"alscare_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # UTF-8 whatever the cluster's default (a cluster made under LANG=C is SQL_ASCII)
+        conn.execute(text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' '
+                          "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"))
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:

@@ -113,9 +113,13 @@ def _nul_path(x: Any, path: str = "") -> str | None:
     return None
 
 
+def _sha256(canonical_json: str) -> str:
+    return hashlib.sha256(canonical_json.encode("utf-8")).hexdigest()
+
+
 def record_digest(rec: PatientRecord) -> str:
     """SHA-256 of the record's canonical JSON: equal digests, equal records."""
-    return hashlib.sha256(rec.model_dump_json().encode("utf-8")).hexdigest()
+    return _sha256(rec.model_dump_json())
 
 
 def _storable(rec: PatientRecord) -> tuple[str | None, str | None]:
@@ -125,7 +129,7 @@ def _storable(rec: PatientRecord) -> tuple[str | None, str | None]:
         where = _nul_path(rec.model_dump())
         if where:
             return None, f"{where}: text contains a NUL character, which cannot be stored"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest(), None
+    return _sha256(text), None
 
 
 def _visit_row(pid: str, seq: int, v: dict[str, Any]) -> dict[str, Any]:
@@ -263,10 +267,11 @@ def save_records(target: Target, records: Iterable[PatientRecord], *,
 
 
 def patient_ids(target: Target) -> list[str]:
+    """Every stored patient id, sorted (by code point, whatever the database's collation)."""
     engine = make_engine(target)
     require_schema(engine)
     with engine.connect() as conn:
-        return list(conn.execute(select(patients.c.id).order_by(patients.c.id)).scalars())
+        return sorted(conn.execute(select(patients.c.id)).scalars())
 
 
 def _record_from_rows(p: dict, rows: dict[Table, list[dict]]) -> PatientRecord:
