@@ -30,23 +30,23 @@ def fitted():
 
 @pytest.fixture(scope="module")
 def test_cohort():
-    return synth.generate(1200, 202)
+    return synth.generate(2000, 202)
 
 
 def _as_of_mid_follow_up(cohort, seed: int) -> pd.Series:
-    """Per patient, a random ALSFRS-R visit that is not the last one."""
+    """Per patient with >= 2 visits, one of its visits but the last, chosen uniformly."""
     rng = np.random.default_rng(seed)
-    v = cohort.visits
-    t = v.groupby("patient_id")["t"]
-    n = t.transform("size").to_numpy()
-    rank = t.cumcount().to_numpy()
-    u = rng.random(len(v))
-    choice = np.floor(u * (n - 1))  # per row; keep the row whose rank equals its draw
-    pick = v[(n >= 2) & (rank == choice)].groupby("patient_id")["t"].first()
-    return pick
+    t = cohort.visits.groupby("patient_id")["t"].apply(lambda s: s.to_numpy())
+    t = t[t.map(len) >= 2]
+    pick = [ts[int(rng.integers(0, len(ts) - 1))] for ts in t]
+    return pd.Series(pick, index=t.index)
 
 
 def test_alsfrs_forecast_80_interval_covers_80_percent_at_6_months(fitted, test_cohort):
+    """The forecast is of the measured ALSFRS-R total, so it is scored against the visit
+    actually measured about 6 months later (within 30 days of the forecast date), as well as
+    printed against the generator's noiseless truth. The generator's persistent per-patient
+    rating offset is part of what is measured but not of the noiseless truth."""
     c, truth = test_cohort.cohort, test_cohort.truth
     as_of = _as_of_mid_follow_up(c, 1).reindex(c.patients.index)
     f = facts_mod.build(c)
@@ -60,15 +60,25 @@ def test_alsfrs_forecast_80_interval_covers_80_percent_at_6_months(fitted, test_
             if e["months"] == 6:
                 rows.append((pid, e["date"], e["mean"], e["lower80"], e["upper80"]))
     fr = pd.DataFrame(rows, columns=["pid", "date", "mean", "lo", "hi"])
-    t = (pd.to_datetime(fr["date"]) - pd.Timestamp("1970-01-01")).dt.days.to_numpy(float)
-    alive = truth.loc[fr["pid"], "death"].to_numpy(float) > t
-    fr, t = fr[alive], t[alive]
-    true = synth.truth_trajectory(truth, fr["pid"].to_numpy(), t)["alsfrs_r_total"].to_numpy()
-    assert len(fr) >= 500
-    inside = (true >= fr["lo"].to_numpy()) & (true <= fr["hi"].to_numpy())
-    coverage = inside.mean()
-    rmse = np.sqrt(np.mean((true - fr["mean"].to_numpy()) ** 2))
-    print(f"6-month ALSFRS-R: n={len(fr)} coverage80={coverage:.3f} rmse={rmse:.2f}")
+    fr["t"] = (pd.to_datetime(fr["date"]) - pd.Timestamp("1970-01-01")).dt.days.astype(float)
+    alive = truth.loc[fr["pid"], "death"].to_numpy(float) > fr["t"].to_numpy()
+    fr = fr[alive]
+    true = synth.truth_trajectory(truth, fr["pid"].to_numpy(), fr["t"].to_numpy())
+    in_truth = ((true["alsfrs_r_total"].to_numpy() >= fr["lo"].to_numpy())
+                & (true["alsfrs_r_total"].to_numpy() <= fr["hi"].to_numpy())).mean()
+    from alscare.progression.posterior import visit_values
+
+    v = visit_values(c)
+    v = v[np.isfinite(v["alsfrs_r_total"])][["patient_id", "t", "alsfrs_r_total"]]
+    mg = fr.merge(v.rename(columns={"patient_id": "pid", "t": "t_obs"}), on="pid")
+    mg = mg[(mg["t_obs"] - mg["t"]).abs() <= 30]
+    mg = mg.assign(d=(mg["t_obs"] - mg["t"]).abs()).sort_values("d").groupby("pid").first()
+    y = mg["alsfrs_r_total"].to_numpy()
+    coverage = ((y >= mg["lo"].to_numpy()) & (y <= mg["hi"].to_numpy())).mean()
+    rmse = np.sqrt(np.mean((y - mg["mean"].to_numpy()) ** 2))
+    print(f"6-month ALSFRS-R: n={len(mg)} coverage80 (measured)={coverage:.3f} rmse={rmse:.2f}; "
+          f"n={len(fr)} coverage80 (noiseless truth)={in_truth:.3f}")
+    assert len(mg) >= 500
     assert 0.75 <= coverage <= 0.85
     assert rmse < 6.0
 

@@ -2,7 +2,8 @@
 
 Predictive variance at tau* = k**2 x (posterior variance of the trajectory z* P z*' +
 noise_sd**2) + drift_sd**2 x months since the last observation, with k the predictive scale
-calibrated on held-out forecasts by ``alscare model fit`` (1 in the literature default).
+calibrated on held-out forecasts by ``alscare model fit`` as a function of months ahead (1 in
+the literature default).
 The scale's floor and ceiling are applied to the Gaussian: the mean is that of the clipped
 normal, E[min(max(Y, lo), hi)], and the 80% interval is the clipped 10th and 90th
 percentiles (clipping is monotone, so these are exactly the quantiles of the clipped
@@ -43,26 +44,33 @@ def clip(x: np.ndarray, lo: float, hi: float | None) -> np.ndarray:
     return np.clip(x, lo, hi if hi is not None else np.inf)
 
 
-def drift_var(om: OutcomeModel, post: Posterior, tau: np.ndarray) -> np.ndarray:
-    """Drift variance since the last observation (from onset when there is none)."""
+def months_ahead(post: Posterior, tau: np.ndarray) -> np.ndarray:
+    """Months since the last observation (since onset when there is none)."""
     last = np.broadcast_to(
         np.nan_to_num(post.tau_last, nan=0.0).reshape(-1, *([1] * (np.ndim(tau) - 1))),
         np.shape(tau))
-    return om.drift_sd ** 2 * np.maximum(np.asarray(tau) - last, 0.0)
+    return np.maximum(np.asarray(tau) - last, 0.0)
+
+
+def drift_var(om: OutcomeModel, post: Posterior, tau: np.ndarray) -> np.ndarray:
+    """Drift variance since the last observation."""
+    return om.drift_sd ** 2 * months_ahead(post, tau)
 
 
 def latent_distribution(om: OutcomeModel, post: Posterior,
                         tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and sd of the true (noise-free) value at tau, drift included."""
     mu, sd = latent_at(post, tau)
-    return mu, np.sqrt(om.predictive_scale ** 2 * sd ** 2 + drift_var(om, post, tau))
+    k = om.scale_at(months_ahead(post, tau))
+    return mu, np.sqrt(k ** 2 * sd ** 2 + drift_var(om, post, tau))
 
 
 def predictive(om: OutcomeModel, post: Posterior,
                tau: np.ndarray) -> dict[str, np.ndarray]:
     """Mean, lower80, upper80 (on the scale's range) of a measurement at tau (n,) or (n,h)."""
     mu, sd_lat = latent_distribution(om, post, tau)
-    sd = np.sqrt(sd_lat ** 2 + (om.predictive_scale * om.noise_sd) ** 2)
+    k = om.scale_at(months_ahead(post, tau))
+    sd = np.sqrt(sd_lat ** 2 + (k * om.noise_sd) ** 2)
     return {
         "mean": clipped_normal_mean(mu, sd, om.lower, om.upper),
         "lower80": clip(mu - Z80 * sd, om.lower, om.upper),

@@ -73,6 +73,19 @@ class OutcomeModel:
     response_prior_sd: float = 0.5
     # scale on the model's predictive variance, calibrated on held-out forecasts (fit.py)
     predictive_scale: float = 1.0
+    # scale on the sd of a post-start slope change, calibrated on placebo starts (fit.py)
+    response_scale: float = 1.0
+    # horizon-dependent scale on the predictive sd: (months ahead, scale) knots, interpolated
+    # linearly and flat outside; calibrated on held-out forecasts (fit.py). Empty: use
+    # predictive_scale everywhere.
+    scale_knots: list[tuple[float, float]] = field(default_factory=list)
+
+    def scale_at(self, months_ahead: np.ndarray) -> np.ndarray | float:
+        if not self.scale_knots:
+            return self.predictive_scale
+        m = np.array([k[0] for k in self.scale_knots])
+        v = np.array([k[1] for k in self.scale_knots])
+        return np.interp(months_ahead, m, v)
     notes: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -90,6 +103,8 @@ class OutcomeModel:
             "unknown_onset_level_sd": self.unknown_onset_level_sd,
             "response_prior_sd": self.response_prior_sd,
             "predictive_scale": round(float(self.predictive_scale), 6),
+            "response_scale": round(float(self.response_scale), 6),
+            "scale_knots": [[round(float(a), 4), round(float(b), 6)] for a, b in self.scale_knots],
             "notes": self.notes,
         }
 
@@ -111,6 +126,8 @@ class OutcomeModel:
             unknown_onset_level_sd=float(d["unknown_onset_level_sd"]),
             response_prior_sd=float(d.get("response_prior_sd", 0.5)),
             predictive_scale=float(d.get("predictive_scale", 1.0)),
+            response_scale=float(d.get("response_scale", 1.0)),
+            scale_knots=[(float(a), float(b)) for a, b in d.get("scale_knots", [])],
             notes=str(d.get("notes", "")),
         )
 

@@ -1,29 +1,31 @@
 """Treatment response: is a disease-modifying or study drug slowing the patient's decline?
 
-For every qualifying drug started during follow-up (on or after the first ALSFRS-R visit, at
-or before as-of) the patient's ALSFRS-R course is modelled as their own natural trajectory
-(level, slope and curvature from the onset anchor, the pre-start visits and the population
-prior: ``model.py``) plus a change of slope delta after the start:
+For every qualifying drug started during follow-up (riluzole, edaravone, tofersen by name, or
+any study drug; started on or after the first ALSFRS-R visit and at or before as-of) the
+post-start course is compared with the patient's own counterfactual course (data.md 3.5):
 
-    y_j = b0 + b1 tau_j + b2 tau_j**2 + delta * (tau_j - tau_start)^+ + e_j,
-    delta ~ N(0, response_prior_sd**2).
+- counterfactual: the posterior of the patient's trajectory (level, slope, curvature) from the
+  PRE-start visits, the onset anchor and the population prior (``model.py``). Its expected
+  least-squares slope over the post-start visit times, cf = b1 + b2 q (q from the visit times),
+  is a linear function of the posterior, so its variance a'Pa carries the uncertainty of the
+  patient's natural curvature: a course that might have been slowing anyway is not read as a
+  drug effect with false certainty.
+- observed: the least-squares slope of the last pre-start visit and every post-start visit,
+  with variance noise_sd**2 / Sxx.
+- a clinically meaningful slowing is obs - cf >= 20% of the expected decline (-cf) [S73], so
 
-This is the counterfactual comparison of data.md 3.5: the post-start course against the
-course predicted from pre-start data and the population model. Because the natural course may
-curve (b2, with its population prior) the model does not read natural curvature or a plateau
-as a drug effect as readily as a raw pre/post slope comparison, which data.md 3.5 reports
-calling 28% of placebo patients responders (NurOwn criterion [S36]).
+      p_no_response = P(obs - 0.8 cf < 0) = Phi(-(obs - 0.8 E[cf]) / sd)
 
-With cbar = the expected natural slope averaged over the post-start period (linear in b), a
-clinically meaningful slowing is delta >= 20% of the expected decline (-cbar) [S73], so
+  with sd**2 = k**2 (0.64 a'Pa + noise_sd**2 / Sxx), closed form. k (``response_scale``) is
+  calibrated by ``alscare model fit`` on placebo starts (a pretend start at the third visit of
+  untreated patients: the truth there is no change) so that natural plateaus and curvature do
+  not make the probability overconfident; data.md 3.5 reports that a pre/post slope criterion
+  called 28% of placebo patients responders (NurOwn [S36]).
 
-    p_no_response = P(delta + 0.2 * cbar < 0)
-
-which is a Gaussian probability of a linear combination of the joint posterior: closed form.
 Status: "not_responding" if p >= 0.8, "responding" if p <= 0.2, else "indeterminate"; and
-"indeterminate" with p null when the data cannot tell (fewer than 2 post-start visits, under 3
-months of post-start follow-up, fewer than 2 pre-start visits without an onset date, or a
-slope change the data barely constrain).
+"indeterminate" with p null when the data cannot tell: fewer than 2 post-start visits, under
+3 months of post-start follow-up, fewer than 2 pre-start visits without an onset date, or a
+slope change more uncertain (sd) than 1.5 x the expected decline itself.
 """
 
 from __future__ import annotations
@@ -37,7 +39,13 @@ from scipy.special import ndtr
 
 from alscare.frames import Cohort
 from alscare.progression.model import DAYS_PER_MONTH, OutcomeModel
-from alscare.progression.posterior import Observations, Timeline, gaussian_update, prior
+from alscare.progression.posterior import (
+    Observations,
+    Timeline,
+    gaussian_update,
+    prior,
+    sufficient_stats,
+)
 
 MEANINGFUL_SLOWING = 0.20  # fraction of the expected decline [S73]
 P_NOT_RESPONDING = 0.8
@@ -45,7 +53,7 @@ P_RESPONDING = 0.2
 MIN_POST_VISITS = 2
 MIN_POST_MONTHS = 3.0
 MIN_PRE_VISITS_WITHOUT_ONSET = 2
-NOISY_FRACTION_OF_PRIOR_SD = 0.85  # posterior sd of delta above this share of its prior sd
+NOISY_SD_OVER_DECLINE = 1.5  # sd of the slope change above the expected decline itself
 
 # Disease-modifying drugs recognised by name (lower-case generic and brand names).
 DMT_NAMES: dict[str, str] = {
@@ -110,11 +118,11 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
         for c in ("n_pre", "n_post", "post_months", "expected_slope", "post_slope", "delta_sd",
                   "p_no_response"):
             res[c] = np.array([], float)
+        res["delta_mean"] = np.array([], float)
         res["status"] = []
         res["why"] = []
         return res
     e_p = tx["pidx"].to_numpy()
-    tau_s = (tx["start"].to_numpy(float) - line.origin[e_p]) / DAYS_PER_MONTH
     # join observations to treatment rows of the same patient
     order = np.argsort(obs.pidx, kind="stable")
     op = obs.pidx[order]
@@ -126,16 +134,6 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
     oidx = order[np.repeat(lo, counts) + within]
     tau, y, t = obs.tau[oidx], obs.y[oidx], obs.t[oidx]
     post = t > tx["start"].to_numpy(float)[eidx]
-    hinge = np.where(post, tau - tau_s[eidx], 0.0)
-    z = np.column_stack([np.ones_like(tau), tau, tau * tau, hinge])
-    ztz = np.zeros((k, 4, 4))
-    for a in range(4):
-        for b in range(a, 4):
-            s = np.bincount(eidx, weights=z[:, a] * z[:, b], minlength=k)
-            ztz[:, a, b] = s
-            ztz[:, b, a] = s
-    zty = np.column_stack([np.bincount(eidx, weights=z[:, a] * y, minlength=k)
-                           for a in range(4)])
     n_post = np.bincount(eidx, weights=post.astype(float), minlength=k)
     n_pre = np.bincount(eidx, weights=(~post).astype(float), minlength=k)
     last_post_t = np.full(k, np.nan)
@@ -145,28 +143,45 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
         last_post_t = np.where(np.isfinite(lp), lp, np.nan)
     post_months = (last_post_t - tx["start"].to_numpy(float)) / DAYS_PER_MONTH
 
-    m0_3, s0_3 = prior(om, x[e_p], line.onset_known[e_p])
-    m0 = np.column_stack([m0_3, np.zeros(k)])
-    s0 = np.zeros((k, 4, 4))
-    s0[:, :3, :3] = s0_3
-    s0[:, 3, 3] = om.response_prior_sd ** 2
-    mean, cov = gaussian_update(m0, s0, ztz, zty, om.noise_sd ** 2)
+    # counterfactual: the patient's course from the pre-start data, anchor and population prior
+    z = np.column_stack([np.ones_like(tau), tau, tau * tau])
+    ztz_pre, zty_pre, _, _ = sufficient_stats(eidx, z, y, k, weight=(~post).astype(float))
+    m0, s0 = prior(om, x[e_p], line.onset_known[e_p])
+    m_pre, p_pre = gaussian_update(m0, s0, ztz_pre, zty_pre, om.noise_sd ** 2)
 
-    tau_end = np.where(np.isfinite(post_months), tau_s + np.nan_to_num(post_months), tau_s)
-    a = np.column_stack([np.zeros(k), np.ones(k), tau_s + tau_end, np.zeros(k)])
-    d = np.zeros((k, 4))
-    d[:, 3] = 1.0
-    w = d + MEANINGFUL_SLOWING * a
-    exp_slope = np.einsum("ni,ni->n", a, mean)
-    post_slope = np.einsum("ni,ni->n", a + d, mean)
-    l_mean = np.einsum("ni,ni->n", w, mean)
-    l_sd = np.sqrt(np.maximum(np.einsum("ni,nij,nj->n", w, cov, w), 1e-12))
-    delta_sd = np.sqrt(np.maximum(cov[:, 3, 3], 0.0))
-    p = ndtr(-l_mean / l_sd)
+    # observed: least-squares slope over the last pre-start visit and every post-start visit
+    last_pre = np.full(k, -np.inf)
+    np.maximum.at(last_pre, eidx[~post], t[~post])
+    win = post | (t == last_pre[eidx])
+    we = eidx[win]
+    n_w = np.bincount(we, minlength=k).astype(float)
+    s1 = np.bincount(we, weights=tau[win], minlength=k)
+    tbar = s1 / np.maximum(n_w, 1.0)
+    dev = tau[win] - tbar[we]
+    sxx = np.bincount(we, weights=dev * dev, minlength=k)
+    ok_w = (n_w >= 2) & (sxx > 1e-9)
+    sxx_safe = np.where(ok_w, sxx, 1.0)
+    wgt = dev / sxx_safe[we]
+    obs_slope = np.bincount(we, weights=wgt * y[win], minlength=k)
+    # the same least-squares slope of the counterfactual quadratic: b1 + b2 * q
+    q = np.bincount(we, weights=wgt * tau[win] ** 2, minlength=k)
+    a = np.column_stack([np.zeros(k), np.ones(k), q])
+    exp_slope = np.einsum("ni,ni->n", a, m_pre)
+    var_cf = np.einsum("ni,nij,nj->n", a, p_pre, a)
+    var_obs = om.noise_sd ** 2 / sxx_safe
+    # meaningful slowing: obs - cf >= 0.2 * (-cf)  <=>  L = obs - 0.8 cf >= 0   [S73]
+    keep = 1.0 - MEANINGFUL_SLOWING
+    l_mean = obs_slope - keep * exp_slope
+    # response_scale: calibrated on placebo starts (fit.py) so that with no drug effect the
+    # standardised slope change has the spread of a standard normal
+    l_sd = om.response_scale * np.sqrt(np.maximum(keep ** 2 * var_cf + var_obs, 1e-12))
+    delta_sd = om.response_scale * np.sqrt(np.maximum(var_cf + var_obs, 0.0))
+    p = np.where(ok_w, ndtr(-l_mean / l_sd), np.nan)
+    post_slope = np.where(ok_w, obs_slope, np.nan)
 
     why = np.full(k, "", dtype=object)
     onset_known = line.onset_known[e_p]
-    noisy = delta_sd > NOISY_FRACTION_OF_PRIOR_SD * om.response_prior_sd
+    noisy = delta_sd > NOISY_SD_OVER_DECLINE * np.maximum(np.abs(exp_slope), 0.3)
     why = np.where(noisy, "noisy", why)
     why = np.where((n_pre < MIN_PRE_VISITS_WITHOUT_ONSET) & ~onset_known, "no_baseline", why)
     why = np.where(np.nan_to_num(post_months) < MIN_POST_MONTHS, "short", why)
@@ -180,6 +195,7 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
     res["expected_slope"] = exp_slope
     res["post_slope"] = post_slope
     res["delta_sd"] = delta_sd
+    res["delta_mean"] = post_slope - exp_slope
     res["p_no_response"] = p
     res["status"] = status
     res["why"] = why
