@@ -365,3 +365,22 @@ def test_same_input_same_answer():
     c, _ = gaussian_cohort(50, seed=2)
     assert run(c)[1] == run(c)[1]
     assert isinstance(pd.DataFrame, type)
+
+
+def test_riluzole_is_reported_but_not_flagged_for_review():
+    p, vis, med = _treated("RZ", -1.2, -1.3, [3, 6, 9, 12], name="riluzole")
+    f, sec = run(cohort_from([p], vis, [med]))
+    r = sec[0]["response"][0]
+    assert r["treatment"] == "riluzole" and r["status"] == "not_responding"
+    assert "survival" in r["reason"] and ". " not in r["reason"]  # one sentence
+    assert not f.loc["RZ", "dmt_not_responding"]
+
+
+def test_fact_columns_for_the_rules():
+    p, vis, med = _treated("NR", -1.2, -1.3, [3, 6, 9, 12])
+    f, _ = run(cohort_from([p], vis, [med]))
+    for col in ("slope_per_month", "slope_lower80", "slope_upper80", "p_fvc_below_50_6m",
+                "p_alsfrs_below_24_6m", "p_loss_of_speech_6m", "p_loss_of_ambulation_6m",
+                "forecast_fvc_6m", "dmt_not_responding", "dmt_not_responding_names"):
+        assert col in f.columns, col
+    assert f["dmt_not_responding"].dtype == bool

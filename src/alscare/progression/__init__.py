@@ -140,7 +140,8 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
             "post_start_visits": int(r["n_post"]),
             "slope_change_per_month": _r(r["post_slope"] - r["expected_slope"]),
         })
-        if np.isfinite(p) and r["status"] == "not_responding":
+        if (np.isfinite(p) and r["status"] == "not_responding"
+                and r["treatment"] not in rsp.SURVIVAL_ONLY):
             not_resp_names[r["pidx"]].append(r["treatment"])
 
     # sections, patient by patient (formatting only; values converted column-wise first)

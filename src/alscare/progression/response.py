@@ -48,6 +48,10 @@ from alscare.progression.posterior import (
 )
 
 MEANINGFUL_SLOWING = 0.20  # fraction of the expected decline [S73]
+# Drugs whose established benefit is survival, not the ALSFRS-R slope (riluzole: HR 0.84,
+# Cochrane [S31]; data.md 2.13): reported, but a functional non-response does not flag them
+# for review (``dmt_not_responding``).
+SURVIVAL_ONLY = frozenset({"riluzole"})
 P_NOT_RESPONDING = 0.8
 P_RESPONDING = 0.2
 MIN_POST_VISITS = 2
@@ -236,6 +240,8 @@ def reason(cohort: Cohort, r: dict[str, Any]) -> str:
                    else "meaningful slowing")
     else:
         verdict = "cannot yet tell whether it slows decline"
+    caveat = ("; riluzole's proven benefit is longer survival [S31], which a functional slope "
+              "cannot show" if name == "riluzole" else "")
     return (f"Decline after {name} start {start} was {post:+.1f} points/month vs {exp:+.1f} "
             f"expected without it over {n_post} visits in {months:.0f} months: {verdict} "
-            f"(probability of no meaningful slowing {p:.2f}).")
+            f"(probability of no meaningful slowing {p:.2f}){caveat}.")
