@@ -356,3 +356,26 @@ def test_ventilation_in_use_is_read_from_alsfrs_item_12_too(normal_facts):
     assert d["on_niv"].tolist() == [True, False, False, False]
     assert d["on_tracheostomy_ventilation"].tolist() == [False, True, False, False]
     assert d["niv_candidate"].tolist() == [False, False, False, True]
+
+
+# -- the rules command -----------------------------------------------------------------------------
+
+def test_rules_cli_check_and_list(tmp_path):
+    from typer.testing import CliRunner
+
+    from alscare.cli import app
+
+    runner = CliRunner()
+    example = Path(engine.HERE) / "protocols" / "example_clinic.yaml"
+    ok = runner.invoke(app, ["rules", "check", str(example)])
+    assert ok.exit_code == 0 and "OK" in ok.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"rules": [{**GOOD, "when": "fvc_percent_predicted < 'x'"}]}))
+    res = runner.invoke(app, ["rules", "check", str(bad)])
+    assert res.exit_code == 2
+    assert f"{bad}: rule x-1: cannot compare number < string" in res.output
+    listed = runner.invoke(app, ["rules", "list", "--protocol", str(example)])
+    assert listed.exit_code == 0
+    assert "resp-niv-discuss-symptomatic" in listed.output
+    assert "care-medication-review-burden" not in listed.output  # disabled by the protocol
+    assert "source: NICE NG42 1.14" in listed.output
