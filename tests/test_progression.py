@@ -224,7 +224,7 @@ def _treated(pid, pre_slope, post_slope, post_months, start_month=12.0, name="ed
 
 
 def test_response_calls_on_clear_cases():
-    a = _treated("NR", -1.2, -1.3, [3, 6, 9, 12])
+    a = _treated("NR", -1.2, -1.6, [3, 6, 9, 12])
     b = _treated("R", -1.5, -0.2, [3, 6, 9, 12])
     c = cohort_from([a[0], b[0]], a[1] + b[1], [a[2], b[2]])
     f, sec = run(c)
@@ -317,10 +317,14 @@ def test_bad_model_file_is_refused(tmp_path):
 
 
 def test_default_model_is_packaged_and_cited():
-    m = model_mod.default()
-    assert set(m.outcomes) == set(model_mod.OUTCOMES)
-    assert m["alsfrs_r_total"].mean_coef[0, 0] == 48  # onset anchor [S68]
-    assert any("[S68]" in s for s in m.sources)
+    for m in (model_mod.default(), model_mod.literature()):
+        assert set(m.outcomes) == set(model_mod.OUTCOMES)
+        assert m["alsfrs_r_total"].mean_coef[0, 0] == 48  # onset anchor [S68]
+        assert any("[S68]" in s for s in m.sources)
+    fitted = model_mod.default().fitted
+    assert fitted["n_patients"] == 10000 and "synth" in fitted["source"]
+    cov = fitted["checks"]["alsfrs_r_total"]["holdout_forecasts"]["coverage80_by_months_ahead"]
+    assert all(0.75 <= c <= 0.85 for c in cov.values())
 
 
 # ---------------------------------------------------------------------------- contract
@@ -368,7 +372,7 @@ def test_same_input_same_answer():
 
 
 def test_riluzole_is_reported_but_not_flagged_for_review():
-    p, vis, med = _treated("RZ", -1.2, -1.3, [3, 6, 9, 12], name="riluzole")
+    p, vis, med = _treated("RZ", -1.2, -1.6, [3, 6, 9, 12], name="riluzole")
     f, sec = run(cohort_from([p], vis, [med]))
     r = sec[0]["response"][0]
     assert r["treatment"] == "riluzole" and r["status"] == "not_responding"

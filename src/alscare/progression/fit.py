@@ -227,7 +227,7 @@ def calibrate_response(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.n
 def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
                source: str = "") -> model_mod.PopulationModel:
     """Refit every outcome of the population model on a cohort; returns a new model."""
-    base = base or model_mod.default()
+    base = base or model_mod.literature()
     ids = cohort.patients.index
     values = pm.visit_values(cohort)
     scored = values[np.isfinite(values["alsfrs_r_total"])]

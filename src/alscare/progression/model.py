@@ -192,10 +192,23 @@ def load(path: str | Path) -> PopulationModel:
     return PopulationModel.from_json(doc, str(p))
 
 
-def default() -> PopulationModel:
-    """The packaged default (literature parameters, params/default_model.json)."""
-    text = resources.files("alscare.progression").joinpath("params/default_model.json")
+def _packaged(name: str) -> PopulationModel:
+    text = resources.files("alscare.progression").joinpath(f"params/{name}")
     return PopulationModel.from_json(json.loads(text.read_text(encoding="utf-8")))
+
+
+def literature() -> PopulationModel:
+    """Parameters taken from published statistics (params/literature_model.json, cited in
+    its notes); the starting point and the fixed anchors of every fit."""
+    return _packaged("literature_model.json")
+
+
+def default() -> PopulationModel:
+    """The packaged default (params/default_model.json): the literature model refitted by
+    ``alscare model fit`` on 10,000 patients of the synthetic generator, which is calibrated
+    to the published natural history (data.md); its held-out checks are in the file. A clinic
+    should refit on its own data."""
+    return _packaged("default_model.json")
 
 
 @lru_cache(maxsize=8)
