@@ -29,7 +29,6 @@ with the most urgent priority and all the reasons.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import string
 from collections.abc import Callable, Iterable, Mapping
@@ -418,83 +417,11 @@ def load_ruleset(directory: Path = RULES_DIR, protocol: Path | None = None) -> R
     return rs
 
 
-PROTOCOL_KEYS = {"protocol", "disable", "enable", "params", "rules", "note"}
-
-
 def apply_protocol(rs: RuleSet, path: Path) -> RuleSet:
-    """A clinic protocol: disable/enable rules by id, override params, add rules (validated).
+    """A clinic protocol applied to a rule set (see alscare.careplan.protocol)."""
+    from alscare.careplan import protocol
 
-    ``params`` keys are a parameter name (every rule declaring it) or ``<rule id>.<name>``; the
-    value must have the default's type, and a text parameter one of the values the rules test.
-    """
-    file = str(path)
-    doc = _read_yaml(path)
-    if not isinstance(doc, dict):
-        raise RuleError([(file, None, "a protocol is a mapping with protocol/disable/enable/"
-                          "params/rules")])
-    extra = set(doc) - PROTOCOL_KEYS
-    if extra:
-        raise RuleError([(file, None, f"unknown protocol keys {sorted(extra)} (allowed: "
-                          f"{', '.join(sorted(PROTOCOL_KEYS))})")])
-    problems: list[tuple[str, str | None, str]] = []
-    by_id = rs.by_id()
-    for key in ("disable", "enable"):
-        for rid in doc.get(key) or []:
-            if rid not in by_id:
-                problems.append((file, str(rid), f"{key}: no such rule"))
-    overrides: dict[str, dict[str, Any]] = {}
-    for key, value in (doc.get("params") or {}).items():
-        rid, _, name = str(key).rpartition(".")
-        targets = [by_id[rid]] if rid in by_id else [] if rid else [
-            r for r in rs.rules if name in r.params]
-        if rid and rid not in by_id:
-            problems.append((file, rid, f"params {key}: no such rule"))
-            continue
-        if not targets or any(name not in r.params for r in targets):
-            problems.append((file, rid or None, f"params {key}: no rule declares parameter "
-                             f"{name!r}"))
-            continue
-        for r in targets:
-            why = _param_problem(r, name, value)
-            if why:
-                problems.append((file, r.id, f"params {key}: {why}"))
-            else:
-                overrides.setdefault(r.id, {})[name] = value
-    new_rules: list[Rule] = []
-    if doc.get("rules"):
-        try:
-            new_rules = _build_all(doc["rules"], file, rs.vocab, rs.codes, set(by_id))
-        except RuleError as e:
-            problems.extend(e.problems)
-    if problems:
-        raise RuleError(problems)
-    disabled, enabled = set(doc.get("disable") or []), set(doc.get("enable") or [])
-    rules = []
-    for r in rs.rules:
-        if r.id in overrides:
-            r = build_rule(r.raw, r.file, rs.vocab, rs.codes, {**r.params, **overrides[r.id]})
-        if r.id in disabled:
-            r = dataclasses.replace(r, enabled=False)
-        elif r.id in enabled:
-            r = dataclasses.replace(r, enabled=True)
-        rules.append(r)
-    return RuleSet(rules + new_rules, rs.vocab, rs.codes,
-                   protocol=str(doc.get("protocol") or path.name))
-
-
-def _param_problem(rule: Rule, name: str, value: Any) -> str | None:
-    default = rule.params[name]
-    if isinstance(default, bool) != isinstance(value, bool):
-        return f"{value!r} must be true/false like the default {default!r}"
-    if isinstance(default, int | float) and not isinstance(value, int | float):
-        return f"{value!r} must be a number like the default {default!r}"
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            return f"{value!r} must be text like the default {default!r}"
-        choices = {default} | rule.param_choices.get(name, set())
-        if value not in choices:
-            return f"{value!r} not one of {', '.join(sorted(choices))}"
-    return None
+    return protocol.apply(rs, path)
 
 
 # -- evaluation ---------------------------------------------------------------------------------
