@@ -100,3 +100,29 @@ def test_response_calls_discriminate_true_non_responders(fitted, test_cohort):
     called = with_p[with_p["status"] != "indeterminate"]
     right = (called["status"] == "not_responding") == called["nr"]
     assert right.mean() > 0.6
+
+
+@pytest.mark.parametrize("fmt", ["records", "proact"])
+def test_cli_model_fit_then_assess_with_it(tmp_path, fmt, monkeypatch):
+    from typer.testing import CliRunner
+
+    from alscare.cli import app
+    from alscare.progression import model as model_mod
+
+    data = tmp_path / ("cohort.jsonl" if fmt == "records" else "proact")
+    synth.write(synth.generate(120, 9), fmt, data)
+    out = tmp_path / "model.json"
+    flag = "--records" if fmt == "records" else "--proact"
+    res = CliRunner().invoke(app, ["model", "fit", flag, str(data), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    m = model_mod.load(out)
+    assert m.fitted["n_patients"] == 120 and m.version.startswith("fit-")
+    shown = CliRunner().invoke(app, ["model", "show", str(out)])
+    assert shown.exit_code == 0 and m.version in shown.output
+    monkeypatch.setenv(model_mod.MODEL_ENV, str(out))
+    cohort = synth.generate(5, 10).cohort
+    _, sec = annotate(cohort, facts_mod.build(cohort))
+    assert all(m.version in s["progression"]["method"] for s in sec
+               if s["progression"]["slope_per_month"] is not None)
+    bad = CliRunner().invoke(app, ["model", "fit", "--out", str(out)])
+    assert bad.exit_code == 2
