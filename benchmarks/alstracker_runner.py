@@ -11,6 +11,10 @@ date ordinal, and read:
 - response: P(no improvement) = 1 - P((pre - post) / pre > 0), the complement of
   ALSTracker's own "probability of improvement" (``compare_intervention``).
 
+A patient on whom ALSTracker itself fails (e.g. PyMC "Initial evaluation of model at starting
+point failed" when a phase's ALSFRS-R values are all equal, a plateau) is recorded with its
+error and scored as "no result".
+
 Input JSON: list of {pid, t: [days], y: [ALSFRS-R], start: day, targets: [days]} on the
 days-since-1970 scale. Output JSONL, one line per patient, appended as each finishes (a rerun
 skips patients already done).
@@ -113,11 +117,18 @@ def main() -> None:
     for p in patients:
         if p["pid"] in done:
             continue
-        res = run_patient(at, p, args.iterations)
+        t1 = time.perf_counter()
+        try:
+            res = run_patient(at, p, args.iterations)
+            msg = f"{res['seconds']:.1f} s, P(no response) {res['p_no_response']:.2f}"
+        except Exception as e:  # ALSTracker's own failure (e.g. a flat phase) is a result
+            res = {"pid": p["pid"], "seconds": time.perf_counter() - t1,
+                   "iterations": args.iterations,
+                   "error": f"{type(e).__name__}: {str(e).splitlines()[0]}"}
+            msg = f"FAILED {res['error']}"
         with args.out.open("a") as f:
             f.write(json.dumps(res) + "\n")
-        print(f"{p['pid']}: {res['seconds']:.1f} s, P(no response) {res['p_no_response']:.2f}",
-              flush=True)
+        print(f"{p['pid']}: {msg}", flush=True)
 
 
 if __name__ == "__main__":

@@ -392,6 +392,11 @@ def alstracker_prepare(args: argparse.Namespace) -> dict[str, Any]:
     return {"sample": len(sample), "eligible": int(len(eligible))}
 
 
+def _at_forecast(res: dict[str, Any], j: int, key: str) -> float | None:
+    fc = res.get("forecast")
+    return fc[j][key] if fc else None
+
+
 def _float_or_none(x: Any) -> float | None:
     try:
         x = float(x)
@@ -414,13 +419,14 @@ def alstracker_score(args: argparse.Namespace) -> dict[str, Any]:
         return np.array([np.nan if get(i) is None else get(i) for i in ids], float)
 
     p_a = arr(lambda i: prep[i]["alscare_p_no_response"])
-    p_t = arr(lambda i: at[i]["p_no_response"])
+    p_t = arr(lambda i: at[i].get("p_no_response"))
     sr = arr(lambda i: prep[i]["slope_ratio_score"])
     sc = np.isfinite(p_a)
     secs = np.array([at[i]["seconds"] for i in ids], float)
     rows: dict[str, Any] = {
         "patients_scored": len(ids), "sample": len(prep), "iterations": done[0]["iterations"]
         if done else None,
+        "alstracker_failed": [f"{i}: {at[i]['error']}" for i in ids if "error" in at[i]],
         "alstracker_seconds_per_patient_mean": float(secs.mean()) if len(ids) else None,
         "alstracker_seconds_per_patient_range": [float(secs.min()), float(secs.max())]
         if len(ids) else None,
@@ -429,6 +435,7 @@ def alstracker_score(args: argparse.Namespace) -> dict[str, Any]:
             "alscare_auc_scored": bl.auc(y[sc], p_a[sc]),
             "alscare_brier_scored": bl.brier(y[sc], p_a[sc]),
             "alscare_no_score": float(1 - sc.mean()) if len(ids) else None,
+            "alstracker_no_result": float(np.mean(~np.isfinite(p_t))) if len(ids) else None,
             "alstracker_auc": bl.auc(y, p_t), "alstracker_brier": bl.brier(y, p_t),
             "alstracker_auc_on_alscare_scored": bl.auc(y[sc], p_t[sc]),
             "alstracker_brier_on_alscare_scored": bl.brier(y[sc], p_t[sc]),
@@ -438,9 +445,9 @@ def alstracker_score(args: argparse.Namespace) -> dict[str, Any]:
     for j, h in enumerate(HORIZONS):
         f = {k: arr(lambda i, k=k, h=h: prep[i]["forecast"][str(h)][k]) for k in (
             "truth", "alscare_mean", "alscare_lo", "alscare_hi", "dfs_truth")}
-        t_m = arr(lambda i, j=j: at[i]["forecast"][j]["mean"])
-        t_lo = arr(lambda i, j=j: at[i]["forecast"][j]["lower80"])
-        t_hi = arr(lambda i, j=j: at[i]["forecast"][j]["upper80"])
+        t_m = arr(lambda i, j=j: _at_forecast(at[i], j, "mean"))
+        t_lo = arr(lambda i, j=j: _at_forecast(at[i], j, "lower80"))
+        t_hi = arr(lambda i, j=j: _at_forecast(at[i], j, "upper80"))
         rows[f"{h}m"] = {
             "n_truth": int(np.isfinite(f["truth"]).sum()),
             "alscare_rmse_truth": bl.rmse(f["alscare_mean"], f["truth"]),
