@@ -102,18 +102,22 @@ def test_response_calls_discriminate_true_non_responders(fitted, test_cohort):
     assert right.mean() > 0.6
 
 
-@pytest.mark.parametrize("fmt", ["records", "proact"])
+@pytest.mark.parametrize("fmt", ["records", "proact", "db"])
 def test_cli_model_fit_then_assess_with_it(tmp_path, fmt, monkeypatch):
     from typer.testing import CliRunner
 
     from alscare.cli import app
     from alscare.progression import model as model_mod
 
-    data = tmp_path / ("cohort.jsonl" if fmt == "records" else "proact")
-    synth.write(synth.generate(120, 9), fmt, data)
+    data = tmp_path / ("proact" if fmt == "proact" else "cohort.jsonl")
+    synth.write(synth.generate(120, 9), "proact" if fmt == "proact" else "records", data)
     out = tmp_path / "model.json"
-    flag = "--records" if fmt == "records" else "--proact"
-    res = CliRunner().invoke(app, ["model", "fit", flag, str(data), "--out", str(out)])
+    flag, source = {"records": ("--records", str(data)), "proact": ("--proact", str(data)),
+                    "db": ("--db", str(tmp_path / "t.db"))}[fmt]
+    if fmt == "db":
+        imp = CliRunner().invoke(app, ["import", str(data), "--db", source])
+        assert imp.exit_code == 0, imp.output
+    res = CliRunner().invoke(app, ["model", "fit", flag, source, "--out", str(out)])
     assert res.exit_code == 0, res.output
     m = model_mod.load(out)
     assert m.fitted["n_patients"] == 120 and m.version.startswith("fit-")
