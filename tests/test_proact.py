@@ -27,7 +27,7 @@ from alscare.cli import app
 from alscare.exporters.proact import write_proact
 from alscare.frames import DEFAULT_REFERENCE_DATE, from_records, to_day, to_records
 from alscare.importers.canonical import InputError
-from alscare.importers.proact import POUND_KG, read_cohort
+from alscare.importers.proact import POUND_KG, merge_visits, read_cohort
 from alscare.record.models import ALSFRS_ITEMS
 from alscare.record.validation import parse_record
 
@@ -392,3 +392,31 @@ def test_fvc_is_the_best_trial(pct, liters, normal) -> None:
             assert np.isnan(got)
         else:
             assert got == pytest.approx(best)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["1", "2", "3"]),
+                               st.sampled_from([0.0, 30.0, 90.0]),
+                               st.one_of(st.none(), st.integers(0, 4)),
+                               st.one_of(st.none(), st.booleans())), max_size=25))
+def test_merge_visits_is_first_given_value_per_patient_day(rows) -> None:
+    """The key-coded merge equals pandas' groupby(patient, day).first() over stacked tables."""
+    parts = []
+    for k in range(3):
+        mine = [r for r in rows if r[0] == k]
+        parts.append(pd.DataFrame({
+            "patient_id": [r[1] for r in mine], "t": [r[2] for r in mine],
+            f"x{k}": [np.nan if r[3] is None else float(r[3]) for r in mine],
+            "flag": pd.Series([r[4] for r in mine], dtype=object), "_file": "f"}))
+    got = merge_visits(parts)
+    stacked = pd.concat([p.drop(columns="_file") for p in parts if len(p)], ignore_index=True) \
+        if rows else None
+    if stacked is None:
+        assert got.empty
+        return
+    want = stacked.groupby(["patient_id", "t"], sort=False, as_index=False).first()
+    key = ["patient_id", "t"]
+    got = got.sort_values(key).reset_index(drop=True)[list(want.columns)]
+    want = want.sort_values(key).reset_index(drop=True)
+    norm = lambda f: f.astype(object).where(f.notna(), None)  # noqa: E731
+    pd.testing.assert_frame_equal(norm(got), norm(want), check_dtype=False)
