@@ -407,10 +407,16 @@ def _float_or_none(x: Any) -> float | None:
 
 def alstracker_score(args: argparse.Namespace) -> dict[str, Any]:
     """Score the patients the runner has finished (prepared file + runner output only)."""
-    stem = f"alstracker_n{args.n}_s{args.seed}_k{args.sample}"
-    prep = {p["pid"]: p for p in json.loads((RESULTS / f"{stem}_in.json").read_text())}
-    outp = RESULTS / f"{stem}_out.jsonl"
-    done = [json.loads(x) for x in outp.read_text().splitlines() if x] if outp.exists() else []
+    prep: dict[str, Any] = {}
+    done: list[dict[str, Any]] = []
+    for k in str(args.sample).split(","):  # several prepared samples are pooled (keyed by file)
+        stem = f"alstracker_n{args.n}_s{args.seed}_k{k}"
+        for p in json.loads((RESULTS / f"{stem}_in.json").read_text()):
+            prep[f"k{k}:{p['pid']}"] = p
+        outp = RESULTS / f"{stem}_out.jsonl"
+        if outp.exists():
+            done += [{**d, "pid": f"k{k}:{d['pid']}"}
+                     for d in map(json.loads, outp.read_text().splitlines()) if d]
     at = {d["pid"]: d for d in done}
     ids = [pid for pid in prep if pid in at]
     y = np.array([prep[i]["truly_not_responding"] for i in ids], bool)
@@ -578,7 +584,8 @@ def main() -> None:
         s = sub.add_parser(name)
         s.add_argument("--n", type=int, default=2000)
         s.add_argument("--seed", type=int, default=2026)
-        s.add_argument("--sample", type=int, default=12)
+        s.add_argument("--sample", type=int if name.endswith("prepare") else str, default=12,
+                       help="sample size; for scoring, several comma-separated are pooled")
     c = sub.add_parser("cli")
     c.add_argument("--n", type=int, default=2000)
     c.add_argument("--seed", type=int, default=99)
