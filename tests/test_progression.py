@@ -258,9 +258,11 @@ def test_drug_started_before_follow_up_or_not_a_dmt_is_not_reported():
             {"patient_id": "X", "name": "baclofen", "start": ONSET + 12 * MONTH,
              "study_drug": False},
             {"patient_id": "X", "name": "NurOwn", "start": ONSET + 12 * MONTH,
-             "study_drug": True}]
+             "study_drug": True},
+            {"patient_id": "X", "name": "Study drug", "start": ONSET + 12 * MONTH,
+             "study_drug": False}]
     r = run(cohort_from([p], vis, meds))[1][0]["response"]
-    assert [x["treatment"] for x in r] == ["nurown"]
+    assert [x["treatment"] for x in r] == ["nurown", "study drug"]
 
 
 def test_plateau_before_start_is_not_read_as_failure_more_than_naive():

@@ -69,11 +69,21 @@ DMT_NAMES: dict[str, str] = {
 }
 
 
+# Unnamed or blinded trial drugs, as careplan/drugs.yaml's investigational_drug aliases (R63).
+STUDY_DRUG_NAMES = frozenset({
+    "study drug", "study medication", "trial drug", "investigational drug",
+    "investigational product", "investigational medicinal product", "imp",
+    "blinded study drug", "study drug or placebo",
+})
+
+
 def normalise_name(name: Any) -> str | None:
     """Generic drug name for a recorded medication name (first word, brand names mapped)."""
     if name is None or (isinstance(name, float) and np.isnan(name)) or pd.isna(name):
         return None
-    s = str(name).strip().lower()
+    s = " ".join(str(name).strip().lower().split())
+    if s in STUDY_DRUG_NAMES:
+        return "study drug"
     if s in DMT_NAMES:
         return DMT_NAMES[s]
     for word in s.replace("/", " ").replace(",", " ").split():
@@ -89,7 +99,7 @@ def treatments(cohort: Cohort, ids: pd.Index, first_alsfrs_t: np.ndarray,
     if m.empty:
         return pd.DataFrame({"pidx": np.array([], int), "treatment": [], "start": []})
     norm = m["name"].map(normalise_name)
-    study = m["study_drug"].astype(bool).to_numpy()
+    study = m["study_drug"].astype(bool).to_numpy() | (norm == "study drug").to_numpy()
     is_dmt = norm.isin(set(DMT_NAMES.values())).to_numpy()
     name = np.where(is_dmt, norm.to_numpy(dtype=object),
                     np.where(norm.isna(), "study drug", norm.to_numpy(dtype=object)))
