@@ -37,6 +37,8 @@ RESPIRATORY_COLUMNS: tuple[str, ...] = tuple(Respiratory.model_fields)
 QUESTIONNAIRE_COLUMNS: tuple[str, ...] = tuple(Questionnaires.model_fields)
 LAB_COLUMNS: tuple[str, ...] = tuple(Labs.model_fields)
 SYMPTOM_COLUMNS: tuple[str, ...] = tuple(f"symptom_{s}" for s in SYMPTOMS)
+# A blinded trial drug (PRO-ACT's Active arm) travels in the canonical record under this name.
+STUDY_DRUG_NAME = "study drug"
 GENES: tuple[str, ...] = ("SOD1", "C9orf72", "FUS", "TARDBP", "other")
 
 VISIT_COLUMNS: tuple[str, ...] = (
@@ -254,7 +256,8 @@ def from_records(
             mrows.append({
                 "patient_id": pid, "name": m.name, "dose": m.dose, "start": to_day(m.start_date),
                 "stop": to_day(m.stop_date), "stopped_abruptly": m.stopped_abruptly,
-                "indication": m.indication, "study_drug": False,
+                "indication": m.indication,
+                "study_drug": m.name.strip().lower() == STUDY_DRUG_NAME,
             })
         for i in rec.interventions:
             irows.append({
