@@ -20,13 +20,12 @@ import os
 import resource
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alscare.frames import to_records
-from alscare.store.engine import init_db, resolve_url
+from alscare.store.engine import init_db, temporary_database
 from alscare.store.repository import load_cohort, load_records, save_records
 from alscare.synth import generate
 
@@ -37,25 +36,6 @@ SEED = 7
 def sqlite_db() -> Iterator[str]:
     with tempfile.TemporaryDirectory() as d:
         yield str(Path(d) / "bench.db")
-
-
-@contextmanager
-def postgres_db(server: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    url = make_url(resolve_url(server))
-    name = f"alscare_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' '
-                          "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
@@ -86,7 +66,7 @@ def main() -> None:
     args = ap.parse_args()
     backends = [("sqlite", sqlite_db)]
     if args.postgres:
-        backends.append(("postgres", lambda: postgres_db(args.postgres)))
+        backends.append(("postgres", lambda: temporary_database(args.postgres, "alscare_bench")))
     print(f"{'backend':9} {'patients':>8} {'visits':>7} {'save s':>7} {'again s':>8} "
           f"{'cohort s':>9} {'records s':>10}")
     results: dict[tuple[str, int], dict[str, float]] = {}

@@ -30,30 +30,6 @@ POSTGRES_ENV = "ALSCARE_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_ENV = "ALSCARE_REQUIRE_POSTGRES"
 
 
-def _fresh_postgres_database(server_url: str):
-    """Create an empty database on the server (the role needs CREATEDB); yield its URL; drop it."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from alscare.store.engine import resolve_url
-
-    url = make_url(resolve_url(server_url))
-    name = f"alscare_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        # UTF-8 whatever the cluster's default (a cluster made under LANG=C is SQL_ASCII)
-        conn.execute(text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' '
-                          "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path):
     """An empty database URL: a SQLite file, or a fresh database on the PostgreSQL server at
@@ -68,4 +44,7 @@ def db_url(request, tmp_path):
         if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
             pytest.fail(f"{message} ({REQUIRE_POSTGRES_ENV}=1 forbids skipping)")
         pytest.skip(message)
-    yield from _fresh_postgres_database(server)
+    from alscare.store.engine import temporary_database
+
+    with temporary_database(server, "alscare_test") as url:
+        yield url

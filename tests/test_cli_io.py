@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from alscare.cli import app
@@ -36,6 +37,16 @@ def write_jsonl(path, docs) -> None:
 
 def record_docs() -> list[dict]:
     return [load_vignette(p)["record"] for p in VIGNETTES]
+
+
+@pytest.fixture
+def stored(db_url, tmp_path) -> str:
+    """A database holding the public vignettes, imported through the command."""
+    src = tmp_path / "vignettes.jsonl"
+    write_jsonl(src, record_docs())
+    r = alscare("import", src, "--db", db_url)
+    assert r.exit_code == 0, r.stderr
+    return db_url
 
 
 def test_db_init_creates_and_upgrades(db_url):
@@ -123,11 +134,27 @@ def test_import_proact_folder_with_reference_date(db_url, tmp_path):
     assert bad.exit_code == 2 and "--reference-date" in bad.stderr
 
 
-def test_export_records_in_every_shape(db_url, tmp_path):
+def test_import_proact_folder_refuses_the_patient_with_a_bad_row(db_url, tmp_path):
+    folder = tmp_path / "proact"
+    write_proact(from_records(vignette_records()), folder)
+    alsfrs = folder / "PROACT_ALSFRS.csv"
+    lines = alsfrs.read_text().splitlines()
+    header = lines[0].split(",")
+    first = lines[1].split(",")
+    first[header.index("Q1_Speech")] = "9"  # outside 0..4
+    alsfrs.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
+    _, errors = read_cohort(folder)
+    assert len(errors) == 1
+    r = alscare("import", folder, "--db", db_url)
+    assert r.exit_code == 2
+    assert "7 new" in r.stdout and "1 refused" in r.stdout
+    assert "Q1_Speech" in r.stderr
+    assert len(patient_ids(db_url)) == 7
+
+
+def test_export_records_in_every_shape(stored, tmp_path):
+    db_url = stored
     records = vignette_records()
-    src = tmp_path / "in.jsonl"
-    write_jsonl(src, record_docs())
-    assert alscare("import", src, "--db", db_url).exit_code == 0
 
     out = tmp_path / "out.jsonl"
     r = alscare("export", "--db", db_url, "--format", "records", "--out", out)
@@ -152,11 +179,9 @@ def test_export_records_in_every_shape(db_url, tmp_path):
     assert missing.exit_code == 2 and "'P99': not in the database" in missing.stderr
 
 
-def test_export_fhir_and_proact_read_back(db_url, tmp_path):
+def test_export_fhir_and_proact_read_back(stored, tmp_path):
+    db_url = stored
     records = vignette_records()
-    src = tmp_path / "in.jsonl"
-    write_jsonl(src, record_docs())
-    assert alscare("import", src, "--db", db_url).exit_code == 0
 
     bundle = tmp_path / "bundle.json"
     r = alscare("export", "--db", db_url, "--format", "fhir", "--out", bundle)
@@ -173,10 +198,9 @@ def test_export_fhir_and_proact_read_back(db_url, tmp_path):
     assert not errors and len(cohort) == 2
 
 
-def test_cohort_assess_from_database_equals_from_records(db_url, tmp_path):
-    src = tmp_path / "in.jsonl"
-    write_jsonl(src, record_docs())
-    assert alscare("import", src, "--db", db_url).exit_code == 0
+def test_cohort_assess_from_database_equals_from_records(stored, tmp_path):
+    db_url = stored
+    src = tmp_path / "vignettes.jsonl"
     from_db, from_files = tmp_path / "db.jsonl", tmp_path / "files.jsonl"
     r = alscare("cohort", "assess", "--db", db_url, "--out", from_db, "--as-of", "2026-06-01")
     assert r.exit_code == 0, r.stderr

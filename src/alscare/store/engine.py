@@ -9,13 +9,16 @@ any other SQLAlchemy URL is used as given.
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -127,3 +130,22 @@ def require_schema(engine: Engine) -> None:
     if current != head:
         raise StoreError(f"database {display_url(engine)} is at schema revision {current}, "
                          f"this alscare needs {head}; run `alscare db init --db URL` to upgrade")
+
+
+@contextmanager
+def temporary_database(server: str, prefix: str = "alscare_tmp") -> Iterator[str]:
+    """A new, empty UTF-8 database on a PostgreSQL server (the role needs CREATEDB), dropped
+    when the block ends; yields its URL. For tests and benchmarks. UTF-8 with C collation
+    whatever the cluster's default (a cluster created under LANG=C would be SQL_ASCII)."""
+    url = make_url(resolve_url(server))
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' '
+                          "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
