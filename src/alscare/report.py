@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 PRIORITY_ORDER = {"urgent": 0, "soon": 1, "routine": 2}
+
+
+def short_source(source: str) -> str:
+    """'NICE NG42 1.14 (CG105): FVC < 50% ... [not graded; verified V; reference R18]' ->
+    'NICE NG42 1.14 (CG105) (R18, verified V)': the full citation stays in the JSON."""
+    head = re.sub(r"\s*\[[^\]]*\]", "", source).split(": ", 1)[0].strip()
+    ref = re.search(r"reference ([^\];]+)", source)
+    ver = re.search(r"verified ([VPU])", source)
+    tags = ", ".join(x for x in (ref.group(1).strip() if ref else "",
+                                 f"verified {ver.group(1)}" if ver else "") if x)
+    return f"{head} ({tags})" if tags else head
 
 
 def _fmt(x: Any, unit: str = "") -> str:
@@ -53,7 +65,11 @@ def render(a: dict[str, Any]) -> str:
                          f"(80% {fc['lower80']:.1f}-{fc['upper80']:.1f})")
         for ms in a.get("milestones") or []:
             when = ms.get("expected_date", ms.get("expected_day"))
-            lines.append(f"  {ms['event']}: {ms['probability_within_6_months']:.0%} within 6 "
+            name = ms["event"].replace("_", " ")
+            if ms.get("basis") == "already reached":
+                lines.append(f"  {name}: already reached" + (f" ({when})" if when else ""))
+                continue
+            lines.append(f"  {name}: {ms['probability_within_6_months']:.0%} within 6 "
                          f"months" + (f", expected {when}" if when is not None else ""))
     for r in a.get("response") or []:
         p_txt = "n/a" if r.get("p_no_response") is None else f"{r['p_no_response']:.0%}"
@@ -79,7 +95,7 @@ def render(a: dict[str, Any]) -> str:
             for r in sorted(by_disc[disc], key=lambda r: PRIORITY_ORDER[r["priority"]]):
                 lines.append(f"    [{r['priority']}] {r['summary']}  ({r['code']})")
                 lines.append(f"        because: {'; '.join(r['because'])}")
-                lines.append(f"        source: {'; '.join(r['sources'])}")
+                lines.append(f"        source: {'; '.join(short_source(x) for x in r['sources'])}")
     if a.get("data_gaps"):
         lines.append("")
         lines.append("Data gaps")
