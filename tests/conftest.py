@@ -47,4 +47,5 @@ def db_url(request, tmp_path):
     from alscare.store.engine import temporary_database
 
     with temporary_database(server, "alscare_test") as url:
-        yield url
+        # as a user writes it (psycopg 3 is alscare's choice, not the user's)
+        yield url.replace("postgresql+psycopg://", "postgresql://", 1)
