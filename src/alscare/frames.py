@@ -232,7 +232,8 @@ def finish_frames(
     for c in ("start", "stop"):
         medications[c] = pd.to_numeric(medications[c], errors="coerce").astype(float)
     medications["patient_id"] = medications["patient_id"].astype(str)
-    medications["study_drug"] = medications["study_drug"].fillna(False).astype(bool)
+    medications["study_drug"] = (
+        medications["study_drug"].astype("boolean").fillna(False).astype(bool))
     medications = medications.reset_index(drop=True)
     interventions = interventions.reindex(columns=list(INTERVENTION_COLUMNS))
     for c in ("t", "hours_per_day"):
