@@ -33,6 +33,32 @@ class Format(StrEnum):
     text = "text"
 
 
+ProtocolOption = Annotated[
+    Path | None,
+    typer.Option("--protocol", help="Clinic protocol YAML (disable/add rules, thresholds); "
+                 "same as $ALSCARE_PROTOCOL. Check it with `alscare rules check`."),
+]
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", help="Progression model file from `alscare model fit`; same as "
+                 "$ALSCARE_MODEL (default: the packaged model)."),
+]
+
+
+def _use(protocol: Path | None, model: Path | None) -> None:
+    """Options that choose the clinic protocol and progression model for this run. The engine
+    and the model read them from the environment, so a flag and the variable are one thing."""
+    import os
+
+    for value, var, what in ((protocol, "ALSCARE_PROTOCOL", "--protocol"),
+                             (model, "ALSCARE_MODEL", "--model")):
+        if value is None:
+            continue
+        if not value.is_file():
+            refuse(f"{what} {value}: no such file")
+        os.environ[var] = str(value)
+
+
 def refuse(message: str) -> None:
     """Print a refusal to stderr and exit with status 2."""
     typer.echo(f"alscare: {message}", err=True)
@@ -61,10 +87,13 @@ def assess(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Assess as of this date "
                                                               "(YYYY-MM-DD).")] = None,
     format: Annotated[Format, typer.Option("--format", help="json or text.")] = Format.json,
+    protocol: ProtocolOption = None,
+    model: ModelOption = None,
 ) -> None:
     """Assess one patient: scores, progression, care plan, alerts and data gaps."""
     from alscare.pipeline import assess_file
 
+    _use(protocol, model)
     as_of_date = _parse_date(as_of, "--as-of")
     try:
         result = assess_file(file, as_of_date)
@@ -107,11 +136,14 @@ def cohort_assess(
                                                  "folder of records.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Date (records/db) or day "
                                               "(PRO-ACT) to assess as of.")] = None,
+    protocol: ProtocolOption = None,
+    model: ModelOption = None,
 ) -> None:
     """Assess every patient of a cohort, one JSON line each; refused patients go to
     OUT.errors.jsonl and stderr while the rest go on."""
     from alscare.pipeline import run_cohort
 
+    _use(protocol, model)
     sources = [s for s in (proact, db, records) if s is not None]
     if len(sources) != 1:
         refuse("cohort assess needs exactly one of --proact DIR, --db URL, --records PATH")
