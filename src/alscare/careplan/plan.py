@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from alscare.careplan import derived, engine
 from alscare.frames import Cohort
@@ -43,32 +42,13 @@ def active_ruleset(protocol: str | Path | None = None) -> engine.RuleSet:
     return ruleset(str(chosen) if chosen else None)
 
 
-@lru_cache(maxsize=1)
-def _alias_table() -> dict[str, str]:
-    doc = yaml.safe_load(engine.DRUGS_YAML.read_text(encoding="utf-8")) if \
-        engine.DRUGS_YAML.exists() else {}
-    table: dict[str, str] = {}
-    for gid, spec in ((doc or {}).get("drugs") or {}).items():
-        table[gid.lower()] = gid
-        table[gid.replace("_", " ").lower()] = gid
-        for a in (spec or {}).get("aliases") or []:
-            table[str(a).lower()] = gid
-    return table
-
-
 def drug_ids(names: pd.Series) -> pd.Series:
-    """Generic drug id of each medication name (the medication-safety layer's normaliser when
-    present, else an exact alias lookup in drugs.yaml)."""
-    try:
-        from alscare.careplan.drugs import normalise
-    except ImportError:
-        normalise = None
-    if normalise is not None:
-        generics = normalise(names)["generics"]
-        return generics.map(lambda g: g[0] if g else None).astype(object)
-    table = _alias_table()
-    low = names.astype(str).str.strip().str.lower()
-    return low.map(table).where(lambda s: s.notna(), low.str.replace(" ", "_"))
+    """Generic drug id of each medication name (the first component of a combination), by the
+    medication-safety layer's normaliser: one alias table for the whole engine."""
+    from alscare.careplan.drugs import normalise
+
+    generics = normalise(names)["generics"]
+    return generics.map(lambda g: g[0] if g else None).astype(object)
 
 
 def medication_facts(cohort: Cohort, as_of: pd.Series) -> pd.DataFrame:
