@@ -353,18 +353,15 @@ def test_vignette_p06_contract_and_response(tmp_path):
     assert out["progression"]["slope_per_month"] < -1.0
 
 
-def test_whole_cohort_is_vectorised_and_fast():
-    import time
-
+def test_whole_cohort_in_one_call():
+    """10,000 patients in one vectorised call (its speed is measured in
+    benchmarks/bench_progression.py timing, not asserted here)."""
     c, _ = gaussian_cohort(10000, seed=1)
     f = facts_mod.build(c)
-    t0 = time.perf_counter()
     f2, sec = annotate(c, f)
-    elapsed = time.perf_counter() - t0
     has = f["n_alsfrs_visits"] > 0
     assert len(sec) == 10000 and has.sum() > 9000
     assert f2["slope_per_month"][has].notna().all() and f2["slope_per_month"][~has].isna().all()
-    assert elapsed < 30.0
 
 
 def test_same_input_same_answer():
@@ -390,3 +387,99 @@ def test_fact_columns_for_the_rules():
                 "forecast_fvc_6m", "dmt_not_responding", "dmt_not_responding_names"):
         assert col in f.columns, col
     assert f["dmt_not_responding"].dtype == bool
+
+
+# ---------------------------------------------------------------------------- process term
+
+
+def _dense_conditioning(tau, y, m0, s0, noise, q):
+    """Reference: joint Gaussian of (b, W(tau_last), y) for one patient, conditioned by hand."""
+    z = np.column_stack([np.ones_like(tau), tau, tau ** 2])
+    vyy = z @ s0 @ z.T + q * q * np.minimum.outer(tau, tau) + noise ** 2 * np.eye(len(tau))
+    c = np.vstack([s0 @ z.T, q * q * tau[None, :]])  # (4, v)
+    ctt = np.zeros((4, 4))
+    ctt[:3, :3] = s0
+    ctt[3, 3] = q * q * tau.max()
+    mean = np.r_[m0, 0.0] + c @ np.linalg.solve(vyy, y - z @ m0)
+    cov = ctt - c @ np.linalg.solve(vyy, c.T)
+    return mean, cov
+
+
+def test_process_update_matches_dense_conditioning():
+    from alscare.progression import posterior as pm
+
+    rng = np.random.default_rng(3)
+    counts = [1, 2, 3, 5, 9]  # padded to 2, 2, 4, 8, 16 visits
+    pidx = np.repeat(np.arange(len(counts)), counts)
+    tau = np.concatenate([np.sort(rng.uniform(2, 40, k)) for k in counts])
+    y = 48 - 0.9 * tau + rng.normal(0, 2, len(tau))
+    m0 = np.tile([48.0, -0.8, -0.005], (len(counts), 1))
+    s0 = np.broadcast_to(np.diag([2.25, 0.3, 0.0003]), (len(counts), 3, 3)).copy()
+    shuffle = rng.permutation(len(tau))  # input order must not matter
+    post = pm.process_update(pidx[shuffle], tau[shuffle], y[shuffle], m0, s0, 1.4, 0.9)
+    for i in range(len(counts)):
+        sel = pidx == i
+        mean, cov = _dense_conditioning(tau[sel], y[sel], m0[i], s0[i], 1.4, 0.9)
+        assert post.mean[i] == pytest.approx(mean[:3], rel=1e-6, abs=1e-8)
+        assert post.w_mean[i] == pytest.approx(mean[3], rel=1e-6, abs=1e-8)
+        assert post.cov[i] == pytest.approx(cov[:3, :3], rel=1e-5, abs=1e-9)
+        assert post.w_var[i] == pytest.approx(cov[3, 3], rel=1e-5, abs=1e-9)
+        assert post.w_cov[i] == pytest.approx(cov[:3, 3], rel=1e-5, abs=1e-9)
+
+
+def test_tiny_process_sd_equals_the_plain_model():
+    from alscare.progression import posterior as pm
+
+    rng = np.random.default_rng(4)
+    pidx = np.repeat(np.arange(4), [3, 4, 6, 2])
+    tau = rng.uniform(1, 30, len(pidx))
+    y = 48 - tau + rng.normal(0, 1.5, len(pidx))
+    m0 = np.tile([48.0, -0.8, 0.0], (4, 1))
+    s0 = np.broadcast_to(np.diag([2.25, 0.3, 0.0003]), (4, 3, 3)).copy()
+    om = model_mod.default()["alsfrs_r_total"]
+    plain = pm.update(pidx, tau, y, m0, s0, om, process_sd=0.0)
+    tiny = pm.process_update(pidx, tau, y, m0, s0, om.noise_sd, 1e-6)
+    assert tiny.mean == pytest.approx(plain.mean, abs=1e-5)
+    assert tiny.cov == pytest.approx(plain.cov, abs=1e-6)
+
+
+def test_process_term_follows_a_recent_step():
+    """A plateau then a sudden drop: with the process term the forecast starts from where the
+    patient is now, instead of from a smooth curve pulled up by the plateau."""
+    import copy
+
+    from alscare.progression import forecast as fc
+    from alscare.progression import posterior as pm
+
+    tau = np.array([6.0, 9.0, 12.0, 15.0, 18.0])
+    y = np.array([44.0, 44.0, 44.0, 44.0, 36.0])
+    om = copy.deepcopy(model_mod.default()["alsfrs_r_total"])
+    m0, s0 = om.mean_coef[:, 0][None, :], om.cov[None, :, :]
+    pidx = np.zeros(len(tau), dtype=int)
+    om.process_sd = 0.0
+    smooth = fc.predictive(om, pm.update(pidx, tau, y, m0, s0, om), np.array([18.0]))
+    om.process_sd = 1.5
+    with_w = fc.predictive(om, pm.update(pidx, tau, y, m0, s0, om), np.array([18.0]))
+    assert abs(with_w["mu"][0] - 36.0) < abs(smooth["mu"][0] - 36.0)
+
+
+def test_fit_chooses_a_process_term_when_the_data_have_one():
+    from alscare.progression import posterior as pm
+    from alscare.progression.fit import choose_process_sd
+
+    rng = np.random.default_rng(11)
+    n, visits = 400, 8
+    tau = 6.0 + 3.0 * np.arange(visits)[None, :] + rng.uniform(-0.5, 0.5, (n, visits))
+    slope = rng.normal(-0.9, 0.4, (n, 1))
+    steps = np.diff(np.c_[np.zeros(n), tau], axis=1)
+    walk = np.cumsum(rng.normal(0, 1.2 * np.sqrt(steps)), axis=1)  # Brownian, sd 1.2
+    y = 48 + slope * tau + walk + rng.normal(0, 1.0, (n, visits))
+    obs = pm.Observations(pidx=np.repeat(np.arange(n), visits), tau=tau.ravel(), y=y.ravel(),
+                          t=tau.ravel() * MONTH)
+    x = np.column_stack([np.ones(n), np.zeros((n, 3))])
+    line = pm.Timeline(origin=np.zeros(n), onset_known=np.ones(n, dtype=bool))
+    om = model_mod.default()["alsfrs_r_total"]
+    q, info = choose_process_sd(om, obs, x, line)
+    assert q > 0
+    scores = info["mse_by_process_sd"]
+    assert scores[str(q)] < scores["0.0"]

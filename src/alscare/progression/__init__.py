@@ -81,8 +81,15 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
         obs[name] = pm.observations(values, name, ids, line, cut=as_of)
         post[name] = pm.posterior(obs[name], x, line, model[name])
 
-    # slope at as-of
+    # slope at as-of: the smooth course's slope, from the model without the process term (with
+    # it, a random walk competes with the slope and the interval no longer says how fast the
+    # patient has been declining; the process term is for forecasts)
+    a_model = model["alsfrs_r_total"]
     a_post = post["alsfrs_r_total"]
+    if a_model.process_sd > 0:
+        a_post = pm.update(obs["alsfrs_r_total"].pidx, obs["alsfrs_r_total"].tau,
+                           obs["alsfrs_r_total"].y, *pm.prior(a_model, x, line.onset_known),
+                           a_model, process_sd=0.0)
     has_alsfrs = a_post.n_obs > 0
     s_mean, s_sd = pm.slope_at(a_post, np.nan_to_num(tau_ref))
     ok_slope = has_alsfrs & np.isfinite(tau_ref)

@@ -22,6 +22,9 @@ skewed slopes make the Gaussian model's intervals too wide for most patients and
 for a few; matching coverage (quantiles) rather than squared errors keeps the 80% interval
 honest.
 The same held-out forecasts give the coverage and RMSE recorded in the model file.
+
+Process term (model.py): its sd is chosen on the same held-out forecasts from a grid of
+multiples of the noise sd (``choose_process_sd``), before the variance scale is calibrated.
 """
 
 from __future__ import annotations
@@ -132,13 +135,11 @@ def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
         g0 += len(pats)
     hg, hi_ = np.concatenate(hist_g), np.concatenate(hist_i)
     gp, glast = np.concatenate(group_p), np.concatenate(group_last)
-    ztz, zty, _, _ = pm.sufficient_stats(hg, pm.design(tau[hi_]), y[hi_], g0)
     m0, s0 = pm.prior(om, x[gp], line.onset_known[gp])
-    mean, cov = pm.gaussian_update(m0, s0, ztz, zty, om.noise_sd ** 2)
+    post = pm.update(hg, tau[hi_], y[hi_], m0, s0, om)
     tg, ti = np.concatenate(tgt_g), np.concatenate(tgt_i)
-    z = pm.design(tau[ti])
-    mu = np.einsum("ni,ni->n", z, mean[tg])
-    v_lat = np.einsum("ni,nij,nj->n", z, cov[tg], z)
+    mu, sd = pm.latent_at(post.take(tg), tau[ti])
+    v_lat = sd ** 2
     gap = tau[ti] - glast[tg]
     # each patient counts once per horizon bin, however many cuts and visits it has: long
     # follow-up (slow progressors) must not outweigh the short (fast progressors, drop-outs)
@@ -187,6 +188,30 @@ def calibrate_scale_knots(h: dict[str, np.ndarray], noise_sd: float
         knots.append((_wquantile(h["gap"][sel], h["w"][sel], 0.5),
                       max(_wquantile(absz[sel], h["w"][sel], 0.80), 0.3)))
     return knots
+
+
+PROCESS_SD_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # x noise_sd, per sqrt(month)
+
+
+def choose_process_sd(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
+                      line: pm.Timeline) -> tuple[float, dict[str, Any]]:
+    """The process sd (model.py) with the smallest held-out forecast error: every candidate
+    on the grid (multiples of the noise sd) forecasts the same held-out visits, each patient
+    weighted once per horizon bin, and the mean squared error over the horizon bins decides.
+    Cross-validation rather than likelihood because the forecasts are what the process term
+    is for, and the EM fit of the other parameters assumes none."""
+    scores = {}
+    for f in PROCESS_SD_GRID:
+        trial = copy.deepcopy(om)
+        trial.process_sd = f * om.noise_sd
+        h = holdout_cuts(trial, obs, x, line)
+        b = np.digitize(h["gap"], GAP_BINS[1:-1])
+        per_bin = [_wmean(h["err"][b == j] ** 2, h["w"][b == j])
+                   for j in range(len(GAP_BINS) - 1) if (b == j).any()]
+        scores[round(f * om.noise_sd, 6)] = float(np.mean(per_bin))
+    best = min(scores, key=lambda q: scores[q])
+    return best, {"chosen": best, "criterion": "held-out forecast MSE, mean over horizon bins",
+                  "mse_by_process_sd": {str(q): round(v, 4) for q, v in scores.items()}}
 
 
 def placebo_starts(obs: pm.Observations, n: int, exclude: np.ndarray,
@@ -253,6 +278,8 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
             continue
         h = holdout_cuts(om, obs, x, line)
         if len(h["err"]) >= 50:
+            om.process_sd, info["process_sd_choice"] = choose_process_sd(om, obs, x, line)
+            h = holdout_cuts(om, obs, x, line)
             om.scale_knots = calibrate_scale_knots(h, om.noise_sd)
             om.predictive_scale, om.drift_sd = 1.0, 0.0
             cov = coverage_with_knots(h, om)

@@ -1,6 +1,7 @@
 """Forecasts: predictive distribution of a future measurement, in closed form.
 
-Predictive variance at tau* = k**2 x (posterior variance of the trajectory z* P z*' +
+Predictive variance at tau* = k**2 x (posterior variance of the latent value, with the process
+term's increment since the last observation where the model has one (posterior.latent_at) +
 noise_sd**2) + drift_sd**2 x months since the last observation, with k the predictive scale
 calibrated on held-out forecasts by ``alscare model fit`` as a function of months ahead (1 in
 the literature default).

@@ -107,8 +107,10 @@ def milestone(om: OutcomeModel, post: Posterior, obs: Observations, ev: Event,
     tau6 = tau_asof[:, None] + GRID_6M[None, :]
     mu, sd = latent_distribution(om, post, tau6)
     p = ndtr((ev.latent_threshold - mu) / np.maximum(sd, 1e-9)).max(axis=1)
-    expected = tau_asof + first_crossing(post.mean, tau_asof, ev.latent_threshold,
-                                         HORIZON_MONTHS)
+    coef = post.mean.copy()
+    if post.w_mean is not None:  # the process term's current value shifts the curve ahead
+        coef[:, 0] += post.w_mean
+    expected = tau_asof + first_crossing(coef, tau_asof, ev.latent_threshold, HORIZON_MONTHS)
     met_t = already_met(obs, ev, n)
     p = np.where(np.isfinite(met_t), 1.0, p)
     p = np.where(np.isfinite(tau_asof), p, np.nan)

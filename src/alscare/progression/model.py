@@ -3,8 +3,9 @@ outcome, its parameters, and their versioned JSON file.
 
 Per patient i and outcome, with tau = months since symptom onset,
 
-    y_ij = b0_i + b1_i * tau_ij + b2_i * tau_ij**2 + e_ij,        e_ij ~ N(0, noise_sd**2)
-    b_i  ~ N(M x_i, Sigma)
+    y_ij = b0_i + b1_i * tau_ij + b2_i * tau_ij**2 + W_i(tau_ij) + e_ij,   e_ij ~ N(0, noise_sd**2)
+    b_i  ~ N(M x_i, Sigma),      W_i a Brownian motion from onset, W_i(0) = 0, sd process_sd
+                                  per sqrt(month)
 
 b0 is the level at onset, b1 the slope at onset (per month), b2 the curvature (per month**2),
 so the slope at time tau is b1 + 2 * b2 * tau. x_i are covariates (bulbar onset, age at onset,
@@ -20,10 +21,18 @@ is how it is stored (``anchor_fixed``: the fit does not move it). Items are anch
 Where onset is unknown the time origin is imputed (first visit minus the population's median
 onset-to-first-visit time) and the level prior is widened by ``unknown_onset_level_sd``.
 
-Forecasts add to the posterior variance (i) the measurement noise and (ii) a Brownian "drift"
-variance ``drift_sd**2`` per month since the last observation, which stands for what a smooth
-quadratic cannot follow (plateaus, steps: data.md 2.3 [S28][S46]); the fit estimates it by the
-method of moments on held-out last visits.
+The process term W stands for what a smooth quadratic cannot follow: plateaus and steps
+(data.md 2.3 [S28][S46]) make a patient's deviations from the curve serially correlated, so the
+latest visits say more about where the patient is now than the earlier ones. A Brownian
+component in a linear mixed model is the classic device for this (Taylor, Cumberland & Sy
+1994, JASA 89:727, the "integrated Ornstein-Uhlenbeck" family; Diggle et al., Analysis of
+Longitudinal Data, 2002, ch. 5). ``process_sd`` = 0 gives the plain quadratic model. The fit
+chooses it by held-out forecast error (fit.py); the literature model has none (no published
+value).
+
+Forecasts add to the posterior variance (i) the measurement noise, (ii) the process increment
+``process_sd**2`` per month since the last observation and (iii) in older model files a
+Brownian "drift" variance ``drift_sd**2`` per month since the last observation.
 
 Floor and ceiling (0..48 for ALSFRS-R, 0..4 for items, FVC >= 0) are applied to predictions
 (clipped-normal means and clipped quantiles), not in the fit.
@@ -79,6 +88,8 @@ class OutcomeModel:
     # linearly and flat outside; calibrated on held-out forecasts (fit.py). Empty: use
     # predictive_scale everywhere.
     scale_knots: list[tuple[float, float]] = field(default_factory=list)
+    # sd of the Brownian process term W per sqrt(month) from onset (0: none); see module doc
+    process_sd: float = 0.0
 
     def scale_at(self, months_ahead: np.ndarray) -> np.ndarray | float:
         if not self.scale_knots:
@@ -105,6 +116,7 @@ class OutcomeModel:
             "predictive_scale": round(float(self.predictive_scale), 6),
             "response_scale": round(float(self.response_scale), 6),
             "scale_knots": [[round(float(a), 4), round(float(b), 6)] for a, b in self.scale_knots],
+            "process_sd": round(float(self.process_sd), 6),
             "notes": self.notes,
         }
 
@@ -128,6 +140,7 @@ class OutcomeModel:
             predictive_scale=float(d.get("predictive_scale", 1.0)),
             response_scale=float(d.get("response_scale", 1.0)),
             scale_knots=[(float(a), float(b)) for a, b in d.get("scale_knots", [])],
+            process_sd=float(d.get("process_sd", 0.0)),
             notes=str(d.get("notes", "")),
         )
 

@@ -7,6 +7,12 @@ observations y = Z b + e, e ~ N(0, s**2 I),
 
 Z'Z, Z'y are summed per patient with ``np.bincount`` and the 3x3 systems are solved in one
 batched call: no per-patient Python loop, no sampling.
+
+With the Brownian process term (``process_sd`` q > 0, model.py) the residuals of one patient
+are correlated, R = s**2 I + q**2 min(tau_j, tau_k), and the update is the joint-Gaussian
+conditioning of (b, W(tau_last)) on y: theta | y ~ N(mu + C' V^-1 (y - Z m0), C_tt - C' V^-1 C)
+with V = Z S0 Z' + R. Patients are batched by their number of visits (padded to a power of
+two), so this too is a handful of batched solves.
 """
 
 from __future__ import annotations
@@ -48,6 +54,20 @@ class Posterior:
     cov: np.ndarray  # (n, k, k)
     n_obs: np.ndarray  # (n,)
     tau_last: np.ndarray  # (n,) months from origin of the last observation (NaN if none)
+    # the process term at the last observation, W(tau_last) (zeros without a process term)
+    w_mean: np.ndarray | None = None  # (n,)
+    w_var: np.ndarray | None = None  # (n,)
+    w_cov: np.ndarray | None = None  # (n, k): covariance with b
+    process_sd: float = 0.0
+
+    def take(self, idx: np.ndarray) -> Posterior:
+        """The posteriors of the patients (or groups) at positions ``idx``."""
+        def sub(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[idx]
+        return Posterior(mean=self.mean[idx], cov=self.cov[idx], n_obs=self.n_obs[idx],
+                         tau_last=self.tau_last[idx], w_mean=sub(self.w_mean),
+                         w_var=sub(self.w_var), w_cov=sub(self.w_cov),
+                         process_sd=self.process_sd)
 
 
 def visit_values(cohort: Cohort) -> pd.DataFrame:
@@ -159,18 +179,81 @@ def gaussian_update(m0: np.ndarray, s0: np.ndarray, ztz: np.ndarray, zty: np.nda
     return mean, cov
 
 
-def posterior(obs: Observations, x: np.ndarray, line: Timeline, om: OutcomeModel) -> Posterior:
-    n = len(x)
-    z = design(obs.tau)
-    ztz, zty, _, cnt = sufficient_stats(obs.pidx, z, obs.y, n)
-    m0, s0 = prior(om, x, line.onset_known)
+def last_tau(pidx: np.ndarray, tau: np.ndarray, n: int) -> np.ndarray:
+    """Per patient, the tau of the last observation (NaN if none)."""
+    last = np.full(n, -np.inf)
+    if len(tau):
+        np.maximum.at(last, pidx, tau)
+    return np.where(np.isfinite(last), last, np.nan)
+
+
+def process_update(pidx: np.ndarray, tau: np.ndarray, y: np.ndarray, m0: np.ndarray,
+                   s0: np.ndarray, noise_sd: float, q: float) -> Posterior:
+    """Posterior of (b, W(tau_last)) with the Brownian process term (module doc), batched by
+    the number of visits per patient."""
+    n, k = m0.shape
+    cnt = np.bincount(pidx, minlength=n)
+    tau_last = last_tau(pidx, tau, n)
+    mean, cov = m0.copy(), s0.copy()
+    w_mean, w_var, w_cov = np.zeros(n), np.zeros(n), np.zeros((n, k))
+    order = np.lexsort((tau, pidx))
+    p_s, tau_s, y_s = pidx[order], tau[order], y[order]
+    start = np.r_[0, np.cumsum(cnt)[:-1]]
+    rank = np.arange(len(p_s)) - start[p_s]
+    width = np.where(cnt > 0, 2 ** np.ceil(np.log2(np.maximum(cnt, 1))).astype(int), 0)
+    width = np.maximum(width, np.where(cnt > 0, 2, 0))
+    for v in np.unique(width[width > 0]):
+        pats = np.flatnonzero(width == v)
+        slot = np.full(n, -1)
+        slot[pats] = np.arange(len(pats))
+        rows = slot[p_s] >= 0
+        b_i, r_i = slot[p_s[rows]], rank[rows]
+        t_mat = np.zeros((len(pats), v))
+        y_mat = np.zeros((len(pats), v))
+        mask = np.zeros((len(pats), v), dtype=bool)
+        t_mat[b_i, r_i], y_mat[b_i, r_i], mask[b_i, r_i] = tau_s[rows], y_s[rows], True
+        z = design(t_mat)  # (B, v, k)
+        s0_b, m0_b = s0[pats], m0[pats]
+        vyy = (np.einsum("bvi,bij,bwj->bvw", z, s0_b, z)
+               + q * q * np.minimum(t_mat[:, :, None], t_mat[:, None, :])
+               + noise_sd ** 2 * np.eye(v)[None])
+        both = mask[:, :, None] & mask[:, None, :]
+        vyy = np.where(both, vyy, np.eye(v)[None])
+        resid = np.where(mask, y_mat - np.einsum("bvi,bi->bv", z, m0_b), 0.0)
+        # covariances of theta = (b, w) with y: (B, k + 1, v)
+        c_b = np.einsum("bij,bvj->biv", s0_b, z)
+        c_w = (q * q * t_mat)[:, None, :]
+        c = np.where(mask[:, None, :], np.concatenate([c_b, c_w], axis=1), 0.0)
+        sol = np.linalg.solve(vyy, np.concatenate([resid[:, :, None],
+                                                   np.swapaxes(c, 1, 2)], axis=2))
+        shift = np.einsum("biv,bv->bi", c, sol[:, :, 0])
+        reduce = np.einsum("biv,bvj->bij", c, sol[:, :, 1:])
+        mean[pats] = m0_b + shift[:, :k]
+        w_mean[pats] = shift[:, k]
+        cov[pats] = s0_b - reduce[:, :k, :k]
+        w_var[pats] = q * q * tau_last[pats] - reduce[:, k, k]
+        w_cov[pats] = -reduce[:, :k, k]
+    cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+    return Posterior(mean=mean, cov=cov, n_obs=cnt.astype(float), tau_last=tau_last,
+                     w_mean=w_mean, w_var=np.maximum(w_var, 0.0), w_cov=w_cov, process_sd=q)
+
+
+def update(pidx: np.ndarray, tau: np.ndarray, y: np.ndarray, m0: np.ndarray, s0: np.ndarray,
+           om: OutcomeModel, process_sd: float | None = None) -> Posterior:
+    """Posterior of every patient (or history group) ``0..len(m0)-1`` given its observations,
+    with or without the process term."""
+    q = om.process_sd if process_sd is None else process_sd
+    n = len(m0)
+    if q > 0:
+        return process_update(pidx, tau, y, m0, s0, om.noise_sd, q)
+    ztz, zty, _, cnt = sufficient_stats(pidx, design(tau), y, n)
     mean, cov = gaussian_update(m0, s0, ztz, zty, om.noise_sd ** 2)
-    tau_last = np.full(n, np.nan)
-    if len(obs.tau):
-        last = np.full(n, -np.inf)
-        np.maximum.at(last, obs.pidx, obs.tau)
-        tau_last = np.where(np.isfinite(last), last, np.nan)
-    return Posterior(mean=mean, cov=cov, n_obs=cnt, tau_last=tau_last)
+    return Posterior(mean=mean, cov=cov, n_obs=cnt, tau_last=last_tau(pidx, tau, n))
+
+
+def posterior(obs: Observations, x: np.ndarray, line: Timeline, om: OutcomeModel) -> Posterior:
+    m0, s0 = prior(om, x, line.onset_known)
+    return update(obs.pidx, obs.tau, obs.y, m0, s0, om)
 
 
 def slope_at(post: Posterior, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +265,10 @@ def slope_at(post: Posterior, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def latent_at(post: Posterior, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sd of the latent trajectory b0 + b1 tau + b2 tau**2 at tau (n,) or (n,h)."""
+    """Mean and sd of the latent value b0 + b1 tau + b2 tau**2 (+ W(tau) with a process term)
+    at tau (n,) or (n,h). With a process term, W(tau) at or after the last observation is
+    W(tau_last) plus an independent increment of variance q**2 (tau - tau_last); before it,
+    the smooth curve alone is returned."""
     tau = np.asarray(tau, dtype=float)
     z = design(tau)
     if tau.ndim == 1:
@@ -191,4 +277,14 @@ def latent_at(post: Posterior, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     else:
         mean = np.einsum("nhi,ni->nh", z, post.mean)
         var = np.einsum("nhi,nij,nhj->nh", z, post.cov, z)
+    if post.w_mean is not None and post.process_sd > 0:
+        shape = (-1,) + (1,) * (tau.ndim - 1)
+        last = np.nan_to_num(post.tau_last, nan=0.0).reshape(shape)
+        ahead = tau - last
+        after = ahead >= -1e-9
+        zw = np.einsum("...i,...i->...", z, post.w_cov.reshape(
+            (len(post.w_cov),) + (1,) * (tau.ndim - 1) + (post.w_cov.shape[1],)))
+        mean = np.where(after, mean + post.w_mean.reshape(shape), mean)
+        var = np.where(after, var + post.w_var.reshape(shape) + 2.0 * zw
+                       + post.process_sd ** 2 * np.maximum(ahead, 0.0), var)
     return mean, np.sqrt(np.maximum(var, 0.0))
