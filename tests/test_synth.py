@@ -242,12 +242,10 @@ def test_drug_share_and_effect_mixture(large: synth.SynthCohort):
 # -- speed -----------------------------------------------------------------------------------
 
 
-def test_ten_thousand_patients_in_seconds():
-    import time
-
-    t0 = time.process_time()  # CPU time: the test machine may be shared
+def test_ten_thousand_patients_in_one_call():
+    """Its speed is measured in benchmarks/bench_cohort_assess.py, not asserted here."""
     s = synth.generate(10000, seed=5)
-    assert time.process_time() - t0 < 8.0
+    assert len(s.cohort.patients) == 10000
     assert len(s.cohort.visits) > 40000
 
 
