@@ -243,6 +243,7 @@ def evaluate_forecasts(gen: synth.SynthCohort, scored: pd.DataFrame, model: Any 
         alive = t_h.to_numpy(float) < truth["death"].reindex(cut.index).to_numpy(float)
         true = synth.truth_trajectory(truth, cut.index, t_h.to_numpy(float))[
             "alsfrs_r_total"].to_numpy(float)
+        true_all = true.copy()  # the course as if no one died (the generator continues it)
         true = np.where(alive, true, np.nan)
         obs = nearest_visit(scored, t_h)
         a_obs = {c: interpolate(fc, obs["t"], c) for c in ("mean", "lower80", "upper80")}
@@ -256,6 +257,15 @@ def evaluate_forecasts(gen: synth.SynthCohort, scored: pd.DataFrame, model: Any 
             "n_observed": int(np.isfinite(y_obs).sum()),
             "alscare_rmse_truth": bl.rmse(m, true),
             "dfs_line_rmse_truth": bl.rmse(base_true, true),
+            "alscare_bias_truth": float(np.nanmean(m - true)),
+            "dfs_line_bias_truth": float(np.nanmean(base_true - true)),
+            # survivors only is what a clinic can check; all patients shows how much of the
+            # difference is who survives (a course's forecast is not conditioned on survival)
+            "n_truth_all": int(np.isfinite(true_all).sum()),
+            "alscare_rmse_truth_all": bl.rmse(m, true_all),
+            "dfs_line_rmse_truth_all": bl.rmse(base_true, true_all),
+            "alscare_bias_truth_all": float(np.nanmean(m - true_all)),
+            "dfs_line_bias_truth_all": float(np.nanmean(base_true - true_all)),
             "alscare_rmse_observed": bl.rmse(a_obs["mean"], y_obs),
             "dfs_line_rmse_observed": bl.rmse(base_obs, y_obs),
             "alscare_coverage80_observed": bl.coverage(a_obs["lower80"], a_obs["upper80"], y_obs),
@@ -343,6 +353,11 @@ def print_accuracy(out: dict[str, Any]) -> None:
                   f"{x['dfs_line_rmse_observed']:.2f} (ratio {ratio_o:.2f}, n={x['n_observed']});"
                   f" 80% coverage observed {x['alscare_coverage80_observed']:.3f}, truth "
                   f"{x['alscare_coverage80_truth']:.3f}, width {x['alscare_mean_width80']:.1f}")
+            print(f"             bias vs truth alscare {x['alscare_bias_truth']:+.2f} | dFS line "
+                  f"{x['dfs_line_bias_truth']:+.2f}; all patients, as if none died (n="
+                  f"{x['n_truth_all']}): RMSE alscare {x['alscare_rmse_truth_all']:.2f} | dFS "
+                  f"line {x['dfs_line_rmse_truth_all']:.2f}, bias "
+                  f"{x['alscare_bias_truth_all']:+.2f} | {x['dfs_line_bias_truth_all']:+.2f}")
 
 
 def alstracker_prepare(args: argparse.Namespace) -> dict[str, Any]:
