@@ -9,6 +9,7 @@ any other SQLAlchemy URL is used as given.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 DEFAULT_DB = Path("~/.local/share/alscare/alscare.db")
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -146,6 +147,29 @@ def temporary_database(server: str, prefix: str = "alscare_tmp") -> Iterator[str
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            drop_database(admin, name)
+        finally:
+            admin.dispose()
+
+
+def drop_database(admin: Engine, name: str, attempts: int = 10) -> None:
+    """DROP DATABASE after ending this role's own sessions on it (a leaked pooled connection).
+    Not WITH (FORCE): that must be allowed to terminate every other session, including the
+    superuser's autovacuum worker, which a role without pg_signal_backend is not (seen in CI as
+    InsufficientPrivilege); a plain DROP stops an autovacuum worker by itself."""
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND usename = current_user "
+                    "AND pid <> pg_backend_pid()"), {"name": name})
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            return
+        except DBAPIError as e:  # "is being accessed by other users"
+            last = e
+            time.sleep(0.2)
+    assert last is not None
+    raise last
