@@ -483,3 +483,54 @@ def test_fit_chooses_a_process_term_when_the_data_have_one():
     assert q > 0
     scores = info["mse_by_process_sd"]
     assert scores[str(q)] < scores["0.0"]
+
+
+# ---------------------------------------------------------------------------- follow-up shift
+
+
+def test_fit_followup_shift_recovers_known_coefficients():
+    from alscare.progression.fit import fit_followup_shift
+
+    rng = np.random.default_rng(5)
+    gap = rng.uniform(1, 15, 5000)
+    rate = rng.uniform(-2.5, 0.0, 5000)
+    err = gap * (-0.1 - 0.35 * rate) + rng.normal(0, 1.0, 5000)
+    a, b = fit_followup_shift({"gap": gap, "rate": rate, "err": err})
+    assert a == pytest.approx(-0.1, abs=0.03)
+    assert b == pytest.approx(-0.35, abs=0.03)
+
+
+def test_followup_shift_raises_a_fast_decliners_forecast_and_only_ahead():
+    import copy
+
+    from alscare.progression import forecast as fc
+    from alscare.progression import posterior as pm
+
+    om = copy.deepcopy(model_mod.default()["alsfrs_r_total"])
+    tau = np.array([6.0, 9.0, 12.0])
+    y = np.array([42.0, 39.0, 36.0])  # 1 point a month
+    pidx = np.zeros(3, dtype=int)
+    post = pm.update(pidx, tau, y, om.mean_coef[:, 0][None, :], om.cov[None, :, :], om)
+    ahead = np.array([[12.0, 18.0, 24.0]])
+    om.followup_shift = (0.0, 0.0)
+    plain = fc.predictive(om, post, ahead)["mu"]
+    om.followup_shift = (-0.05, -0.3)
+    shifted = fc.predictive(om, post, ahead)["mu"]
+    shift = shifted - plain
+    assert shift[0, 0] == pytest.approx(0.0, abs=1e-9)  # at the last visit: none
+    assert 0 < shift[0, 1] < shift[0, 2]  # grows with months ahead for a decliner
+
+
+def test_followup_shift_in_model_file(tmp_path):
+    m = model_mod.default()
+    doc = m.to_json()
+    assert doc["outcomes"]["alsfrs_r_total"]["followup_shift"] == list(
+        m["alsfrs_r_total"].followup_shift)
+    doc["outcomes"]["alsfrs_r_total"]["followup_shift"] = [0.1]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="followup_shift"):
+        model_mod.load(path)
+    del doc["outcomes"]["alsfrs_r_total"]["followup_shift"]  # older files: no shift
+    path.write_text(json.dumps(doc))
+    assert model_mod.load(path)["alsfrs_r_total"].followup_shift == (0.0, 0.0)

@@ -66,10 +66,28 @@ def latent_distribution(om: OutcomeModel, post: Posterior,
     return mu, np.sqrt(k ** 2 * sd ** 2 + drift_var(om, post, tau))
 
 
+def followup_shift(om: OutcomeModel, post: Posterior, tau: np.ndarray,
+                   mu: np.ndarray) -> np.ndarray:
+    """The mean shift for a patient still followed at tau (model.py): months ahead x (a + b x
+    the forecast's rate of change since the last observation)."""
+    a, b = om.followup_shift
+    if a == 0.0 and b == 0.0:
+        return np.zeros_like(mu)
+    ahead = months_ahead(post, tau)
+    last = np.broadcast_to(
+        np.nan_to_num(post.tau_last, nan=0.0).reshape(-1, *([1] * (np.ndim(tau) - 1))),
+        np.shape(tau))
+    mu_last, _ = latent_at(post, np.ascontiguousarray(last))
+    rate = np.where(ahead > 0, (mu - mu_last) / np.maximum(ahead, 1e-9), 0.0)
+    return ahead * (a + b * rate)
+
+
 def predictive(om: OutcomeModel, post: Posterior,
                tau: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean, lower80, upper80 (on the scale's range) of a measurement at tau (n,) or (n,h)."""
+    """Mean, lower80, upper80 (on the scale's range) of a measurement at tau (n,) or (n,h),
+    for a patient still followed then (``followup_shift``)."""
     mu, sd_lat = latent_distribution(om, post, tau)
+    mu = mu + followup_shift(om, post, tau, mu)
     k = om.scale_at(months_ahead(post, tau))
     sd = np.sqrt(sd_lat ** 2 + (k * om.noise_sd) ** 2)
     return {

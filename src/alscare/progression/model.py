@@ -30,6 +30,14 @@ Longitudinal Data, 2002, ch. 5). ``process_sd`` = 0 gives the plain quadratic mo
 chooses it by held-out forecast error (fit.py); the literature model has none (no published
 value).
 
+Forecasts are for a patient still alive and followed at the target date. Those are, on average,
+slower than the course the model fits (the fast die or leave follow-up first: informative
+drop-out [S38]; level and rate of decline both predict death [S12]), so a forecast's mean is
+shifted by ``followup_shift`` = (a, b): months ahead x (a + b x the forecast's own rate of
+change), fitted on held-out later visits, which exist only for such patients (fit.py). The
+literature model has none. Milestone probabilities use the unshifted course (not conditioning
+on survival keeps the warning early).
+
 Forecasts add to the posterior variance (i) the measurement noise, (ii) the process increment
 ``process_sd**2`` per month since the last observation and (iii) in older model files a
 Brownian "drift" variance ``drift_sd**2`` per month since the last observation.
@@ -90,6 +98,9 @@ class OutcomeModel:
     scale_knots: list[tuple[float, float]] = field(default_factory=list)
     # sd of the Brownian process term W per sqrt(month) from onset (0: none); see module doc
     process_sd: float = 0.0
+    # forecast shift for a patient still followed at the target date (forecast.py): per month
+    # ahead, a + b x the forecast's own rate of change; (0, 0) = none. Fitted on held-out visits
+    followup_shift: tuple[float, float] = (0.0, 0.0)
 
     def scale_at(self, months_ahead: np.ndarray) -> np.ndarray | float:
         if not self.scale_knots:
@@ -117,6 +128,7 @@ class OutcomeModel:
             "response_scale": round(float(self.response_scale), 6),
             "scale_knots": [[round(float(a), 4), round(float(b), 6)] for a, b in self.scale_knots],
             "process_sd": round(float(self.process_sd), 6),
+            "followup_shift": [round(float(v), 6) for v in self.followup_shift],
             "notes": self.notes,
         }
 
@@ -141,8 +153,15 @@ class OutcomeModel:
             response_scale=float(d.get("response_scale", 1.0)),
             scale_knots=[(float(a), float(b)) for a, b in d.get("scale_knots", [])],
             process_sd=float(d.get("process_sd", 0.0)),
+            followup_shift=_pair(d.get("followup_shift", (0.0, 0.0)), d.get("name")),
             notes=str(d.get("notes", "")),
         )
+
+
+def _pair(v: Any, name: Any) -> tuple[float, float]:
+    if not isinstance(v, list | tuple) or len(v) != 2:
+        raise ValueError(f"model for {name}: followup_shift {v!r}; allowed: [a, b], two numbers")
+    return float(v[0]), float(v[1])
 
 
 @dataclass
