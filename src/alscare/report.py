@@ -59,7 +59,10 @@ def render(a: dict[str, Any]) -> str:
             f"Progression  {p['slope_per_month']:+.2f} points/month (80% interval "
             f"{p['slope_lower80']:+.2f} to {p['slope_upper80']:+.2f}; {p.get('method')})"
         )
-        for fc in (a.get("forecast") or {}).get("alsfrs_r_total", []):
+        forecasts = (a.get("forecast") or {}).get("alsfrs_r_total", [])
+        if forecasts:
+            lines.append("  Forecast if alive and followed then (80% interval):")
+        for fc in forecasts:
             when = fc.get("date", fc.get("day"))
             lines.append(f"  ALSFRS-R at {when}: {fc['mean']:.1f} "
                          f"(80% {fc['lower80']:.1f}-{fc['upper80']:.1f})")
