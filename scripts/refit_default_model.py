@@ -26,6 +26,13 @@ def main() -> None:
                             text=True, cwd=OUT.parent).stdout.strip() or "unknown"
     m = fit_cohort(synth.generate(N, SEED).cohort,
                    source=f"alscare.synth.generate({N}, seed={SEED}), code at commit {commit}")
+    # The generator's drug effects are its own assumption, not evidence: the packaged default
+    # keeps a flat prior on the slope change after a drug start (no effect assumed either
+    # way). A clinic's `alscare model fit` estimates the prior from its own treated patients.
+    total = m["alsfrs_r_total"]
+    total.response_prior_mean, total.response_prior_sd = 0.0, 0.0
+    m.fitted["checks"]["alsfrs_r_total"]["response_prior"]["packaged_default"] = (
+        "flat prior (sd 0): the synthetic drug effects are not evidence")
     m.version = "default-2026.11-synth10k"
     m.fitted["note"] = NOTE
     m.save(OUT)

@@ -224,7 +224,8 @@ def _treated(pid, pre_slope, post_slope, post_months, start_month=12.0, name="ed
 
 
 def test_response_calls_on_clear_cases():
-    a = _treated("NR", -1.2, -1.6, [3, 6, 9, 12])
+    # decline faster after the start (-1.2 -> -1.8/month over a year) vs much slower
+    a = _treated("NR", -1.2, -1.8, [3, 6, 9, 12])
     b = _treated("R", -1.5, -0.2, [3, 6, 9, 12])
     c = cohort_from([a[0], b[0]], a[1] + b[1], [a[2], b[2]])
     f, sec = run(c)
@@ -371,7 +372,7 @@ def test_same_input_same_answer():
 
 
 def test_riluzole_is_reported_but_not_flagged_for_review():
-    p, vis, med = _treated("RZ", -1.2, -1.6, [3, 6, 9, 12], name="riluzole")
+    p, vis, med = _treated("RZ", -1.2, -1.8, [3, 6, 9, 12], name="riluzole")
     f, sec = run(cohort_from([p], vis, [med]))
     r = sec[0]["response"][0]
     assert r["treatment"] == "riluzole" and r["status"] == "not_responding"
@@ -534,3 +535,71 @@ def test_followup_shift_in_model_file(tmp_path):
     del doc["outcomes"]["alsfrs_r_total"]["followup_shift"]  # older files: no shift
     path.write_text(json.dumps(doc))
     assert model_mod.load(path)["alsfrs_r_total"].followup_shift == (0.0, 0.0)
+
+
+def test_response_prior_moderates_a_short_noisy_course():
+    """With a prior on the slope change (fitted by empirical Bayes), the same data give a
+    probability nearer the middle than with a flat prior, and a flat prior (sd 0) reproduces
+    the plain comparison."""
+    from alscare.progression.response import MEANINGFUL_SLOWING, no_slowing_margin
+
+    obs, exp = np.array([-1.9]), np.array([-1.2])
+    var_cf, var_obs = np.array([0.04]), np.array([0.09])
+    m_flat, sd_flat = no_slowing_margin(obs, exp, var_cf, var_obs, 0.0, 0.0)
+    keep = 1 - MEANINGFUL_SLOWING
+    assert m_flat[0] == pytest.approx(obs[0] - keep * exp[0])
+    assert sd_flat[0] == pytest.approx(np.sqrt(keep ** 2 * 0.04 + 0.09))
+    m_pr, sd_pr = no_slowing_margin(obs, exp, var_cf, var_obs, 0.0, 0.3)
+    assert abs(m_pr[0] / sd_pr[0]) < abs(m_flat[0] / sd_flat[0])
+    # a very wide prior tends to the flat one
+    m_w, sd_w = no_slowing_margin(obs, exp, var_cf, var_obs, 0.0, 1e4)
+    assert m_w[0] == pytest.approx(m_flat[0], abs=1e-4)
+    assert sd_w[0] == pytest.approx(sd_flat[0], abs=1e-4)
+
+
+def test_walk_slope_var_matches_the_double_sum():
+    from alscare.progression.response import walk_slope_var
+
+    rng = np.random.default_rng(8)
+    g = np.repeat([0, 1, 2], [3, 5, 4])
+    tau = rng.uniform(0, 20, len(g))
+    w = np.zeros_like(tau)
+    for i in range(3):
+        m = g == i
+        d = tau[m] - tau[m].mean()
+        w[m] = d / (d @ d)
+    v = walk_slope_var(g, tau, w, 3)
+    for i in range(3):
+        m = g == i
+        s = tau[m] - tau[m].min()
+        assert v[i] == pytest.approx(w[m] @ np.minimum.outer(s, s) @ w[m])
+
+
+def test_fit_estimates_the_response_prior_by_moments():
+    """Simulated slope changes with known spread: the method of moments recovers mean and sd
+    (observed change = true change + sampling noise of known variance)."""
+    import copy
+
+    import alscare.progression.fit as fit_mod
+
+    rng = np.random.default_rng(2)
+    n = 4000
+    true = rng.normal(0.3, 0.4, n)
+    sd_obs = rng.uniform(0.2, 0.5, n)
+    table = pd.DataFrame({"delta_mean": true + rng.normal(0, sd_obs), "delta_sd": sd_obs,
+                          "p_no_response": 0.5})
+    original = fit_mod.rsp.assess
+    fit_mod.rsp.assess = lambda *a, **k: table
+    try:
+        om = copy.deepcopy(model_mod.default()["alsfrs_r_total"])
+        (mean, sd), info = fit_mod.estimate_response_prior(
+            om, None, None, None, pd.DataFrame({"pidx": [0]}))
+    finally:
+        fit_mod.rsp.assess = original
+    assert mean == pytest.approx(0.3, abs=0.03) and sd == pytest.approx(0.4, abs=0.04)
+    assert info["n"] == n
+
+
+def test_packaged_default_has_a_flat_response_prior():
+    om = model_mod.default()["alsfrs_r_total"]
+    assert om.response_prior_sd == 0.0 and om.response_prior_mean == 0.0

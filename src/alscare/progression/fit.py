@@ -271,6 +271,35 @@ def calibrate_response(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.n
                    "share_called_responding_before_scaling": round(naive_resp, 4)}
 
 
+MIN_TREATED_FOR_PRIOR = 30
+
+
+def estimate_response_prior(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
+                            line: pm.Timeline, tx: pd.DataFrame
+                            ) -> tuple[tuple[float, float], dict[str, Any]]:
+    """Prior of the slope change after a drug start, N(mean, sd**2), by the method of moments
+    over the cohort's treated patients (empirical Bayes): mean = mean observed change, sd**2 =
+    its variance minus the mean sampling variance. All drugs of the cohort are pooled. Fewer
+    than MIN_TREATED_FOR_PRIOR assessable starts keep the base model's prior."""
+    keep = (om.response_prior_mean, om.response_prior_sd)
+    if not len(tx):
+        return keep, {"n": 0, "kept": "no treated patients"}
+    flat = copy.deepcopy(om)
+    flat.response_prior_sd = 0.0
+    r = rsp.assess(flat, obs, x, line, tx)
+    r = r[np.isfinite(r["p_no_response"].to_numpy(float))]
+    if len(r) < MIN_TREATED_FOR_PRIOR:
+        return keep, {"n": int(len(r)), "kept": f"fewer than {MIN_TREATED_FOR_PRIOR} "
+                                                 "assessable drug starts"}
+    d = r["delta_mean"].to_numpy(float)
+    v = r["delta_sd"].to_numpy(float) ** 2
+    mean = float(np.mean(d))
+    sd = float(np.sqrt(max(np.var(d) - np.mean(v), 0.05 ** 2)))
+    return (mean, sd), {"n": int(len(r)), "mean": round(mean, 4), "sd": round(sd, 4),
+                        "method": "method of moments over assessable drug starts, all drugs "
+                                  "pooled"}
+
+
 def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
                source: str = "") -> model_mod.PopulationModel:
     """Refit every outcome of the population model on a cohort; returns a new model."""
@@ -339,6 +368,8 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
             treated[tx["pidx"].to_numpy()] = True
             om.response_scale, info["placebo_starts"] = calibrate_response(
                 om, obs, x, line, treated)
+            (om.response_prior_mean, om.response_prior_sd), info["response_prior"] = \
+                estimate_response_prior(om, obs, x, line, tx)
         om.notes = (f"fitted by EM on {info['n_patients']} patients; defaults: "
                     f"{base[name].notes}")
         new.outcomes[name] = om

@@ -86,8 +86,10 @@ class OutcomeModel:
     drift_sd: float  # per sqrt(month) since the last observation
     anchor_fixed: bool  # level at onset fixed by definition (ALSFRS-R 48, item 4)
     unknown_onset_level_sd: float
-    # prior sd of the slope change after a drug start (points per month), used by response.py
+    # prior of the slope change after a drug start (points per month), used by response.py;
+    # sd <= 0: flat prior. Estimated from the treated patients by fit.py
     response_prior_sd: float = 0.5
+    response_prior_mean: float = 0.0
     # scale on the model's predictive variance, calibrated on held-out forecasts (fit.py)
     predictive_scale: float = 1.0
     # scale on the sd of a post-start slope change, calibrated on placebo starts (fit.py)
@@ -123,7 +125,8 @@ class OutcomeModel:
             "drift_sd": round(float(self.drift_sd), 6),
             "anchor_fixed": self.anchor_fixed,
             "unknown_onset_level_sd": self.unknown_onset_level_sd,
-            "response_prior_sd": self.response_prior_sd,
+            "response_prior_sd": round(float(self.response_prior_sd), 6),
+            "response_prior_mean": round(float(self.response_prior_mean), 6),
             "predictive_scale": round(float(self.predictive_scale), 6),
             "response_scale": round(float(self.response_scale), 6),
             "scale_knots": [[round(float(a), 4), round(float(b), 6)] for a, b in self.scale_knots],
@@ -149,6 +152,7 @@ class OutcomeModel:
             drift_sd=float(d["drift_sd"]), anchor_fixed=bool(d["anchor_fixed"]),
             unknown_onset_level_sd=float(d["unknown_onset_level_sd"]),
             response_prior_sd=float(d.get("response_prior_sd", 0.5)),
+            response_prior_mean=float(d.get("response_prior_mean", 0.0)),
             predictive_scale=float(d.get("predictive_scale", 1.0)),
             response_scale=float(d.get("response_scale", 1.0)),
             scale_knots=[(float(a), float(b)) for a, b in d.get("scale_knots", [])],

@@ -11,12 +11,16 @@ post-start course is compared with the patient's own counterfactual course (data
   patient's natural curvature: a course that might have been slowing anyway is not read as a
   drug effect with false certainty.
 - observed: the least-squares slope of the last pre-start visit and every post-start visit,
-  with variance noise_sd**2 / Sxx.
-- a clinically meaningful slowing is obs - cf >= 20% of the expected decline (-cf) [S73], so
-
-      p_no_response = P(obs - 0.8 cf < 0) = Phi(-(obs - 0.8 E[cf]) / sd)
-
-  with sd**2 = k**2 (0.64 a'Pa + noise_sd**2 / Sxx), closed form. k (``response_scale``) is
+  with variance noise_sd**2 / Sxx plus, with the model's process term (plateaus and steps),
+  process_sd**2 x the variance of a Brownian motion's least-squares slope over those visit
+  times (``walk_slope_var``): a short window's slope is then not over-trusted.
+- a clinically meaningful slowing is a true post-start slope >= cf + 20% of the expected
+  decline (-cf) [S73], so p_no_response = P(true slope - 0.8 cf < 0 | data), closed form
+  (``no_slowing_margin``) with a prior on the slope change, N(response_prior_mean,
+  response_prior_sd**2), estimated by ``alscare model fit`` from the treated patients
+  (empirical Bayes): it keeps one short noisy course from giving a near-certain answer. A
+  prior sd of 0 gives the flat-prior comparison, P(obs - 0.8 cf < 0) with sd**2 =
+  k**2 (0.64 a'Pa + noise_sd**2 / Sxx). k (``response_scale``) is
   calibrated by ``alscare model fit`` on placebo starts (a pretend start at the third visit of
   untreated patients: the truth there is no change) so that natural plateaus and curvature do
   not make the probability overconfident; data.md 3.5 reports that a pre/post slope criterion
@@ -182,14 +186,15 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
     a = np.column_stack([np.zeros(k), np.ones(k), q])
     exp_slope = np.einsum("ni,ni->n", a, m_pre)
     var_cf = np.einsum("ni,nij,nj->n", a, p_pre, a)
-    var_obs = om.noise_sd ** 2 / sxx_safe
+    var_obs = (om.noise_sd ** 2 / sxx_safe
+               + om.process_sd ** 2 * walk_slope_var(we, tau[win], wgt, k))
     # meaningful slowing: obs - cf >= 0.2 * (-cf)  <=>  L = obs - 0.8 cf >= 0   [S73]
-    keep = 1.0 - MEANINGFUL_SLOWING
-    l_mean = obs_slope - keep * exp_slope
     # response_scale: calibrated on placebo starts (fit.py) so that with no drug effect the
     # standardised slope change has the spread of a standard normal
-    l_sd = om.response_scale * np.sqrt(np.maximum(keep ** 2 * var_cf + var_obs, 1e-12))
-    delta_sd = om.response_scale * np.sqrt(np.maximum(var_cf + var_obs, 0.0))
+    k2 = om.response_scale ** 2
+    delta_sd = np.sqrt(np.maximum(k2 * (var_cf + var_obs), 0.0))
+    l_mean, l_sd = no_slowing_margin(obs_slope, exp_slope, k2 * var_cf, k2 * var_obs,
+                                     om.response_prior_mean, om.response_prior_sd)
     p = np.where(ok_w, ndtr(-l_mean / l_sd), np.nan)
     post_slope = np.where(ok_w, obs_slope, np.nan)
 
@@ -214,6 +219,46 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
     res["status"] = status
     res["why"] = why
     return res
+
+
+def no_slowing_margin(obs_slope: np.ndarray, exp_slope: np.ndarray, var_cf: np.ndarray,
+                      var_obs: np.ndarray, prior_mean: float, prior_sd: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and sd of the margin L = (true post-start slope) - 0.8 x (counterfactual
+    slope); L >= 0 is a meaningful slowing [S73]. With cf ~ N(E cf, var_cf), the slope change
+    delta ~ N(prior_mean, prior_sd**2) and the observed slope = cf + delta + e, e ~ N(0,
+    var_obs), (L, D = observed - E cf) are jointly Gaussian and L | D is closed form. A prior sd
+    of 0 or less means a flat prior on delta: then L | D ~ N(obs - 0.8 E cf, 0.64 var_cf +
+    var_obs), the plain comparison."""
+    keep = 1.0 - MEANINGFUL_SLOWING
+    if not prior_sd > 0:
+        return (obs_slope - keep * exp_slope,
+                np.sqrt(np.maximum(keep ** 2 * var_cf + var_obs, 1e-12)))
+    t2 = prior_sd ** 2
+    d = obs_slope - exp_slope - prior_mean
+    var_d = t2 + var_cf + var_obs
+    cov_ld = t2 + MEANINGFUL_SLOWING * var_cf
+    var_l = t2 + MEANINGFUL_SLOWING ** 2 * var_cf
+    mean = MEANINGFUL_SLOWING * exp_slope + prior_mean + cov_ld / var_d * d
+    return mean, np.sqrt(np.maximum(var_l - cov_ld ** 2 / var_d, 1e-12))
+
+
+def walk_slope_var(group: np.ndarray, tau: np.ndarray, wgt: np.ndarray, k: int) -> np.ndarray:
+    """Per group, the variance of the least-squares slope (weights ``wgt``) of a unit Brownian
+    motion started at the group's first time: sum_jk w_j w_k min(s_j, s_k), s = tau - first,
+    as sum_j s_j (w_j**2 + 2 w_j sum_{k after j} w_k) over the times in order. The process term
+    (model.py) makes a slope over a short window much less certain than visit noise alone."""
+    if not len(group):
+        return np.zeros(k)
+    order = np.lexsort((tau, group))
+    g, t, w = group[order], tau[order], wgt[order]
+    first = np.full(k, np.inf)
+    np.minimum.at(first, g, t)
+    s = t - first[g]
+    total = np.bincount(g, weights=w, minlength=k)
+    upto = np.cumsum(w) - np.r_[0.0, np.cumsum(np.bincount(g, weights=w, minlength=k))][g]
+    after = total[g] - upto  # sum of the weights later in the same group
+    return np.bincount(g, weights=s * (w * w + 2.0 * w * after), minlength=k)
 
 
 def _when(cohort: Cohort, t: float) -> str:
