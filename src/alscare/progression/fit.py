@@ -46,7 +46,8 @@ from alscare.progression.forecast import Z80
 
 MAX_ITER = 300
 MIN_PATIENTS = 20  # below this an outcome keeps the base model's parameters
-MAX_CUT = 6  # held-out forecasts from the first 1..6 visits
+MAX_CUT = 12  # held-out forecasts from the first 1..12 visits
+VISIT_BUCKETS = (1, 3, 6)  # interval scale calibrated per history length: 1-2, 3-5, 6+ visits
 MAX_GAP_MONTHS = 15.0
 PLACEBO_START_VISIT = 2  # pretend starts at the third visit
 TOL = 1e-7
@@ -111,11 +112,11 @@ def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
     p, tau, y = obs.pidx[order], obs.tau[order], obs.y[order]
     if not len(p):
         return {"err": np.array([]), "v_lat": np.array([]), "gap": np.array([]),
-                "w": np.array([]), "rate": np.array([])}
+                "w": np.array([]), "rate": np.array([]), "n_hist": np.array([])}
     cnt = np.bincount(p, minlength=n)
     start = np.r_[0, np.cumsum(cnt)[:-1]]
     rank = np.arange(len(p)) - start[p]
-    hist_g, hist_i, tgt_g, tgt_i, group_p, group_last = [], [], [], [], [], []
+    hist_g, hist_i, tgt_g, tgt_i, group_p, group_last, group_j = [], [], [], [], [], [], []
     g0 = 0
     for j in range(1, max_cut + 1):
         pats = np.flatnonzero(cnt > j)
@@ -135,9 +136,11 @@ def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
         tgt_i.append(ti[keep])
         group_p.append(pats)
         group_last.append(last_tau)
+        group_j.append(np.full(len(pats), j))
         g0 += len(pats)
     hg, hi_ = np.concatenate(hist_g), np.concatenate(hist_i)
-    gp, glast = np.concatenate(group_p), np.concatenate(group_last)
+    gp, glast, gj = (np.concatenate(group_p), np.concatenate(group_last),
+                     np.concatenate(group_j))
     m0, s0 = pm.prior(om, x[gp], line.onset_known[gp])
     post = pm.update(hg, tau[hi_], y[hi_], m0, s0, om)
     tg, ti = np.concatenate(tgt_g), np.concatenate(tgt_i)
@@ -153,7 +156,8 @@ def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
     mu_last, _ = pm.latent_at(post.take(tg), glast[tg])
     rate = np.where(gap > 0, (mu - mu_last) / np.maximum(gap, 1e-9), 0.0)
     err = y[ti] - mu - gap * (om.followup_shift[0] + om.followup_shift[1] * rate)
-    return {"err": err, "v_lat": v_lat, "gap": gap, "w": 1.0 / cnt_k[inv], "rate": rate}
+    return {"err": err, "v_lat": v_lat, "gap": gap, "w": 1.0 / cnt_k[inv], "rate": rate,
+            "n_hist": gj[tg]}
 
 
 def mixed_weights(w: np.ndarray) -> np.ndarray:
@@ -187,7 +191,7 @@ GAP_BINS = (0.0, 4.5, 9.0, np.inf)  # months ahead: ~3, ~6, ~12-month forecasts
 
 def coverage_with_knots(h: dict[str, np.ndarray], om: model_mod.OutcomeModel) -> np.ndarray:
     """Held-out 80% coverage per horizon bin with the model's horizon-dependent scale."""
-    k = om.scale_at(h["gap"])
+    k = om.scale_at(h["gap"], h["n_hist"])
     var = k ** 2 * (h["v_lat"] + om.noise_sd ** 2) + om.drift_sd ** 2 * h["gap"]
     inside = (np.abs(h["err"]) <= Z80 * np.sqrt(var)).astype(float)
     b = np.digitize(h["gap"], GAP_BINS[1:-1])
@@ -210,6 +214,24 @@ def calibrate_scale_knots(h: dict[str, np.ndarray], noise_sd: float
         knots.append((_wquantile(h["gap"][sel], h["w"][sel], 0.5),
                       max(_wquantile(absz[sel], h["w"][sel], 0.80), 0.3)))
     return knots
+
+
+def calibrate_by_history(h: dict[str, np.ndarray], noise_sd: float
+                         ) -> list[tuple[int, list[tuple[float, float]]]]:
+    """``calibrate_scale_knots`` per length of history (VISIT_BUCKETS): a long, dense history
+    pins the course down better than the Gaussian model allows for (plateaus are then seen),
+    so one scale for all left long histories' intervals about 12 points too wide."""
+    out = []
+    edges = (*VISIT_BUCKETS, np.inf)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (h["n_hist"] >= lo) & (h["n_hist"] < hi)
+        if sel.sum() < 100:
+            continue
+        sub = {k: v[sel] for k, v in h.items()}
+        knots = calibrate_scale_knots({**sub, "w": mixed_weights(sub["w"])}, noise_sd)
+        if knots:
+            out.append((int(lo), knots))
+    return out
 
 
 PROCESS_SD_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # x noise_sd, per sqrt(month)
@@ -341,6 +363,7 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
                 "held_out_rmse_after": round(float(np.sqrt(np.mean(h["err"] ** 2))), 4)}
             om.scale_knots = calibrate_scale_knots({**h, "w": mixed_weights(h["w"])},
                                                    om.noise_sd)
+            om.scale_knots_by_visits = calibrate_by_history(h, om.noise_sd)
             om.predictive_scale, om.drift_sd = 1.0, 0.0
             def by_bin(cov: np.ndarray) -> dict[str, float | None]:
                 return {f"{GAP_BINS[k]:g}-{GAP_BINS[k + 1]:g}": (None if np.isnan(c)

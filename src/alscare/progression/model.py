@@ -104,13 +104,31 @@ class OutcomeModel:
     # ahead, a + b x the forecast's own rate of change; (0, 0) = none. Fitted on held-out visits
     followup_shift: tuple[float, float] = (0.0, 0.0)
 
-    def scale_at(self, months_ahead: np.ndarray) -> np.ndarray | float:
+    # the same knots per length of history: (least number of visits, knots), ascending; a
+    # forecast uses the last entry its history reaches (fit.py). Empty: scale_knots for all.
+    scale_knots_by_visits: list[tuple[int, list[tuple[float, float]]]] = field(
+        default_factory=list)
+    notes: str = ""
+
+    def scale_at(self, months_ahead: np.ndarray,
+                 n_visits: np.ndarray | None = None) -> np.ndarray | float:
+        """Scale on the predictive sd at ``months_ahead``, for histories of ``n_visits``
+        visits (per patient, broadcast over horizons) when the model has per-length knots."""
+        def interp(knots: list[tuple[float, float]]) -> np.ndarray:
+            m = np.array([k[0] for k in knots])
+            v = np.array([k[1] for k in knots])
+            return np.interp(months_ahead, m, v)
+
+        if self.scale_knots_by_visits and n_visits is not None:
+            nv = np.asarray(n_visits, dtype=float).reshape(
+                (-1,) + (1,) * (np.ndim(months_ahead) - 1))
+            out = interp(self.scale_knots_by_visits[0][1])
+            for least, knots in self.scale_knots_by_visits[1:]:
+                out = np.where(nv >= least, interp(knots), out)
+            return out
         if not self.scale_knots:
             return self.predictive_scale
-        m = np.array([k[0] for k in self.scale_knots])
-        v = np.array([k[1] for k in self.scale_knots])
-        return np.interp(months_ahead, m, v)
-    notes: str = ""
+        return interp(self.scale_knots)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +148,9 @@ class OutcomeModel:
             "predictive_scale": round(float(self.predictive_scale), 6),
             "response_scale": round(float(self.response_scale), 6),
             "scale_knots": [[round(float(a), 4), round(float(b), 6)] for a, b in self.scale_knots],
+            "scale_knots_by_visits": [
+                [int(least), [[round(float(a), 4), round(float(b), 6)] for a, b in knots]]
+                for least, knots in self.scale_knots_by_visits],
             "process_sd": round(float(self.process_sd), 6),
             "followup_shift": [round(float(v), 6) for v in self.followup_shift],
             "notes": self.notes,
@@ -156,6 +177,8 @@ class OutcomeModel:
             predictive_scale=float(d.get("predictive_scale", 1.0)),
             response_scale=float(d.get("response_scale", 1.0)),
             scale_knots=[(float(a), float(b)) for a, b in d.get("scale_knots", [])],
+            scale_knots_by_visits=[(int(least), [(float(a), float(b)) for a, b in knots])
+                                   for least, knots in d.get("scale_knots_by_visits", [])],
             process_sd=float(d.get("process_sd", 0.0)),
             followup_shift=_pair(d.get("followup_shift", (0.0, 0.0)), d.get("name")),
             notes=str(d.get("notes", "")),
