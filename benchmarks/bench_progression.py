@@ -43,6 +43,7 @@ from benchmarks import baselines as bl
 
 DPM = bl.DAYS_PER_MONTH
 HORIZONS = (6, 12)
+LATER_CUTS = (6, 9)  # forecasts also from the 6th and 9th scored visit
 OBS_WINDOW_DAYS = 30.0  # an observed visit within +-30 days of the horizon counts
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -308,6 +309,9 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
         res = {"seconds_full_cohort": secs,
                "response": evaluate_response(gen.cohort, gen.truth, sections, scored)}
         res["forecast"], per = evaluate_forecasts(gen, scored, model)
+        for visit in LATER_CUTS:  # longer histories: the interval scale depends on them
+            cut = forecast_cutoffs(scored, gen.truth, visit_index=visit - 1)
+            res[f"forecast_cut_visit{visit}"], _ = evaluate_forecasts(gen, scored, model, cut)
         out[label] = res
         if label == "default":
             RESULTS.mkdir(exist_ok=True)
@@ -353,6 +357,13 @@ def print_accuracy(out: dict[str, Any]) -> None:
                   f"{x['dfs_line_rmse_observed']:.2f} (ratio {ratio_o:.2f}, n={x['n_observed']});"
                   f" 80% coverage observed {x['alscare_coverage80_observed']:.3f}, truth "
                   f"{x['alscare_coverage80_truth']:.3f}, width {x['alscare_mean_width80']:.1f}")
+            for visit in LATER_CUTS:
+                y = res[f"forecast_cut_visit{visit}"][f"{h}m"]
+                print(f"             from visit {visit}: RMSE vs truth alscare "
+                      f"{y['alscare_rmse_truth']:.2f} | dFS line {y['dfs_line_rmse_truth']:.2f}"
+                      f" (n={y['n_truth']}); coverage observed "
+                      f"{y['alscare_coverage80_observed']:.3f}, truth "
+                      f"{y['alscare_coverage80_truth']:.3f}")
             print(f"             bias vs truth alscare {x['alscare_bias_truth']:+.2f} | dFS line "
                   f"{x['dfs_line_bias_truth']:+.2f}; all patients, as if none died (n="
                   f"{x['n_truth_all']}): RMSE alscare {x['alscare_rmse_truth_all']:.2f} | dFS "
