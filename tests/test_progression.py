@@ -603,3 +603,24 @@ def test_fit_estimates_the_response_prior_by_moments():
 def test_packaged_default_has_a_flat_response_prior():
     om = model_mod.default()["alsfrs_r_total"]
     assert om.response_prior_sd == 0.0 and om.response_prior_mean == 0.0
+
+
+def test_gls_slope_weights_match_the_dense_formula():
+    from alscare.progression.response import gls_slope_weights
+
+    rng = np.random.default_rng(1)
+    g = np.repeat([0, 1, 2, 3], [3, 5, 2, 1])  # the last has one visit: no slope
+    tau = rng.uniform(0, 20, len(g))
+    perm = rng.permutation(len(g))
+    w, var = gls_slope_weights(g[perm], tau[perm], 1.5, 1.2, 4)
+    for i in range(3):
+        m = g[perm] == i
+        t = tau[perm][m]
+        s = t - t.min()
+        r = 1.2 ** 2 * np.minimum.outer(s, s) + 1.5 ** 2 * np.eye(len(s))
+        x = np.column_stack([np.ones(len(s)), s])
+        a = np.linalg.inv(x.T @ np.linalg.solve(r, x))
+        assert w[m] == pytest.approx((a @ x.T @ np.linalg.inv(r))[1])
+        assert var[i] == pytest.approx(a[1, 1])
+        assert w[m] @ t == pytest.approx(1.0) and w[m].sum() == pytest.approx(0.0, abs=1e-9)
+    assert np.isinf(var[3]) and w[g[perm] == 3].sum() == 0

@@ -180,14 +180,17 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
     ok_w = (n_w >= 2) & (sxx > 1e-9)
     sxx_safe = np.where(ok_w, sxx, 1.0)
     wgt = dev / sxx_safe[we]
+    var_obs = (om.noise_sd ** 2 / sxx_safe
+               + om.process_sd ** 2 * walk_slope_var(we, tau[win], wgt, k))
+    if om.process_sd > 0:  # generalised least squares under noise + process covariance
+        wgt, var_gls = gls_slope_weights(we, tau[win], om.noise_sd, om.process_sd, k)
+        var_obs = np.where(ok_w, var_gls, var_obs)
     obs_slope = np.bincount(we, weights=wgt * y[win], minlength=k)
     # the same least-squares slope of the counterfactual quadratic: b1 + b2 * q
     q = np.bincount(we, weights=wgt * tau[win] ** 2, minlength=k)
     a = np.column_stack([np.zeros(k), np.ones(k), q])
     exp_slope = np.einsum("ni,ni->n", a, m_pre)
     var_cf = np.einsum("ni,nij,nj->n", a, p_pre, a)
-    var_obs = (om.noise_sd ** 2 / sxx_safe
-               + om.process_sd ** 2 * walk_slope_var(we, tau[win], wgt, k))
     # meaningful slowing: obs - cf >= 0.2 * (-cf)  <=>  L = obs - 0.8 cf >= 0   [S73]
     # response_scale: calibrated on placebo starts (fit.py) so that with no drug effect the
     # standardised slope change has the spread of a standard normal
@@ -241,6 +244,54 @@ def no_slowing_margin(obs_slope: np.ndarray, exp_slope: np.ndarray, var_cf: np.n
     var_l = t2 + MEANINGFUL_SLOWING ** 2 * var_cf
     mean = MEANINGFUL_SLOWING * exp_slope + prior_mean + cov_ld / var_d * d
     return mean, np.sqrt(np.maximum(var_l - cov_ld ** 2 / var_d, 1e-12))
+
+
+def gls_slope_weights(group: np.ndarray, tau: np.ndarray, noise_sd: float, q: float,
+                      k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per observation, the weight of the generalised least-squares slope of its group
+    (slope = sum w y) under covariance noise_sd**2 I + q**2 min(s_j, s_k), s = tau - the
+    group's first time (visit noise plus the process term); and per group the slope's
+    variance. Groups are padded to a power of two visits and solved in batches. A group with
+    fewer than 2 distinct times gets weights 0 and variance inf."""
+    n_obs = len(group)
+    w_out = np.zeros(n_obs)
+    var = np.full(k, np.inf)
+    if not n_obs:
+        return w_out, var
+    order = np.lexsort((tau, group))
+    g, t = group[order], tau[order]
+    cnt = np.bincount(g, minlength=k)
+    start = np.r_[0, np.cumsum(cnt)[:-1]]
+    rank = np.arange(n_obs) - start[g]
+    first = t[start[g]]
+    width = np.where(cnt > 0, 2 ** np.ceil(np.log2(np.maximum(cnt, 2))).astype(int), 0)
+    for v in np.unique(width[width > 0]):
+        groups = np.flatnonzero((width == v) & (cnt >= 2))
+        if not len(groups):
+            continue
+        slot = np.full(k, -1)
+        slot[groups] = np.arange(len(groups))
+        rows = np.flatnonzero(slot[g] >= 0)
+        b_i, r_i = slot[g[rows]], rank[rows]
+        s_mat = np.zeros((len(groups), v))
+        mask = np.zeros((len(groups), v), dtype=bool)
+        s_mat[b_i, r_i], mask[b_i, r_i] = t[rows] - first[rows], True
+        cov = (q * q * np.minimum(s_mat[:, :, None], s_mat[:, None, :])
+               + noise_sd ** 2 * np.eye(v)[None])
+        cov = np.where(mask[:, :, None] & mask[:, None, :], cov, np.eye(v)[None])
+        x = np.stack([mask.astype(float), np.where(mask, s_mat, 0.0)], axis=-1)  # (B, v, 2)
+        rinv_x = np.linalg.solve(cov, x)
+        info = np.einsum("bvi,bvj->bij", x, rinv_x)
+        det = info[:, 0, 0] * info[:, 1, 1] - info[:, 0, 1] ** 2
+        good = det > 1e-12
+        det = np.where(good, det, 1.0)
+        # row 2 of info^-1 times (R^-1 X)': slope weights
+        inv_row = np.stack([-info[:, 1, 0], info[:, 0, 0]], axis=-1) / det[:, None]
+        w = np.einsum("bi,bvi->bv", inv_row, rinv_x)
+        w = np.where(good[:, None], w, 0.0)
+        var[groups] = np.where(good, info[:, 0, 0] / det, np.inf)
+        w_out[order[rows]] = w[b_i, r_i]
+    return w_out, var
 
 
 def walk_slope_var(group: np.ndarray, tau: np.ndarray, wgt: np.ndarray, k: int) -> np.ndarray:
