@@ -87,9 +87,9 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
     a_model = model["alsfrs_r_total"]
     a_post = post["alsfrs_r_total"]
     if a_model.process_sd > 0:
-        a_post = pm.update(obs["alsfrs_r_total"].pidx, obs["alsfrs_r_total"].tau,
-                           obs["alsfrs_r_total"].y, *pm.prior(a_model, x, line.onset_known),
-                           a_model, process_sd=0.0)
+        a_obs = obs["alsfrs_r_total"]
+        a_post = pm.update(a_obs.pidx, a_obs.tau, a_obs.y,
+                           *pm.prior(a_model, x, line.onset_known), a_model, process_sd=0.0)
     has_alsfrs = a_post.n_obs > 0
     s_mean, s_sd = pm.slope_at(a_post, np.nan_to_num(tau_ref))
     ok_slope = has_alsfrs & np.isfinite(tau_ref)

@@ -42,7 +42,7 @@ from alscare.frames import Cohort
 from alscare.progression import model as model_mod
 from alscare.progression import posterior as pm
 from alscare.progression import response as rsp
-from alscare.progression.forecast import Z80
+from alscare.progression.forecast import Z80, rate_since
 
 MAX_ITER = 300
 MIN_PATIENTS = 20  # below this an outcome keeps the base model's parameters
@@ -144,7 +144,8 @@ def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
     m0, s0 = pm.prior(om, x[gp], line.onset_known[gp])
     post = pm.update(hg, tau[hi_], y[hi_], m0, s0, om)
     tg, ti = np.concatenate(tgt_g), np.concatenate(tgt_i)
-    mu, sd = pm.latent_at(post.take(tg), tau[ti])
+    targets = post.take(tg)
+    mu, sd = pm.latent_at(targets, tau[ti])
     v_lat = sd ** 2
     gap = tau[ti] - glast[tg]
     # each patient counts once per horizon bin, however many cuts and visits it has: long
@@ -153,9 +154,9 @@ def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
     b = np.digitize(gap, GAP_BINS[1:-1])
     key = pat * (len(GAP_BINS) - 1) + b
     _, inv, cnt_k = np.unique(key, return_inverse=True, return_counts=True)
-    mu_last, _ = pm.latent_at(post.take(tg), glast[tg])
-    rate = np.where(gap > 0, (mu - mu_last) / np.maximum(gap, 1e-9), 0.0)
-    err = y[ti] - mu - gap * (om.followup_shift[0] + om.followup_shift[1] * rate)
+    mu_last, _ = pm.latent_at(targets, glast[tg])
+    rate = rate_since(mu, mu_last, gap)
+    err = y[ti] - mu - om.mean_shift(gap, rate)
     return {"err": err, "v_lat": v_lat, "gap": gap, "w": 1.0 / cnt_k[inv], "rate": rate,
             "n_hist": gj[tg]}
 
@@ -199,6 +200,12 @@ def coverage_with_knots(h: dict[str, np.ndarray], om: model_mod.OutcomeModel) ->
                      for j in range(len(GAP_BINS) - 1)])
 
 
+def by_bin(values: np.ndarray) -> dict[str, float | None]:
+    """Per-horizon-bin values keyed by the bin's months ahead, rounded for the model file."""
+    return {f"{GAP_BINS[k]:g}-{GAP_BINS[k + 1]:g}": (None if np.isnan(c) else round(float(c), 4))
+            for k, c in enumerate(values)}
+
+
 def calibrate_scale_knots(h: dict[str, np.ndarray], noise_sd: float
                           ) -> list[tuple[float, float]]:
     """Per horizon bin, the scale k on the predictive sd (no drift) at which 80% of held-out
@@ -238,13 +245,14 @@ PROCESS_SD_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # x noise_sd, per sqrt(
 
 
 def choose_process_sd(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
-                      line: pm.Timeline) -> tuple[float, dict[str, Any]]:
+                      line: pm.Timeline
+                      ) -> tuple[float, dict[str, Any], dict[str, np.ndarray]]:
     """The process sd (model.py) with the smallest held-out forecast error: every candidate
     on the grid (multiples of the noise sd) forecasts the same held-out visits, each patient
     weighted once per horizon bin, and the mean squared error over the horizon bins decides.
     Cross-validation rather than likelihood because the forecasts are what the process term
     is for, and the EM fit of the other parameters assumes none."""
-    scores = {}
+    scores, held_out = {}, {}
     for f in PROCESS_SD_GRID:
         trial = copy.deepcopy(om)
         trial.process_sd = f * om.noise_sd
@@ -252,10 +260,12 @@ def choose_process_sd(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.nd
         b = np.digitize(h["gap"], GAP_BINS[1:-1])
         per_bin = [_wmean(h["err"][b == j] ** 2, h["w"][b == j])
                    for j in range(len(GAP_BINS) - 1) if (b == j).any()]
-        scores[round(f * om.noise_sd, 6)] = float(np.mean(per_bin))
+        q = round(f * om.noise_sd, 6)
+        scores[q], held_out[q] = float(np.mean(per_bin)), h
     best = min(scores, key=lambda q: scores[q])
-    return best, {"chosen": best, "criterion": "held-out forecast MSE, mean over horizon bins",
-                  "mse_by_process_sd": {str(q): round(v, 4) for q, v in scores.items()}}
+    return best, held_out[best], {
+        "chosen": best, "criterion": "held-out forecast MSE, mean over horizon bins",
+        "mse_by_process_sd": {str(q): round(v, 4) for q, v in scores.items()}}
 
 
 def placebo_starts(obs: pm.Observations, n: int, exclude: np.ndarray,
@@ -351,11 +361,11 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
             continue
         h = holdout_cuts(om, obs, x, line)
         if len(h["err"]) >= 50:
-            om.process_sd, info["process_sd_choice"] = choose_process_sd(om, obs, x, line)
-            h = holdout_cuts(om, obs, x, line)
+            om.process_sd, h, info["process_sd_choice"] = choose_process_sd(om, obs, x, line)
             before = float(np.sqrt(np.mean(h["err"] ** 2)))
+            raw = h["err"] + om.mean_shift(h["gap"], h["rate"])  # the base model's shift undone
             om.followup_shift = fit_followup_shift(h)
-            h = holdout_cuts(om, obs, x, line)
+            h = {**h, "err": raw - om.mean_shift(h["gap"], h["rate"])}
             info["followup_shift"] = {
                 "a_per_month": round(om.followup_shift[0], 6),
                 "b_per_month_per_rate": round(om.followup_shift[1], 6),
@@ -365,11 +375,6 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
                                                    om.noise_sd)
             om.scale_knots_by_visits = calibrate_by_history(h, om.noise_sd)
             om.predictive_scale, om.drift_sd = 1.0, 0.0
-            def by_bin(cov: np.ndarray) -> dict[str, float | None]:
-                return {f"{GAP_BINS[k]:g}-{GAP_BINS[k + 1]:g}": (None if np.isnan(c)
-                                                                 else round(float(c), 4))
-                        for k, c in enumerate(cov)}
-
             info["holdout_forecasts"] = {
                 "n": int(len(h["err"])),
                 "design": f"histories cut at visits 1..{MAX_CUT}, later visits within "

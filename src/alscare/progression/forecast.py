@@ -70,16 +70,19 @@ def followup_shift(om: OutcomeModel, post: Posterior, tau: np.ndarray,
                    mu: np.ndarray) -> np.ndarray:
     """The mean shift for a patient still followed at tau (model.py): months ahead x (a + b x
     the forecast's rate of change since the last observation)."""
-    a, b = om.followup_shift
-    if a == 0.0 and b == 0.0:
+    if om.followup_shift == (0.0, 0.0):
         return np.zeros_like(mu)
     ahead = months_ahead(post, tau)
     last = np.broadcast_to(
         np.nan_to_num(post.tau_last, nan=0.0).reshape(-1, *([1] * (np.ndim(tau) - 1))),
         np.shape(tau))
-    mu_last, _ = latent_at(post, np.ascontiguousarray(last))
-    rate = np.where(ahead > 0, (mu - mu_last) / np.maximum(ahead, 1e-9), 0.0)
-    return ahead * (a + b * rate)
+    mu_last, _ = latent_at(post, last)
+    return om.mean_shift(ahead, rate_since(mu, mu_last, ahead))
+
+
+def rate_since(mu: np.ndarray, mu_last: np.ndarray, ahead: np.ndarray) -> np.ndarray:
+    """A forecast's rate of change per month since the last observation (0 at it)."""
+    return np.where(ahead > 0, (mu - mu_last) / np.maximum(ahead, 1e-9), 0.0)
 
 
 def predictive(om: OutcomeModel, post: Posterior,

@@ -110,6 +110,12 @@ class OutcomeModel:
         default_factory=list)
     notes: str = ""
 
+    def mean_shift(self, months_ahead: np.ndarray, rate: np.ndarray) -> np.ndarray:
+        """The follow-up shift of a forecast ``months_ahead`` whose own rate of change since
+        the last observation is ``rate``: months ahead x (a + b x rate)."""
+        a, b = self.followup_shift
+        return months_ahead * (a + b * rate)
+
     def scale_at(self, months_ahead: np.ndarray,
                  n_visits: np.ndarray | None = None) -> np.ndarray | float:
         """Scale on the predictive sd at ``months_ahead``, for histories of ``n_visits``

@@ -17,6 +17,7 @@ two), so this too is a handful of batched solves.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,6 +188,52 @@ def last_tau(pidx: np.ndarray, tau: np.ndarray, n: int) -> np.ndarray:
     return np.where(np.isfinite(last), last, np.nan)
 
 
+@dataclass
+class PaddedBatch:
+    """Groups with the same padded number of observations: ``groups`` (B,) group ids; the
+    observations at input positions ``rows`` sit at (``slot``, ``col``) of a (B, width) matrix,
+    in time order within each group."""
+
+    groups: np.ndarray
+    rows: np.ndarray
+    slot: np.ndarray
+    col: np.ndarray
+    width: int
+
+    def matrix(self, values: np.ndarray) -> np.ndarray:
+        """(B, width) matrix of ``values`` (indexed like the input), zeros in the padding."""
+        out = np.zeros((len(self.groups), self.width))
+        out[self.slot, self.col] = values[self.rows]
+        return out
+
+    @property
+    def mask(self) -> np.ndarray:
+        out = np.zeros((len(self.groups), self.width), dtype=bool)
+        out[self.slot, self.col] = True
+        return out
+
+
+def padded_batches(group: np.ndarray, tau: np.ndarray, n: int,
+                   min_count: int = 1) -> Iterator[PaddedBatch]:
+    """Groups 0..n-1 with at least ``min_count`` observations, batched by their number of
+    observations padded to a power of two (at least 2): per-group dense algebra becomes a
+    handful of batched solves, with no per-patient Python loop."""
+    cnt = np.bincount(group, minlength=n)
+    order = np.lexsort((tau, group))
+    start = np.r_[0, np.cumsum(cnt)[:-1]]
+    col_sorted = np.arange(len(order)) - start[group[order]]
+    width = 2 ** np.ceil(np.log2(np.maximum(cnt, 2))).astype(int)
+    width = np.where(cnt >= min_count, width, 0)
+    for v in np.unique(width[width > 0]):
+        groups = np.flatnonzero(width == v)
+        slot = np.full(n, -1)
+        slot[groups] = np.arange(len(groups))
+        sel = slot[group[order]] >= 0
+        rows = order[sel]
+        yield PaddedBatch(groups=groups, rows=rows, slot=slot[group[rows]],
+                          col=col_sorted[sel], width=int(v))
+
+
 def process_update(pidx: np.ndarray, tau: np.ndarray, y: np.ndarray, m0: np.ndarray,
                    s0: np.ndarray, noise_sd: float, q: float) -> Posterior:
     """Posterior of (b, W(tau_last)) with the Brownian process term (module doc), batched by
@@ -196,22 +243,9 @@ def process_update(pidx: np.ndarray, tau: np.ndarray, y: np.ndarray, m0: np.ndar
     tau_last = last_tau(pidx, tau, n)
     mean, cov = m0.copy(), s0.copy()
     w_mean, w_var, w_cov = np.zeros(n), np.zeros(n), np.zeros((n, k))
-    order = np.lexsort((tau, pidx))
-    p_s, tau_s, y_s = pidx[order], tau[order], y[order]
-    start = np.r_[0, np.cumsum(cnt)[:-1]]
-    rank = np.arange(len(p_s)) - start[p_s]
-    width = np.where(cnt > 0, 2 ** np.ceil(np.log2(np.maximum(cnt, 1))).astype(int), 0)
-    width = np.maximum(width, np.where(cnt > 0, 2, 0))
-    for v in np.unique(width[width > 0]):
-        pats = np.flatnonzero(width == v)
-        slot = np.full(n, -1)
-        slot[pats] = np.arange(len(pats))
-        rows = slot[p_s] >= 0
-        b_i, r_i = slot[p_s[rows]], rank[rows]
-        t_mat = np.zeros((len(pats), v))
-        y_mat = np.zeros((len(pats), v))
-        mask = np.zeros((len(pats), v), dtype=bool)
-        t_mat[b_i, r_i], y_mat[b_i, r_i], mask[b_i, r_i] = tau_s[rows], y_s[rows], True
+    for batch in padded_batches(pidx, tau, n):
+        pats, v = batch.groups, batch.width
+        t_mat, y_mat, mask = batch.matrix(tau), batch.matrix(y), batch.mask
         z = design(t_mat)  # (B, v, k)
         s0_b, m0_b = s0[pats], m0[pats]
         vyy = (np.einsum("bvi,bij,bwj->bvw", z, s0_b, z)

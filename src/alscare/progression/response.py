@@ -10,10 +10,10 @@ post-start course is compared with the patient's own counterfactual course (data
   is a linear function of the posterior, so its variance a'Pa carries the uncertainty of the
   patient's natural curvature: a course that might have been slowing anyway is not read as a
   drug effect with false certainty.
-- observed: the least-squares slope of the last pre-start visit and every post-start visit,
-  with variance noise_sd**2 / Sxx plus, with the model's process term (plateaus and steps),
-  process_sd**2 x the variance of a Brownian motion's least-squares slope over those visit
-  times (``walk_slope_var``): a short window's slope is then not over-trusted.
+- observed: the slope of the last pre-start visit and every post-start visit: least squares
+  with variance noise_sd**2 / Sxx, or, with the model's process term (plateaus and steps),
+  generalised least squares under visit noise plus the process covariance
+  (``gls_slope_weights``), so that a short window's slope is not over-trusted.
 - a clinically meaningful slowing is a true post-start slope >= cf + 20% of the expected
   decline (-cf) [S73], so p_no_response = P(true slope - 0.8 cf < 0 | data), closed form
   (``no_slowing_margin``) with a prior on the slope change, N(response_prior_mean,
@@ -47,6 +47,7 @@ from alscare.progression.posterior import (
     Observations,
     Timeline,
     gaussian_update,
+    padded_batches,
     prior,
     sufficient_stats,
 )
@@ -180,8 +181,7 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
     ok_w = (n_w >= 2) & (sxx > 1e-9)
     sxx_safe = np.where(ok_w, sxx, 1.0)
     wgt = dev / sxx_safe[we]
-    var_obs = (om.noise_sd ** 2 / sxx_safe
-               + om.process_sd ** 2 * walk_slope_var(we, tau[win], wgt, k))
+    var_obs = om.noise_sd ** 2 / sxx_safe
     if om.process_sd > 0:  # generalised least squares under noise + process covariance
         wgt, var_gls = gls_slope_weights(we, tau[win], om.noise_sd, om.process_sd, k)
         var_obs = np.where(ok_w, var_gls, var_obs)
@@ -251,35 +251,21 @@ def gls_slope_weights(group: np.ndarray, tau: np.ndarray, noise_sd: float, q: fl
     """Per observation, the weight of the generalised least-squares slope of its group
     (slope = sum w y) under covariance noise_sd**2 I + q**2 min(s_j, s_k), s = tau - the
     group's first time (visit noise plus the process term); and per group the slope's
-    variance. Groups are padded to a power of two visits and solved in batches. A group with
-    fewer than 2 distinct times gets weights 0 and variance inf."""
-    n_obs = len(group)
-    w_out = np.zeros(n_obs)
+    variance. A group with fewer than 2 distinct times gets weights 0 and variance inf."""
+    w_out = np.zeros(len(group))
     var = np.full(k, np.inf)
-    if not n_obs:
+    if not len(group):
         return w_out, var
-    order = np.lexsort((tau, group))
-    g, t = group[order], tau[order]
-    cnt = np.bincount(g, minlength=k)
-    start = np.r_[0, np.cumsum(cnt)[:-1]]
-    rank = np.arange(n_obs) - start[g]
-    first = t[start[g]]
-    width = np.where(cnt > 0, 2 ** np.ceil(np.log2(np.maximum(cnt, 2))).astype(int), 0)
-    for v in np.unique(width[width > 0]):
-        groups = np.flatnonzero((width == v) & (cnt >= 2))
-        if not len(groups):
-            continue
-        slot = np.full(k, -1)
-        slot[groups] = np.arange(len(groups))
-        rows = np.flatnonzero(slot[g] >= 0)
-        b_i, r_i = slot[g[rows]], rank[rows]
-        s_mat = np.zeros((len(groups), v))
-        mask = np.zeros((len(groups), v), dtype=bool)
-        s_mat[b_i, r_i], mask[b_i, r_i] = t[rows] - first[rows], True
+    first = np.full(k, np.inf)
+    np.minimum.at(first, group, tau)
+    since_first = tau - first[group]
+    for batch in padded_batches(group, tau, k, min_count=2):
+        v = batch.width
+        s_mat, mask = batch.matrix(since_first), batch.mask
         cov = (q * q * np.minimum(s_mat[:, :, None], s_mat[:, None, :])
                + noise_sd ** 2 * np.eye(v)[None])
         cov = np.where(mask[:, :, None] & mask[:, None, :], cov, np.eye(v)[None])
-        x = np.stack([mask.astype(float), np.where(mask, s_mat, 0.0)], axis=-1)  # (B, v, 2)
+        x = np.stack([mask.astype(float), s_mat], axis=-1)  # (B, v, 2)
         rinv_x = np.linalg.solve(cov, x)
         info = np.einsum("bvi,bvj->bij", x, rinv_x)
         det = info[:, 0, 0] * info[:, 1, 1] - info[:, 0, 1] ** 2
@@ -287,29 +273,10 @@ def gls_slope_weights(group: np.ndarray, tau: np.ndarray, noise_sd: float, q: fl
         det = np.where(good, det, 1.0)
         # row 2 of info^-1 times (R^-1 X)': slope weights
         inv_row = np.stack([-info[:, 1, 0], info[:, 0, 0]], axis=-1) / det[:, None]
-        w = np.einsum("bi,bvi->bv", inv_row, rinv_x)
-        w = np.where(good[:, None], w, 0.0)
-        var[groups] = np.where(good, info[:, 0, 0] / det, np.inf)
-        w_out[order[rows]] = w[b_i, r_i]
+        w = np.where(good[:, None], np.einsum("bi,bvi->bv", inv_row, rinv_x), 0.0)
+        var[batch.groups] = np.where(good, info[:, 0, 0] / det, np.inf)
+        w_out[batch.rows] = w[batch.slot, batch.col]
     return w_out, var
-
-
-def walk_slope_var(group: np.ndarray, tau: np.ndarray, wgt: np.ndarray, k: int) -> np.ndarray:
-    """Per group, the variance of the least-squares slope (weights ``wgt``) of a unit Brownian
-    motion started at the group's first time: sum_jk w_j w_k min(s_j, s_k), s = tau - first,
-    as sum_j s_j (w_j**2 + 2 w_j sum_{k after j} w_k) over the times in order. The process term
-    (model.py) makes a slope over a short window much less certain than visit noise alone."""
-    if not len(group):
-        return np.zeros(k)
-    order = np.lexsort((tau, group))
-    g, t, w = group[order], tau[order], wgt[order]
-    first = np.full(k, np.inf)
-    np.minimum.at(first, g, t)
-    s = t - first[g]
-    total = np.bincount(g, weights=w, minlength=k)
-    upto = np.cumsum(w) - np.r_[0.0, np.cumsum(np.bincount(g, weights=w, minlength=k))][g]
-    after = total[g] - upto  # sum of the weights later in the same group
-    return np.bincount(g, weights=s * (w * w + 2.0 * w * after), minlength=k)
 
 
 def _when(cohort: Cohort, t: float) -> str:
