@@ -14,6 +14,7 @@ baselines (``benchmarks/baselines.py``) and, on a small sample, ALSTracker
 patients and the population-model fit on 10,000.
 
     python -m benchmarks.bench_progression accuracy --n 2000 --seed 2026
+    python -m benchmarks.bench_progression response --n 8000 --seed 2026   # + ceiling, CI
     python -m benchmarks.bench_progression alstracker-prepare --n 2000 --seed 2026 --sample 12
     python -m benchmarks.alstracker_runner benchmarks/results/alstracker_n2000_s2026_k12_in.json \
         benchmarks/results/alstracker_n2000_s2026_k12_out.jsonl --iterations 1000
@@ -175,6 +176,108 @@ def _call_table(y: np.ndarray, status: np.ndarray) -> dict[str, Any]:
     return {"called": int(called.sum()), "tp": tp, "fp": fp, "fn": fn, "tn": tn,
             "accuracy": (tp + tn) / max(called.sum(), 1),
             "false_alarm_rate": fp / max(fp + tn, 1), "sensitivity": tp / max(tp + fn, 1)}
+
+
+def response_ceiling(gen: synth.SynthCohort, scored: pd.DataFrame) -> pd.DataFrame:
+    """What the data could tell at best, per treated patient (all visits): two oracle scores
+    of 'not responding' (high = no meaningful slowing), each the margin 0.8 x counterfactual
+    slope - observed slope over the window of the last pre-start visit and every post-start
+    visit (least squares, points/month):
+
+    - ``oracle_counterfactual``: the counterfactual slope is the true one (the noiseless
+      course without the drug, over the window): only the post-start visits' noise remains;
+    - ``oracle_noiseless_lead_in``: the counterfactual is the least-squares slope of the
+      noiseless course over the pre-start visits: what any method extrapolating the patient's
+      own lead-in could reach with error-free ALSFRS-R.
+
+    NaN without at least 2 pre-start visits (lead-in) or 2 post-start visits."""
+    truth = gen.truth
+    start = truth["drug_start"]
+    v = scored[scored["patient_id"].map(start).notna()].copy()
+    v["start"] = v["patient_id"].map(start).astype(float)
+    v["post"] = v["t"] > v["start"]
+    last_pre = v[~v["post"]].groupby("patient_id")["t"].max()
+    v = v[v["post"] | (v["t"] <= v["patient_id"].map(last_pre))]
+    cf = synth.truth_trajectory(truth, v["patient_id"].to_numpy(), v["t"].to_numpy(float),
+                                counterfactual=True)["alsfrs_r_total"].to_numpy(float)
+    win = v[v["post"] | (v["t"] == v["patient_id"].map(last_pre))]
+    cf_win = cf[(v["post"] | (v["t"] == v["patient_id"].map(last_pre))).to_numpy()]
+    pre = v[~v["post"]]
+    cf_pre = cf[(~v["post"]).to_numpy()]
+    obs = bl.ls_slopes(win["t"].to_numpy(), win["alsfrs_r_total"].to_numpy(),
+                       win["patient_id"].to_numpy())
+    true_cf = bl.ls_slopes(win["t"].to_numpy(), cf_win, win["patient_id"].to_numpy())
+    lead_in = bl.ls_slopes(pre["t"].to_numpy(), cf_pre, pre["patient_id"].to_numpy())
+    n_post = v[v["post"]].groupby("patient_id").size()
+    ids = start.index[start.notna()]
+    ok = (n_post.reindex(ids).fillna(0) >= 2) & (lead_in["n"].reindex(ids).fillna(0) >= 2)
+    o = obs["slope"].reindex(ids)
+    out = pd.DataFrame(index=ids)
+    out["oracle_counterfactual"] = (0.8 * true_cf["slope"].reindex(ids) - o).where(ok)
+    out["oracle_noiseless_lead_in"] = (0.8 * lead_in["slope"].reindex(ids) - o).where(ok)
+    return out
+
+
+def paired_auc_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, n_boot: int = 2000,
+                          seed: int = 0) -> dict[str, float]:
+    """AUC(a) - AUC(b) on the patients both score, with a 95% percentile interval from a
+    paired bootstrap over patients."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    y, a, b = y[ok], a[ok], b[ok]
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(y), len(y))
+        diffs.append(bl.auc(y[i], a[i]) - bl.auc(y[i], b[i]))
+    d = np.asarray(diffs)
+    d = d[np.isfinite(d)]
+    return {"n": int(ok.sum()), "difference": bl.auc(y, a) - bl.auc(y, b),
+            "lower95": float(np.quantile(d, 0.025)), "upper95": float(np.quantile(d, 0.975))}
+
+
+def response_bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Response calls on a cohort large enough for a paired comparison (n=2000 gives ~280
+    patients both methods score: an AUC difference of 0.03 is then within noise), with the
+    information ceiling (``response_ceiling``)."""
+    gen = synth.generate(args.n, args.seed)
+    scored = scored_visits(gen.cohort)
+    sections, secs = run_alscare(gen.cohort)
+    out: dict[str, Any] = {"n": args.n, "seed": args.seed, "seconds_full_cohort": secs,
+                           **evaluate_response(gen.cohort, gen.truth, sections, scored)}
+    treated = gen.truth.index[gen.truth["drug_start"].notna()]
+    y = gen.truth.loc[treated, "truly_not_responding"].astype(bool).to_numpy()
+    p = alscare_response_table(gen.cohort, sections, gen.truth).reindex(treated)[
+        "p_no_response"].to_numpy(float)
+    ratio = bl.slope_ratio_response(scored, gen.truth["drug_start"], pd.Series(
+        np.inf, index=gen.truth.index)).reindex(treated)["score"].to_numpy(float)
+    ceiling = response_ceiling(gen, scored).reindex(treated)
+    out["alscare_minus_slope_ratio_auc"] = paired_auc_difference(y, p, ratio, seed=args.seed)
+    sc = np.isfinite(p)
+    out["ceiling"] = {
+        col: {"n_scored": int(np.isfinite(ceiling[col]).sum()),
+              "auc": bl.auc(y, ceiling[col].to_numpy(float)),
+              "auc_on_alscare_scored": bl.auc(y[sc], ceiling[col].to_numpy(float)[sc])}
+        for col in ceiling.columns}
+    print(f"Response, n={args.n} seed={args.seed}: {len(y)} treated, {int(y.sum())} truly not "
+          "responding")
+    a, c, d = out["alscare"], out["common"], out["alscare_minus_slope_ratio_auc"]
+    print(f"  alscare: scored {1 - a['share_no_score']:.1%}, AUC {a['auc']:.3f}, Brier "
+          f"{a['brier']:.3f}; slope ratio: scored {1 - out['slope_ratio']['share_no_score']:.1%},"
+          f" AUC {out['slope_ratio']['auc']:.3f}")
+    print(f"  both scored (n={c['n']}): AUC {c['alscare_auc']:.3f} vs {c['slope_ratio_auc']:.3f};"
+          f" difference {d['difference']:+.3f} (95% CI {d['lower95']:+.3f} to "
+          f"{d['upper95']:+.3f})")
+    for k in ("alscare_calls", "slope_ratio_calls"):
+        t = out[k]
+        print(f"  {k:20s} called {t['called']}: accuracy {t['accuracy']:.3f}, false alarms "
+              f"{t['false_alarm_rate']:.3f}, sensitivity {t['sensitivity']:.3f}")
+    for col, v in out["ceiling"].items():
+        print(f"  ceiling {col}: AUC {v['auc']:.3f} (n={v['n_scored']}); on alscare-scored "
+              f"{v['auc_on_alscare_scored']:.3f}")
+    print("  reliability (alscare):", "; ".join(
+        f"{x['bin']}: n={x['n']} p={x['mean_predicted']:.2f} obs={x['observed']:.2f}"
+        for x in out["reliability"]))
+    return out
 
 
 # --- forecasts ---------------------------------------------------------------------------------
@@ -612,6 +715,9 @@ def main() -> None:
         s.add_argument("--seed", type=int, default=2026)
         s.add_argument("--sample", type=int if name.endswith("prepare") else str, default=12,
                        help="sample size; for scoring, several comma-separated are pooled")
+    r = sub.add_parser("response")
+    r.add_argument("--n", type=int, default=8000)
+    r.add_argument("--seed", type=int, default=2026)
     c = sub.add_parser("cli")
     c.add_argument("--n", type=int, default=2000)
     c.add_argument("--seed", type=int, default=99)
@@ -621,7 +727,8 @@ def main() -> None:
     t.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     res = {"accuracy": accuracy, "alstracker-prepare": alstracker_prepare,
-           "alstracker-score": alstracker_score, "cli": cli_run, "timing": timing}[args.cmd](args)
+           "alstracker-score": alstracker_score, "response": response_bench, "cli": cli_run,
+           "timing": timing}[args.cmd](args)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.cmd}_n{args.n}_s{args.seed}.json").write_text(
         json.dumps(res, indent=1, default=float))

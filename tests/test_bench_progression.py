@@ -1,0 +1,59 @@
+"""The response benchmark's information ceiling and paired AUC comparison
+(benchmarks/bench_progression.py), checked against direct per-patient computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from benchmarks import bench_progression as bp
+
+from alscare import synth
+
+
+def test_paired_auc_difference_of_a_score_with_itself_is_zero():
+    rng = np.random.default_rng(3)
+    y = rng.random(200) < 0.4
+    s = rng.random(200)
+    d = bp.paired_auc_difference(y, s, s, n_boot=200)
+    assert d["n"] == 200
+    assert d["difference"] == 0.0 and d["lower95"] == 0.0 and d["upper95"] == 0.0
+
+
+def test_paired_auc_difference_separates_informative_from_noise_and_uses_common_only():
+    rng = np.random.default_rng(4)
+    y = rng.random(400) < 0.5
+    good = y + rng.normal(0, 0.5, 400)
+    noise = rng.random(400)
+    noise[:50] = np.nan  # scored by one method only: left out of the paired comparison
+    d = bp.paired_auc_difference(y, good, noise, n_boot=300)
+    assert d["n"] == 350
+    assert d["lower95"] > 0.2 and d["lower95"] < d["difference"] < d["upper95"]
+
+
+def test_response_ceiling_matches_a_direct_computation():
+    gen = synth.generate(300, 11)
+    scored = bp.scored_visits(gen.cohort)
+    ceil = bp.response_ceiling(gen, scored)
+    treated = gen.truth.index[gen.truth["drug_start"].notna()]
+    assert set(ceil.index) == set(treated)
+    checked = 0
+    for pid in treated:
+        v = scored[scored["patient_id"] == pid].sort_values("t")
+        start = gen.truth.at[pid, "drug_start"]
+        pre, post = v[v["t"] <= start], v[v["t"] > start]
+        if len(pre) < 2 or len(post) < 2:
+            assert ceil.loc[pid].isna().all()
+            continue
+        win = pd.concat([pre.iloc[[-1]], post])
+        months = win["t"].to_numpy() / bp.DPM
+        cf = synth.truth_trajectory(gen.truth, pid, win["t"].to_numpy(),
+                                    counterfactual=True)["alsfrs_r_total"].to_numpy()
+        lead = synth.truth_trajectory(gen.truth, pid, pre["t"].to_numpy(),
+                                      counterfactual=True)["alsfrs_r_total"].to_numpy()
+        obs = np.polyfit(months, win["alsfrs_r_total"].to_numpy(), 1)[0]
+        want_cf = 0.8 * np.polyfit(months, cf, 1)[0] - obs
+        want_lead = 0.8 * np.polyfit(pre["t"].to_numpy() / bp.DPM, lead, 1)[0] - obs
+        assert np.isclose(ceil.at[pid, "oracle_counterfactual"], want_cf, atol=1e-6)
+        assert np.isclose(ceil.at[pid, "oracle_noiseless_lead_in"], want_lead, atol=1e-6)
+        checked += 1
+    assert checked >= 10
