@@ -515,10 +515,18 @@ def alstracker_prepare(args: argparse.Namespace) -> dict[str, Any]:
     RESULTS.mkdir(exist_ok=True)
     stem = f"alstracker_n{args.n}_s{args.seed}_k{len(sample)}"
     (RESULTS / f"{stem}_in.json").write_text(json.dumps(patients, indent=1))
+    # the same design on every eligible patient: what the small sample's figures estimate
+    full, _ = evaluate_forecasts(gen, scored, None, cut=start.reindex(eligible).astype(float))
+    on_all = {f"{h}m": {k: full[f"{h}m"][k] for k in (
+        "n_truth", "alscare_rmse_truth", "dfs_line_rmse_truth", "alscare_coverage80_truth",
+        "alscare_coverage80_observed")} for h in HORIZONS}
+    print("alscare on all eligible patients (cut-off at the drug start):", json.dumps(
+        on_all, default=float))
     print(f"{len(sample)} of {len(eligible)} eligible patients -> {RESULTS / (stem + '_in.json')}"
           f"\nnext: python -m benchmarks.alstracker_runner {RESULTS / (stem + '_in.json')} "
           f"{RESULTS / (stem + '_out.jsonl')} --iterations 1000")
-    return {"sample": len(sample), "eligible": int(len(eligible))}
+    return {"sample": len(sample), "eligible": int(len(eligible)),
+            "alscare_on_all_eligible": on_all}
 
 
 def _at_forecast(res: dict[str, Any], j: int, key: str) -> float | None:
