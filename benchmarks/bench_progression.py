@@ -15,6 +15,7 @@ patients and the population-model fit on 10,000.
 
     python -m benchmarks.bench_progression accuracy --n 2000 --seed 2026
     python -m benchmarks.bench_progression response --n 8000 --seed 2026   # + ceiling, CI
+    python -m benchmarks.bench_progression milestones --n 4000 --seed 2026
     python -m benchmarks.bench_progression alstracker-prepare --n 2000 --seed 2026 --sample 12
     python -m benchmarks.alstracker_runner benchmarks/results/alstracker_n2000_s2026_k12_in.json \
         benchmarks/results/alstracker_n2000_s2026_k12_out.jsonl --iterations 1000
@@ -40,6 +41,7 @@ import pandas as pd
 from alscare import facts as facts_mod
 from alscare import progression, synth
 from alscare.frames import Cohort
+from alscare.progression import posterior as pm
 from benchmarks import baselines as bl
 
 DPM = bl.DAYS_PER_MONTH
@@ -389,6 +391,123 @@ def evaluate_forecasts(gen: synth.SynthCohort, scored: pd.DataFrame, model: Any 
 
 # --- commands ----------------------------------------------------------------------------------
 
+# --- milestones -------------------------------------------------------------------------------
+
+# event -> (outcome in the truth, latent threshold): the criteria of progression/milestones.py
+# (FVC < 50; total <= 23; an item <= 1) on the noiseless course, items real-valued
+MILESTONE_TRUTH = {
+    "fvc_below_50": ("fvc_percent_predicted", 50.0),
+    "alsfrs_r_below_24": ("alsfrs_r_total", 23.5),
+    "loss_of_speech": ("speech", 1.5),
+    "loss_of_ambulation": ("walking", 1.5),
+}
+SIX_MONTHS_DAYS = 6 * DPM
+DATE_HORIZON_DAYS = 60 * DPM  # alscare searches expected dates up to 5 years ahead
+
+
+def true_values(truth: pd.DataFrame, ids: Any, t: np.ndarray) -> pd.DataFrame:
+    """Noiseless total, FVC, speech and walking items of ``ids[i]`` at ``t[i]`` (as if alive:
+    the milestones are not conditioned on survival)."""
+    tr = synth.truth_trajectory(truth, ids, t)
+    items = synth.truth_items(truth, ids, t)
+    return pd.DataFrame({"alsfrs_r_total": tr["alsfrs_r_total"].to_numpy(float),
+                         "fvc_percent_predicted": tr["fvc_percent_predicted"].to_numpy(float),
+                         "speech": items["speech"].to_numpy(float),
+                         "walking": items["walking"].to_numpy(float)})
+
+
+def last_two_line(cohort: Cohort, column: str, cut: pd.Series, t_target: np.ndarray
+                  ) -> np.ndarray:
+    """The clinician's straight line through a measure's last two values up to the cut-off
+    (the last value carried forward when there is one), at ``t_target``; NaN without any."""
+    v = pm.visit_values(cohort)[["patient_id", "t", column]].dropna()
+    v = v[v["t"].to_numpy(float) <= v["patient_id"].map(cut).to_numpy(float)]
+    last2 = v.sort_values(["patient_id", "t"], kind="stable").groupby("patient_id").tail(2)
+    g = last2.groupby("patient_id")
+    t1, y1 = g["t"].last().reindex(cut.index), g[column].last().reindex(cut.index)
+    t0, y0 = g["t"].first().reindex(cut.index), g[column].first().reindex(cut.index)
+    dt_ = (t1 - t0).to_numpy(float)
+    slope = np.where(dt_ > 0, (y1 - y0).to_numpy(float) / np.where(dt_ > 0, dt_, 1.0), 0.0)
+    return y1.to_numpy(float) + slope * (t_target - t1.to_numpy(float))
+
+
+def evaluate_milestones(gen: synth.SynthCohort, scored: pd.DataFrame,
+                        cut: pd.Series | None = None) -> dict[str, Any]:
+    """Milestone probabilities within 6 months and expected dates, from each patient's
+    cut-off, against the noiseless course: Brier, AUC, calibration in the large, a
+    reliability table; beside the straight line through the last two values (0/1 calls).
+    Expected dates: median absolute error in months where both alscare and the truth reach the
+    threshold within 5 years."""
+    cohort, truth = gen.cohort, gen.truth
+    cut = forecast_cutoffs(scored, truth) if cut is None else cut
+    small = truncate(cohort, cut)
+    sections, _ = run_alscare(small)
+    ids = small.patients.index
+    c = cut.reindex(ids).to_numpy(float)
+    now = true_values(truth, ids, c)
+    later = true_values(truth, ids, c + SIX_MONTHS_DAYS)
+    out: dict[str, Any] = {"n_patients": int(len(ids))}
+    key = f"expected_{small.time_key()}"
+    for ev, (col, thr) in MILESTONE_TRUTH.items():
+        ent = [next(m for m in sec["milestones"] if m["event"] == ev) for sec in sections]
+        p = np.array([np.nan if m["probability_within_6_months"] is None
+                      else m["probability_within_6_months"] for m in ent], float)
+        y = later[col].to_numpy() < thr
+        new = now[col].to_numpy() >= thr  # not yet reached (truth) at the cut-off
+        line_at = last_two_line(small, col, cut.reindex(ids), c + SIX_MONTHS_DAYS)
+        line, has_line = line_at < thr, np.isfinite(line_at)
+        sc = np.isfinite(p) & new
+        rel = bl.reliability(y[sc], p[sc]).round(3).reset_index(names="bin")
+        # expected dates vs the true first crossing (the course is non-increasing)
+        exp_t = np.array([_day(small, m.get(key)) for m in ent], float)
+        cross = _true_crossing(truth, ids, c, col, thr)
+        both = new & np.isfinite(exp_t) & np.isfinite(cross) & np.array(
+            [m["basis"] == "model" for m in ent])
+        err = np.abs(exp_t[both] - cross[both]) / DPM
+        out[ev] = {
+            "n_scored": int(sc.sum()), "prevalence": float(y[sc].mean()) if sc.any() else None,
+            "mean_predicted": float(p[sc].mean()) if sc.any() else None,
+            "alscare_brier": bl.brier(y[sc], p[sc]), "alscare_auc": bl.auc(y[sc], p[sc]),
+            "line_brier_of_calls": bl.brier(y[sc & has_line], line[sc & has_line].astype(float)),
+            "line_n": int((sc & has_line).sum()),
+            "alscare_brier_on_line_patients": bl.brier(y[sc & has_line], p[sc & has_line]),
+            "reliability": rel.to_dict("records"),
+            "expected_date_n": int(both.sum()),
+            "expected_date_median_abs_error_months": float(np.median(err)) if len(err) else None,
+            "expected_date_bias_months": float(np.mean((exp_t[both] - cross[both]) / DPM))
+            if len(err) else None,
+        }
+    return out
+
+
+def _true_crossing(truth: pd.DataFrame, ids: pd.Index, t0: np.ndarray, col: str,
+                   thr: float) -> np.ndarray:
+    """First date in [t0, t0 + 5 years] at which the noiseless ``col`` is below ``thr``."""
+    def below(t: np.ndarray) -> np.ndarray:
+        return true_values(truth, ids, t)[col].to_numpy() < thr
+    return synth._first_crossing(below, t0.copy(), t0 + DATE_HORIZON_DAYS)
+
+
+def milestones_bench(args: argparse.Namespace) -> dict[str, Any]:
+    gen = synth.generate(args.n, args.seed)
+    scored = scored_visits(gen.cohort)
+    out: dict[str, Any] = {"n": args.n, "seed": args.seed}
+    for visit in (3, *LATER_CUTS):
+        out[f"cut_visit{visit}"] = res = evaluate_milestones(
+            gen, scored, forecast_cutoffs(scored, gen.truth, visit_index=visit - 1))
+        print(f"Milestones within 6 months, cut-off at visit {visit} ({res['n_patients']} "
+              "patients; truth = noiseless course, not yet reached at the cut-off)")
+        for ev in MILESTONE_TRUTH:
+            r = res[ev]
+            print(f"  {ev:20s} n={r['n_scored']:5d} prevalence {r['prevalence']:.3f} mean p "
+                  f"{r['mean_predicted']:.3f}; Brier alscare {r['alscare_brier']:.3f} "
+                  f"(on line patients {r['alscare_brier_on_line_patients']:.3f}) vs last-two "
+                  f"line {r['line_brier_of_calls']:.3f}; AUC {r['alscare_auc']:.3f}; expected "
+                  f"date MAE {r['expected_date_median_abs_error_months']} months (n="
+                  f"{r['expected_date_n']})")
+    return out
+
+
 def _fit_model(n: int, seed: int) -> tuple[Any, float]:
     from alscare.progression.fit import fit_cohort
 
@@ -726,6 +845,9 @@ def main() -> None:
     r = sub.add_parser("response")
     r.add_argument("--n", type=int, default=8000)
     r.add_argument("--seed", type=int, default=2026)
+    m = sub.add_parser("milestones")
+    m.add_argument("--n", type=int, default=4000)
+    m.add_argument("--seed", type=int, default=2026)
     c = sub.add_parser("cli")
     c.add_argument("--n", type=int, default=2000)
     c.add_argument("--seed", type=int, default=99)
@@ -735,8 +857,8 @@ def main() -> None:
     t.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     res = {"accuracy": accuracy, "alstracker-prepare": alstracker_prepare,
-           "alstracker-score": alstracker_score, "response": response_bench, "cli": cli_run,
-           "timing": timing}[args.cmd](args)
+           "alstracker-score": alstracker_score, "response": response_bench,
+           "milestones": milestones_bench, "cli": cli_run, "timing": timing}[args.cmd](args)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.cmd}_n{args.n}_s{args.seed}.json").write_text(
         json.dumps(res, indent=1, default=float))

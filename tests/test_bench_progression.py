@@ -57,3 +57,33 @@ def test_response_ceiling_matches_a_direct_computation():
         assert np.isclose(ceil.at[pid, "oracle_noiseless_lead_in"], want_lead, atol=1e-6)
         checked += 1
     assert checked >= 10
+
+
+def test_milestone_truth_helpers_match_direct_computations():
+    gen = synth.generate(200, 12)
+    scored = bp.scored_visits(gen.cohort)
+    cut = bp.forecast_cutoffs(scored, gen.truth)
+    ids = cut.index
+    c = cut.to_numpy(float)
+    # the clinician's line through the last two FVC values up to the cut-off
+    vals = bp.pm.visit_values(gen.cohort)
+    at = bp.last_two_line(gen.cohort, "fvc_percent_predicted", cut, c + 100.0)
+    for i, pid in enumerate(ids[:30]):
+        v = vals[(vals["patient_id"] == pid) & (vals["t"] <= c[i])].dropna(
+            subset=["fvc_percent_predicted"]).sort_values("t")
+        if v.empty:
+            assert np.isnan(at[i])
+            continue
+        if len(v) == 1:
+            want = v["fvc_percent_predicted"].iloc[-1]
+        else:
+            (t0, y0), (t1, y1) = v[["t", "fvc_percent_predicted"]].to_numpy()[-2:]
+            want = y1 + (y1 - y0) / (t1 - t0) * (c[i] + 100.0 - t1) if t1 > t0 else y1
+        assert np.isclose(at[i], want)
+    # the true first crossing of ALSFRS-R 23.5: above just before, below just after
+    cross = bp._true_crossing(gen.truth, ids, c, "alsfrs_r_total", 23.5)
+    hit = np.isfinite(cross) & (bp.true_values(gen.truth, ids, c)["alsfrs_r_total"] >= 23.5)
+    assert hit.sum() >= 10
+    before = bp.true_values(gen.truth, ids[hit], cross[hit] - 1.0)["alsfrs_r_total"]
+    after = bp.true_values(gen.truth, ids[hit], cross[hit] + 1e-3)["alsfrs_r_total"]
+    assert (before >= 23.5).all() and (after < 23.5).all()
