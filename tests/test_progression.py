@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import ndtr
 
 from alscare import facts as facts_mod
 from alscare.pipeline import assess_file
@@ -606,3 +607,82 @@ def test_gls_slope_weights_match_the_dense_formula():
         assert var[i] == pytest.approx(a[1, 1])
         assert w[m] @ t == pytest.approx(1.0) and w[m].sum() == pytest.approx(0.0, abs=1e-9)
     assert np.isinf(var[3]) and w[g[perm] == 3].sum() == 0
+
+
+# ---------------------------------------------------------------------------- milestone calibration
+
+
+def test_probit_fit_recovers_known_calibration():
+    from alscare.progression.fit import _probit_fit
+
+    rng = np.random.default_rng(8)
+    z = rng.normal(-1.0, 1.5, 20000)
+    y = (rng.random(20000) < ndtr(0.4 + 1.8 * z)).astype(float)
+    a, b = _probit_fit(z, y, np.full(len(z), 1 / len(z)))
+    assert a == pytest.approx(0.4, abs=0.06)
+    assert b == pytest.approx(1.8, abs=0.08)
+
+
+def test_calibrate_milestone_per_history_length_and_skips_thin_buckets():
+    from alscare.progression import milestones as ms
+    from alscare.progression.fit import calibrate_milestone
+
+    rng = np.random.default_rng(9)
+    n = 6000
+    n_hist = rng.choice([1, 2, 4, 7], n)
+    gap = rng.uniform(0.5, 12, n)
+    v_lat = np.full(n, 0.25)
+    mu = rng.uniform(0.5, 4.0, n)
+    ev = next(e for e in ms.EVENTS if e.name == "loss_of_speech")
+    z = (ev.latent_threshold - mu) / 0.5
+    a_true = np.where(n_hist >= 3, 0.0, 0.6)
+    y = np.where(rng.random(n) < ndtr(a_true + 1.5 * z), 1.0, 3.0)
+    y_last = np.where(n_hist == 7, 0.0, 4.0)  # the 6+ bucket: all already met, none usable
+    h = {"gap": gap, "v_lat": v_lat, "mu": mu, "y": y, "y_last": y_last, "n_hist": n_hist,
+         "w": np.ones(n)}
+    om = model_mod.default()["speech"]
+    cal, info = calibrate_milestone(h, om, ev)
+    assert [c[0] for c in cal] == [1, 3]
+    (_, a1, b1), (_, a3, b3) = cal
+    assert a1 == pytest.approx(0.6, abs=0.15) and b1 == pytest.approx(1.5, abs=0.2)
+    assert a3 == pytest.approx(0.0, abs=0.15) and b3 == pytest.approx(1.5, abs=0.2)
+    assert "kept" in info["from_6_visits"]
+
+
+def test_milestone_probability_uses_the_calibration_of_its_history_length():
+    import copy
+
+    from alscare.progression import milestones as ms
+    from alscare.progression import posterior as pm
+
+    om = copy.deepcopy(model_mod.default()["alsfrs_r_total"])
+    tau = np.array([6.0, 9.0, 12.0, 15.0])
+    y = np.array([38.0, 34.0, 31.0, 28.0])
+    post = pm.update(np.zeros(4, dtype=int), tau, y, om.mean_coef[:, 0][None, :],
+                     om.cov[None, :, :], om)
+    obs = pm.Observations(pidx=np.zeros(4, dtype=int), tau=tau, y=y, t=tau * 30.44)
+    ev = next(e for e in ms.EVENTS if e.name == "alsfrs_r_below_24")
+    om.milestone_calibration = []
+    z = ms.threshold_z(om, post, np.array([[15.0 + 6.0]]), ev.latent_threshold)[0, 0]
+    plain = ms.milestone(om, post, obs, ev, np.array([15.0])).probability[0]
+    assert plain == pytest.approx(ndtr(z), abs=1e-9)  # identity: Phi(z) at 6 months
+    om.milestone_calibration = [(1, 0.0, 1.0), (4, 0.5, 2.0)]  # 4 visits: the second row
+    cal = ms.milestone(om, post, obs, ev, np.array([15.0])).probability[0]
+    assert cal == pytest.approx(ndtr(0.5 + 2.0 * z), abs=1e-9)
+    om.milestone_calibration = [(1, 0.0, 1.0), (5, 0.5, 2.0)]  # not reached: the first row
+    assert ms.milestone(om, post, obs, ev, np.array([15.0])).probability[0] == pytest.approx(
+        plain, abs=1e-9)
+
+
+def test_milestone_calibration_in_model_file(tmp_path):
+    m = model_mod.default()
+    assert all(m[name].milestone_calibration for name in model_mod.OUTCOMES)
+    doc = m.to_json()
+    doc["outcomes"]["speech"]["milestone_calibration"] = [[3, 0.1, 1.0], [1, 0.0, 1.0]]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="milestone_calibration.*ascending"):
+        model_mod.load(path)
+    del doc["outcomes"]["speech"]["milestone_calibration"]  # older files: identity
+    path.write_text(json.dumps(doc))
+    assert model_mod.load(path)["speech"].milestone_calibration == []

@@ -22,7 +22,9 @@ visits fall in the 80% interval (half the weight on visits, half on patients:
 skewed slopes make the Gaussian model's intervals too wide for most patients and too narrow
 for a few; matching coverage (quantiles) rather than squared errors keeps the 80% interval
 honest.
-The same held-out forecasts give the coverage and RMSE recorded in the model file.
+The same held-out forecasts give the coverage and RMSE recorded in the model file, and the
+milestone recalibration (``calibrate_milestone``): P(criterion met) = Phi(a + b z) per length
+of history, on held-out visits at most 6 months ahead.
 
 Process term (model.py): its sd is chosen on the same held-out forecasts from a grid of
 multiples of the noise sd (``choose_process_sd``); then the follow-up shift (model.py) is fitted
@@ -37,8 +39,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import ndtr
 
 from alscare.frames import Cohort
+from alscare.progression import milestones as ms
 from alscare.progression import model as model_mod
 from alscare.progression import posterior as pm
 from alscare.progression import response as rsp
@@ -111,8 +116,8 @@ def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
     order = np.lexsort((obs.tau, obs.pidx))
     p, tau, y = obs.pidx[order], obs.tau[order], obs.y[order]
     if not len(p):
-        return {"err": np.array([]), "v_lat": np.array([]), "gap": np.array([]),
-                "w": np.array([]), "rate": np.array([]), "n_hist": np.array([])}
+        return {k: np.array([]) for k in ("err", "v_lat", "gap", "w", "rate", "n_hist", "mu",
+                                          "y", "y_last")}
     cnt = np.bincount(p, minlength=n)
     start = np.r_[0, np.cumsum(cnt)[:-1]]
     rank = np.arange(len(p)) - start[p]
@@ -158,7 +163,7 @@ def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
     rate = rate_since(mu, mu_last, gap)
     err = y[ti] - mu - om.mean_shift(gap, rate)
     return {"err": err, "v_lat": v_lat, "gap": gap, "w": 1.0 / cnt_k[inv], "rate": rate,
-            "n_hist": gj[tg]}
+            "n_hist": gj[tg], "mu": mu, "y": y[ti], "y_last": y[start[gp[tg]] + gj[tg] - 1]}
 
 
 def mixed_weights(w: np.ndarray) -> np.ndarray:
@@ -239,6 +244,55 @@ def calibrate_by_history(h: dict[str, np.ndarray], noise_sd: float
         if knots:
             out.append((int(lo), knots))
     return out
+
+
+MIN_EVENTS = 30  # events and non-events a history bucket needs for a milestone calibration
+
+
+def _probit_fit(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Weighted maximum-likelihood (a, b) of P(y) = Phi(a + b z), b > 0 (Nelder-Mead on
+    (a, log b) from the identity; deterministic)."""
+    def nll(theta: np.ndarray) -> float:
+        p = np.clip(ndtr(theta[0] + np.exp(theta[1]) * z), 1e-12, 1 - 1e-12)
+        return float(-np.sum(w * (y * np.log(p) + (1 - y) * np.log1p(-p))))
+    res = minimize(nll, np.zeros(2), method="Nelder-Mead",
+                   options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 2000})
+    return float(res.x[0]), float(np.exp(res.x[1]))
+
+
+def calibrate_milestone(h: dict[str, np.ndarray], om: model_mod.OutcomeModel,
+                        ev: ms.Event) -> tuple[list[tuple[int, float, float]], dict[str, Any]]:
+    """The milestone recalibration (model.py ``milestone_calibration``) per length of history
+    (VISIT_BUCKETS): on held-out visits at most 6 months after a history whose last value had
+    not met the criterion, P(observed value meets it) = Phi(a + b z) by maximum likelihood,
+    z the model's standardised distance to the threshold (``milestones.threshold_z``), each
+    patient weighted as for the interval scale (``mixed_weights``). The observed event includes
+    measurement noise near the threshold, which the fitted (a, b) absorb on average."""
+    horizon = float(ms.GRID_6M.max())
+    sel = (h["gap"] > 0) & (h["gap"] <= horizon) & (h["y_last"] > ev.observed_met)
+    sd = np.sqrt(h["v_lat"] + om.drift_sd ** 2 * h["gap"])
+    z = np.clip((ev.latent_threshold - h["mu"]) / np.maximum(sd, 1e-9), -8.0, 8.0)
+    met = (h["y"] <= ev.observed_met).astype(float)
+    out: list[tuple[int, float, float]] = []
+    info: dict[str, Any] = {"event": ev.name, "design": "held-out visits <= 6 months ahead, "
+                            "criterion not met at the last history visit"}
+    edges = (*VISIT_BUCKETS, np.inf)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        b = sel & (h["n_hist"] >= lo) & (h["n_hist"] < hi)
+        n_ev = int(met[b].sum())
+        key = f"from_{lo}_visits"
+        if n_ev < MIN_EVENTS or int(b.sum()) - n_ev < MIN_EVENTS:
+            info[key] = {"n": int(b.sum()), "events": n_ev,
+                         "kept": f"fewer than {MIN_EVENTS} events or non-events"}
+            continue
+        w = mixed_weights(h["w"][b])
+        ca, cb = _probit_fit(z[b], met[b], w)
+        out.append((int(lo), ca, cb))
+        info[key] = {"n": int(b.sum()), "events": n_ev, "a": round(ca, 4), "b": round(cb, 4),
+                     "observed_share": round(_wmean(met[b], w), 4),
+                     "mean_p_before": round(_wmean(ndtr(z[b]), w), 4),
+                     "mean_p_after": round(_wmean(ndtr(ca + cb * z[b]), w), 4)}
+    return out, info
 
 
 PROCESS_SD_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # x noise_sd, per sqrt(month)
@@ -386,6 +440,9 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
                 "coverage80_each_patient_once_per_horizon": by_bin(coverage_with_knots(h, om)),
                 "rmse": round(float(np.sqrt(np.mean(h["err"] ** 2))), 4),
             }
+            event = next(ev for ev in ms.EVENTS if ev.outcome == name)
+            om.milestone_calibration, info["milestone_calibration"] = calibrate_milestone(
+                h, om, event)
         if name == "alsfrs_r_total":
             # patients with a qualifying drug started during follow-up are left out
             first_t = np.full(len(ids), np.inf)

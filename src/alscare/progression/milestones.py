@@ -6,6 +6,12 @@ Method (closed form, no sampling):
   included, measurement noise excluded). For a declining trajectory this is the probability
   that the threshold has been crossed by 6 months; where the mean curves back up it is a lower
   bound of the first-passage probability.
+- recalibrated: P = Phi(a + b z), z = (threshold - mean) / sd, with (a, b) per length of
+  history fitted by ``alscare model fit`` on held-out visits (``fit.calibrate_milestone``;
+  logistic-style recalibration, Cox 1958). The forecast intervals' scale (fitted for 80%
+  coverage of all visits, most of them far from any threshold) is not used here: it made the
+  tails over-confident (an item still at 4 was given ~1% chance of loss of speech in 6 months
+  where 10% lost it; benchmarks/bench_progression.py milestones).
 - expected date = first time the posterior-mean trajectory reaches the threshold (the median
   crossing time), solved in closed form (the mean is quadratic in time) up to 5 years;
   null when not reached in 5 years.
@@ -28,9 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from alscare.progression.forecast import latent_distribution
+from alscare.progression.forecast import drift_var
 from alscare.progression.model import OutcomeModel
-from alscare.progression.posterior import Observations, Posterior
+from alscare.progression.posterior import Observations, Posterior, latent_at
 
 
 @dataclass(frozen=True)
@@ -101,12 +107,23 @@ def first_crossing(coef: np.ndarray, tau0: np.ndarray, threshold: float,
     return np.where(h <= horizon, h, np.nan)
 
 
+def threshold_z(om: OutcomeModel, post: Posterior, tau: np.ndarray,
+                threshold: float) -> np.ndarray:
+    """Standardised distance of the latent value at ``tau`` below ``threshold``: (threshold -
+    mean) / sd with the posterior's sd and drift, no forecast-interval scale; clipped to
+    +-8 (probabilities beyond are 0 or 1 to machine precision)."""
+    mu, sd = latent_at(post, tau)
+    sd = np.sqrt(sd ** 2 + drift_var(om, post, tau))
+    return np.clip((threshold - mu) / np.maximum(sd, 1e-9), -8.0, 8.0)
+
+
 def milestone(om: OutcomeModel, post: Posterior, obs: Observations, ev: Event,
               tau_asof: np.ndarray) -> MilestoneResult:
     n = len(tau_asof)
     tau6 = tau_asof[:, None] + GRID_6M[None, :]
-    mu, sd = latent_distribution(om, post, tau6)
-    p = ndtr((ev.latent_threshold - mu) / np.maximum(sd, 1e-9)).max(axis=1)
+    z = threshold_z(om, post, tau6, ev.latent_threshold)
+    a, b = om.milestone_ab(post.n_obs)
+    p = ndtr(a[:, None] + b[:, None] * z).max(axis=1)
     coef = post.mean.copy()
     if post.w_mean is not None:  # the process term's current value shifts the curve ahead
         coef[:, 0] += post.w_mean

@@ -108,7 +108,21 @@ class OutcomeModel:
     # forecast uses the last entry its history reaches (fit.py). Empty: scale_knots for all.
     scale_knots_by_visits: list[tuple[int, list[tuple[float, float]]]] = field(
         default_factory=list)
+    # recalibration of the milestone probability (milestones.py) per length of history:
+    # (least number of visits, a, b), P = Phi(a + b z), z the model's standardised distance to
+    # the threshold; fitted on held-out visits by fit.py. Empty: P = Phi(z).
+    milestone_calibration: list[tuple[int, float, float]] = field(default_factory=list)
     notes: str = ""
+
+    def milestone_ab(self, n_visits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per patient, (a, b) of the milestone recalibration for a history of ``n_visits``
+        (the last entry the history reaches; identity below the first)."""
+        nv = np.asarray(n_visits, dtype=float)
+        a, b = np.zeros(nv.shape), np.ones(nv.shape)
+        for least, ca, cb in self.milestone_calibration:
+            a = np.where(nv >= least, ca, a)
+            b = np.where(nv >= least, cb, b)
+        return a, b
 
     def mean_shift(self, months_ahead: np.ndarray, rate: np.ndarray) -> np.ndarray:
         """The follow-up shift of a forecast ``months_ahead`` whose own rate of change since
@@ -159,6 +173,8 @@ class OutcomeModel:
                 for least, knots in self.scale_knots_by_visits],
             "process_sd": round(float(self.process_sd), 6),
             "followup_shift": [round(float(v), 6) for v in self.followup_shift],
+            "milestone_calibration": [[int(least), round(float(a), 6), round(float(b), 6)]
+                                      for least, a, b in self.milestone_calibration],
             "notes": self.notes,
         }
 
@@ -187,8 +203,22 @@ class OutcomeModel:
                                    for least, knots in d.get("scale_knots_by_visits", [])],
             process_sd=float(d.get("process_sd", 0.0)),
             followup_shift=_pair(d.get("followup_shift", (0.0, 0.0)), d.get("name")),
+            milestone_calibration=_calibration(d.get("milestone_calibration", []),
+                                               d.get("name")),
             notes=str(d.get("notes", "")),
         )
+
+
+def _calibration(v: Any, name: Any) -> list[tuple[int, float, float]]:
+    rows = v if isinstance(v, list) else None
+    if rows is None or any(not isinstance(r, list | tuple) or len(r) != 3 for r in rows):
+        raise ValueError(f"model for {name}: milestone_calibration {v!r}; allowed: a list of "
+                         "[least number of visits, a, b]")
+    out = [(int(r[0]), float(r[1]), float(r[2])) for r in rows]
+    if [r[0] for r in out] != sorted({r[0] for r in out}):
+        raise ValueError(f"model for {name}: milestone_calibration {v!r}; allowed: rows in "
+                         "ascending number of visits, each once")
+    return out
 
 
 def _pair(v: Any, name: Any) -> tuple[float, float]:
