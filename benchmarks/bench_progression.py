@@ -16,6 +16,7 @@ patients and the population-model fit on 10,000.
     python -m benchmarks.bench_progression accuracy --n 2000 --seed 2026
     python -m benchmarks.bench_progression response --n 8000 --seed 2026   # + ceiling, CI
     python -m benchmarks.bench_progression milestones --n 4000 --seed 2026
+    python -m benchmarks.bench_progression robustness --n 3000 --seed 2026   # other generators
     python -m benchmarks.bench_progression alstracker-prepare --n 2000 --seed 2026 --sample 12
     python -m benchmarks.alstracker_runner benchmarks/results/alstracker_n2000_s2026_k12_in.json \
         benchmarks/results/alstracker_n2000_s2026_k12_out.jsonl --iterations 1000
@@ -508,6 +509,48 @@ def milestones_bench(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+# --- robustness: the packaged model on generators it was not fitted to ------------------------
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "as fitted": {},
+    "no plateaus": {"plateau_probs": (1.0, 0.0, 0.0, 0.0, 0.0)},
+    "twice the plateaus": {"plateau_probs": (0.05, 0.15, 0.25, 0.30, 0.25)},
+    "no curvature": {"kappa_mean": 0.0, "kappa_sd": 0.0},
+    "noisier ratings": {"item_noise_mid": 0.45, "item_noise_floor": 0.2},
+    "faster progression x1.5": {"rate_multiplier": 1.5},
+    "monthly visits": {"visit_interval_days": 30.4, "visit_jitter_days": 5.0},
+    "drug effects 0 or 30%": {"drug_effects": ((0.0, 0.5), (0.3, 0.5))},
+}
+
+
+def robustness(args: argparse.Namespace) -> dict[str, Any]:
+    """The packaged default model (fitted on the generator as calibrated) on cohorts from the
+    generator with one assumption changed: forecast RMSE vs the delta-FS line and 80% coverage
+    (cut-off at the 3rd visit), response AUC vs the slope ratio. A model tuned to one
+    generator's quirks would lose its coverage or its edge here."""
+    out: dict[str, Any] = {"n": args.n, "seed": args.seed}
+    print(f"{'scenario':26s} {'RMSE 6m':>8s} {'line':>6s} {'RMSE 12m':>9s} {'line':>6s} "
+          f"{'cov6 truth/obs':>15s} {'cov12 truth/obs':>16s} {'resp AUC':>9s} {'ratio':>6s} "
+          f"{'common':>7s}")
+    for name, options in SCENARIOS.items():
+        gen = synth.generate(args.n, args.seed, **options)
+        scored = scored_visits(gen.cohort)
+        f, _ = evaluate_forecasts(gen, scored)
+        sections, _ = run_alscare(gen.cohort)
+        r = evaluate_response(gen.cohort, gen.truth, sections, scored)
+        out[name] = {"options": {k: list(v) if isinstance(v, tuple) else v
+                                 for k, v in options.items()},
+                     "forecast": f, "response": {k: r[k] for k in (
+                         "alscare", "slope_ratio", "common", "alscare_calls")}}
+        x6, x12, c = f["6m"], f["12m"], r["common"]
+        print(f"{name:26s} {x6['alscare_rmse_truth']:8.2f} {x6['dfs_line_rmse_truth']:6.2f} "
+              f"{x12['alscare_rmse_truth']:9.2f} {x12['dfs_line_rmse_truth']:6.2f} "
+              f"{x6['alscare_coverage80_truth']:7.2f}/{x6['alscare_coverage80_observed']:.2f} "
+              f"{x12['alscare_coverage80_truth']:8.2f}/{x12['alscare_coverage80_observed']:.2f} "
+              f"{c['alscare_auc']:9.3f} {c['slope_ratio_auc']:6.3f} {c['n']:7d}")
+    return out
+
+
 def _fit_model(n: int, seed: int) -> tuple[Any, float]:
     from alscare.progression.fit import fit_cohort
 
@@ -848,6 +891,9 @@ def main() -> None:
     m = sub.add_parser("milestones")
     m.add_argument("--n", type=int, default=4000)
     m.add_argument("--seed", type=int, default=2026)
+    rb = sub.add_parser("robustness")
+    rb.add_argument("--n", type=int, default=3000)
+    rb.add_argument("--seed", type=int, default=2026)
     c = sub.add_parser("cli")
     c.add_argument("--n", type=int, default=2000)
     c.add_argument("--seed", type=int, default=99)
@@ -858,7 +904,8 @@ def main() -> None:
     args = ap.parse_args()
     res = {"accuracy": accuracy, "alstracker-prepare": alstracker_prepare,
            "alstracker-score": alstracker_score, "response": response_bench,
-           "milestones": milestones_bench, "cli": cli_run, "timing": timing}[args.cmd](args)
+           "milestones": milestones_bench, "robustness": robustness, "cli": cli_run,
+           "timing": timing}[args.cmd](args)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.cmd}_n{args.n}_s{args.seed}.json").write_text(
         json.dumps(res, indent=1, default=float))
