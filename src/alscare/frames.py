@@ -147,6 +147,30 @@ class Cohort:
         )
 
 
+def combine(cohorts: list[Cohort], prefixes: list[str]) -> Cohort:
+    """One cohort from several of the same time kind, each patient id prefixed by its cohort's
+    prefix (so that ids from different sources cannot collide)."""
+    if len(cohorts) != len(prefixes) or len(set(prefixes)) != len(prefixes):
+        raise ValueError(f"combine: {len(cohorts)} cohorts and prefixes {prefixes!r}; allowed: "
+                         "one distinct prefix per cohort")
+    kinds = {c.time_kind for c in cohorts}
+    if len(kinds) != 1:
+        raise ValueError(f"combine: time kinds {sorted(kinds)}; allowed: one kind")
+
+    def tagged(df: pd.DataFrame, prefix: str) -> pd.DataFrame:
+        return df.assign(patient_id=prefix + df["patient_id"].astype(str))
+
+    patients = pd.concat([c.patients.set_axis(p + c.patients.index.astype(str))
+                          for c, p in zip(cohorts, prefixes, strict=True)])
+    patients.index.name = "patient_id"
+    frames = [pd.concat([tagged(getattr(c, name), p)
+                         for c, p in zip(cohorts, prefixes, strict=True)], ignore_index=True)
+              for name in ("visits", "medications", "interventions")]
+    warnings = [(p + pid, w) for c, p in zip(cohorts, prefixes, strict=True)
+                for pid, w in c.warnings]
+    return Cohort(kinds.pop(), patients, *frames, warnings=warnings)
+
+
 def empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
 

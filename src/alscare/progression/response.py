@@ -29,7 +29,8 @@ post-start course is compared with the patient's own counterfactual course (data
 Status: "not_responding" if p >= 0.8, "responding" if p <= 0.2, else "indeterminate"; and
 "indeterminate" with p null when the data cannot tell: fewer than 2 post-start visits, under
 3 months of post-start follow-up, fewer than 2 pre-start visits without an onset date, or a
-slope change more uncertain (sd) than 1.5 x the expected decline itself.
+slope change more uncertain (sd) than 1.5 x the expected decline itself (the reason names
+which side is the more uncertain: the expected course before the start, or the slope after).
 """
 
 from __future__ import annotations
@@ -204,7 +205,9 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
     why = np.full(k, "", dtype=object)
     onset_known = line.onset_known[e_p]
     noisy = delta_sd > NOISY_SD_OVER_DECLINE * np.maximum(np.abs(exp_slope), 0.3)
-    why = np.where(noisy, "noisy", why)
+    # which side of the comparison is the more uncertain: the expected course without the drug
+    # (an irregular or short course before the start) or the slope after it
+    why = np.where(noisy, np.where(var_cf >= var_obs, "noisy_before", "noisy_after"), why)
     why = np.where((n_pre < MIN_PRE_VISITS_WITHOUT_ONSET) & ~onset_known, "no_baseline", why)
     why = np.where(np.nan_to_num(post_months) < MIN_POST_MONTHS, "short", why)
     why = np.where(n_post < MIN_POST_VISITS, "few_post", why)
@@ -300,9 +303,14 @@ def reason(cohort: Cohort, r: dict[str, Any]) -> str:
     if why == "no_baseline":
         return (f"Fewer than {MIN_PRE_VISITS_WITHOUT_ONSET} ALSFRS-R visits before {name} "
                 f"start {start} and no onset date: no baseline course to compare with.")
-    if why == "noisy":
-        return (f"ALSFRS-R after {name} start {start} is too variable to estimate a change of "
-                f"slope (uncertainty +/-{r['delta_sd']:.1f} points/month over {n_post} visits).")
+    if why.startswith("noisy"):
+        part = ("the course expected without it is uncertain (ALSFRS-R before the start "
+                f"irregular or short, {int(r['n_pre'])} visits)" if why == "noisy_before" else
+                f"{n_post} visits after the start cannot tell a change of slope from the "
+                "natural irregularity of ALSFRS-R courses (plateaus, steps)")
+        return (f"The change of ALSFRS-R slope after {name} start {start} cannot be judged: "
+                f"{part}; uncertainty +/-{r['delta_sd']:.1f} points/month against an expected "
+                f"decline of {abs(r['expected_slope']):.1f} points/month.")
     p = r["p_no_response"]
     post, exp = r["post_slope"], r["expected_slope"]
     if r["status"] == "not_responding":
