@@ -5,7 +5,9 @@ any study drug; started on or after the first ALSFRS-R visit and at or before as
 post-start course is compared with the patient's own counterfactual course (data.md 3.5):
 
 - counterfactual: the posterior of the patient's trajectory (level, slope, curvature) from the
-  PRE-start visits, the onset anchor and the population prior (``model.py``). Its expected
+  PRE-start visits, the onset anchor and the population prior (``model.py``), with the
+  model's process term as for the forecasts (so a plateau or step just before the start is
+  not extrapolated as curvature: response AUC 0.660 -> 0.685 on the generator). Its expected
   least-squares slope over the post-start visit times, cf = b1 + b2 q (q from the visit times),
   is a linear function of the posterior, so its variance a'Pa carries the uncertainty of the
   patient's natural curvature: a course that might have been slowing anyway is not read as a
@@ -47,10 +49,9 @@ from alscare.progression.model import DAYS_PER_MONTH, OutcomeModel
 from alscare.progression.posterior import (
     Observations,
     Timeline,
-    gaussian_update,
     padded_batches,
     prior,
-    sufficient_stats,
+    update,
 )
 
 MEANINGFUL_SLOWING = 0.20  # fraction of the expected decline [S73]
@@ -163,11 +164,13 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
         last_post_t = np.where(np.isfinite(lp), lp, np.nan)
     post_months = (last_post_t - tx["start"].to_numpy(float)) / DAYS_PER_MONTH
 
-    # counterfactual: the patient's course from the pre-start data, anchor and population prior
-    z = np.column_stack([np.ones_like(tau), tau, tau * tau])
-    ztz_pre, zty_pre, _, _ = sufficient_stats(eidx, z, y, k, weight=(~post).astype(float))
+    # counterfactual: the patient's course from the pre-start data, anchor and population
+    # prior, under the same model as the forecasts (with its process term, a plateau or step
+    # before the start is read as the process, not as curvature to extrapolate)
     m0, s0 = prior(om, x[e_p], line.onset_known[e_p])
-    m_pre, p_pre = gaussian_update(m0, s0, ztz_pre, zty_pre, om.noise_sd ** 2)
+    pre = ~post
+    course = update(eidx[pre], tau[pre], y[pre], m0, s0, om)
+    m_pre, p_pre = course.mean, course.cov
 
     # observed: least-squares slope over the last pre-start visit and every post-start visit
     last_pre = np.full(k, -np.inf)
