@@ -588,6 +588,31 @@ def test_fit_estimates_the_response_prior_by_moments():
     assert info["n"] == n
 
 
+def test_response_prior_not_estimated_when_changes_are_no_more_spread_than_noise():
+    """Slope changes all equal (+0.3) seen through sampling noise whose stated sd is a bit too
+    large: the moment estimate of the spread is <= 0. A near point-mass prior would call every
+    patient 'responding' whatever the data; the base model's prior is kept instead."""
+    import copy
+
+    import alscare.progression.fit as fit_mod
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    table = pd.DataFrame({"delta_mean": 0.3 + rng.normal(0, 0.3, n), "delta_sd": 0.33,
+                          "p_no_response": 0.5})
+    original = fit_mod.rsp.assess
+    fit_mod.rsp.assess = lambda *a, **k: table
+    try:
+        om = copy.deepcopy(model_mod.default()["alsfrs_r_total"])
+        om.response_prior_mean, om.response_prior_sd = 0.0, 0.0
+        (mean, sd), info = fit_mod.estimate_response_prior(
+            om, None, None, None, pd.DataFrame({"pidx": [0]}))
+    finally:
+        fit_mod.rsp.assess = original
+    assert (mean, sd) == (0.0, 0.0)
+    assert "not estimable" in info["kept"] and info["between_variance"] < 0
+
+
 def test_packaged_default_has_a_flat_response_prior():
     om = model_mod.default()["alsfrs_r_total"]
     assert om.response_prior_sd == 0.0 and om.response_prior_mean == 0.0
@@ -628,13 +653,14 @@ def test_probit_fit_recovers_known_calibration():
     assert b == pytest.approx(1.8, abs=0.08)
 
 
-def test_calibrate_milestone_per_history_length_and_skips_thin_buckets():
+def test_calibrate_milestone_per_history_cell_and_skips_thin_cells():
     from alscare.progression import milestones as ms
     from alscare.progression.fit import calibrate_milestone
 
     rng = np.random.default_rng(9)
     n = 6000
     n_hist = rng.choice([1, 2, 4, 7], n)
+    span = 3.0 * (n_hist - 1)  # clinic rhythm: "sparse" cells
     gap = rng.uniform(0.5, 12, n)
     v_lat = np.full(n, 0.25)
     mu = rng.uniform(0.5, 4.0, n)
@@ -642,39 +668,51 @@ def test_calibrate_milestone_per_history_length_and_skips_thin_buckets():
     z = (ev.latent_threshold - mu) / 0.5
     a_true = np.where(n_hist >= 3, 0.0, 0.6)
     y = np.where(rng.random(n) < ndtr(a_true + 1.5 * z), 1.0, 3.0)
-    y_last = np.where(n_hist == 7, 0.0, 4.0)  # the 6+ bucket: all already met, none usable
+    y_last = np.where(n_hist == 7, 0.0, 4.0)  # 6+ visits: all already met, none usable
     h = {"gap": gap, "v_lat": v_lat, "mu": mu, "y": y, "y_last": y_last, "n_hist": n_hist,
-         "w": np.ones(n)}
+         "span_hist": span, "w": np.ones(n)}
     om = model_mod.default()["speech"]
     cal, info = calibrate_milestone(h, om, ev)
-    assert [c[0] for c in cal] == [1, 3]
-    (_, a1, b1), (_, a3, b3) = cal
+    assert set(cal) == {"1-2 visits, sparse", "3-5 visits, sparse"}
+    a1, b1 = cal["1-2 visits, sparse"]
+    a3, b3 = cal["3-5 visits, sparse"]
     assert a1 == pytest.approx(0.6, abs=0.15) and b1 == pytest.approx(1.5, abs=0.2)
     assert a3 == pytest.approx(0.0, abs=0.15) and b3 == pytest.approx(1.5, abs=0.2)
-    assert "kept" in info["from_6_visits"]
+    assert "kept" in info["6+ visits, sparse"] and "kept" in info["3-5 visits, dense"]
 
 
-def test_milestone_probability_uses_the_calibration_of_its_history_length():
+def test_history_cells_separate_clinic_and_trial_rhythms():
+    from alscare.progression.model import HISTORY_CELLS, history_cells
+
+    n = np.array([0, 1, 2, 2, 3, 5, 6, 6])
+    span = np.array([0.0, 0.0, 1.0, 3.0, 2.0, 12.0, 5.0, 15.0])
+    got = [HISTORY_CELLS[c] for c in history_cells(n, span)]
+    assert got == ["1-2 visits, sparse", "1-2 visits, sparse", "1-2 visits, dense",
+                   "1-2 visits, sparse", "3-5 visits, dense", "3-5 visits, sparse",
+                   "6+ visits, dense", "6+ visits, sparse"]
+
+
+def test_milestone_probability_uses_the_calibration_of_its_history_cell():
     import copy
 
     from alscare.progression import milestones as ms
     from alscare.progression import posterior as pm
 
     om = copy.deepcopy(model_mod.default()["alsfrs_r_total"])
-    tau = np.array([6.0, 9.0, 12.0, 15.0])
+    tau = np.array([6.0, 9.0, 12.0, 15.0])  # 4 visits 3 months apart: "3-5 visits, sparse"
     y = np.array([38.0, 34.0, 31.0, 28.0])
     post = pm.update(np.zeros(4, dtype=int), tau, y, om.mean_coef[:, 0][None, :],
                      om.cov[None, :, :], om)
     obs = pm.Observations(pidx=np.zeros(4, dtype=int), tau=tau, y=y, t=tau * 30.44)
     ev = next(e for e in ms.EVENTS if e.name == "alsfrs_r_below_24")
-    om.milestone_calibration = []
+    om.milestone_calibration = {}
     z = ms.threshold_z(om, post, np.array([[15.0 + 6.0]]), ev.latent_threshold)[0, 0]
     plain = ms.milestone(om, post, obs, ev, np.array([15.0])).probability[0]
-    assert plain == pytest.approx(ndtr(z), abs=1e-9)  # identity: Phi(z) at 6 months
-    om.milestone_calibration = [(1, 0.0, 1.0), (4, 0.5, 2.0)]  # 4 visits: the second row
+    assert plain == pytest.approx(ndtr(z), abs=1e-9)  # no calibration: Phi(z) at 6 months
+    om.milestone_calibration = {"3-5 visits, sparse": (0.5, 2.0), "3-5 visits, dense": (0, 1)}
     cal = ms.milestone(om, post, obs, ev, np.array([15.0])).probability[0]
     assert cal == pytest.approx(ndtr(0.5 + 2.0 * z), abs=1e-9)
-    om.milestone_calibration = [(1, 0.0, 1.0), (5, 0.5, 2.0)]  # not reached: the first row
+    om.milestone_calibration = {"6+ visits, sparse": (0.5, 2.0)}  # not its cell: identity
     assert ms.milestone(om, post, obs, ev, np.array([15.0])).probability[0] == pytest.approx(
         plain, abs=1e-9)
 
@@ -682,12 +720,13 @@ def test_milestone_probability_uses_the_calibration_of_its_history_length():
 def test_milestone_calibration_in_model_file(tmp_path):
     m = model_mod.default()
     assert all(m[name].milestone_calibration for name in model_mod.OUTCOMES)
+    assert all(m[name].scale_knots_by_history for name in model_mod.OUTCOMES)
     doc = m.to_json()
-    doc["outcomes"]["speech"]["milestone_calibration"] = [[3, 0.1, 1.0], [1, 0.0, 1.0]]
+    doc["outcomes"]["speech"]["milestone_calibration"] = {"7 visits": [0.1, 1.0]}
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match="milestone_calibration.*ascending"):
+    with pytest.raises(ValueError, match="history cell '7 visits'; allowed: 1-2 visits"):
         model_mod.load(path)
     del doc["outcomes"]["speech"]["milestone_calibration"]  # older files: identity
     path.write_text(json.dumps(doc))
-    assert model_mod.load(path)["speech"].milestone_calibration == []
+    assert model_mod.load(path)["speech"].milestone_calibration == {}

@@ -52,7 +52,6 @@ from alscare.progression.forecast import Z80, rate_since
 MAX_ITER = 300
 MIN_PATIENTS = 20  # below this an outcome keeps the base model's parameters
 MAX_CUT = 12  # held-out forecasts from the first 1..12 visits
-VISIT_BUCKETS = (1, 3, 6)  # interval scale calibrated per history length: 1-2, 3-5, 6+ visits
 MAX_GAP_MONTHS = 15.0
 PLACEBO_START_VISIT = 2  # pretend starts at the third visit
 TOL = 1e-7
@@ -116,8 +115,8 @@ def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
     order = np.lexsort((obs.tau, obs.pidx))
     p, tau, y = obs.pidx[order], obs.tau[order], obs.y[order]
     if not len(p):
-        return {k: np.array([]) for k in ("err", "v_lat", "gap", "w", "rate", "n_hist", "mu",
-                                          "y", "y_last")}
+        return {k: np.array([]) for k in ("err", "v_lat", "gap", "w", "rate", "n_hist",
+                                          "span_hist", "mu", "y", "y_last")}
     cnt = np.bincount(p, minlength=n)
     start = np.r_[0, np.cumsum(cnt)[:-1]]
     rank = np.arange(len(p)) - start[p]
@@ -163,7 +162,8 @@ def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
     rate = rate_since(mu, mu_last, gap)
     err = y[ti] - mu - om.mean_shift(gap, rate)
     return {"err": err, "v_lat": v_lat, "gap": gap, "w": 1.0 / cnt_k[inv], "rate": rate,
-            "n_hist": gj[tg], "mu": mu, "y": y[ti], "y_last": y[start[gp[tg]] + gj[tg] - 1]}
+            "n_hist": gj[tg], "span_hist": (glast - tau[start[gp]])[tg], "mu": mu, "y": y[ti],
+            "y_last": y[start[gp[tg]] + gj[tg] - 1]}
 
 
 def mixed_weights(w: np.ndarray) -> np.ndarray:
@@ -197,7 +197,7 @@ GAP_BINS = (0.0, 4.5, 9.0, np.inf)  # months ahead: ~3, ~6, ~12-month forecasts
 
 def coverage_with_knots(h: dict[str, np.ndarray], om: model_mod.OutcomeModel) -> np.ndarray:
     """Held-out 80% coverage per horizon bin with the model's horizon-dependent scale."""
-    k = om.scale_at(h["gap"], h["n_hist"])
+    k = om.scale_at(h["gap"], h["n_hist"], h["span_hist"])
     var = k ** 2 * (h["v_lat"] + om.noise_sd ** 2) + om.drift_sd ** 2 * h["gap"]
     inside = (np.abs(h["err"]) <= Z80 * np.sqrt(var)).astype(float)
     b = np.digitize(h["gap"], GAP_BINS[1:-1])
@@ -229,20 +229,24 @@ def calibrate_scale_knots(h: dict[str, np.ndarray], noise_sd: float
 
 
 def calibrate_by_history(h: dict[str, np.ndarray], noise_sd: float
-                         ) -> list[tuple[int, list[tuple[float, float]]]]:
-    """``calibrate_scale_knots`` per length of history (VISIT_BUCKETS): a long, dense history
-    pins the course down better than the Gaussian model allows for (plateaus are then seen),
-    so one scale for all left long histories' intervals about 12 points too wide."""
-    out = []
-    edges = (*VISIT_BUCKETS, np.inf)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        sel = (h["n_hist"] >= lo) & (h["n_hist"] < hi)
+                         ) -> dict[str, list[tuple[float, float]]]:
+    """``calibrate_scale_knots`` per history cell (model.py ``history_cells``: number of
+    visits x rhythm): a long history pins the course down better than the Gaussian model
+    allows for (plateaus are then seen), so one scale for all left long histories' intervals
+    about 12 points too wide; and by number of visits alone, a scale fitted on clinic
+    (3-monthly) and trial (monthly) histories together was 6-9 points too wide for one and 5
+    too narrow for the other. Cells with under 100 held-out visits fall back to the overall
+    knots."""
+    out = {}
+    cell = model_mod.history_cells(h["n_hist"], h["span_hist"])
+    for c, label in enumerate(model_mod.HISTORY_CELLS):
+        sel = cell == c
         if sel.sum() < 100:
             continue
         sub = {k: v[sel] for k, v in h.items()}
         knots = calibrate_scale_knots({**sub, "w": mixed_weights(sub["w"])}, noise_sd)
         if knots:
-            out.append((int(lo), knots))
+            out[label] = knots
     return out
 
 
@@ -261,10 +265,11 @@ def _probit_fit(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, flo
 
 
 def calibrate_milestone(h: dict[str, np.ndarray], om: model_mod.OutcomeModel,
-                        ev: ms.Event) -> tuple[list[tuple[int, float, float]], dict[str, Any]]:
-    """The milestone recalibration (model.py ``milestone_calibration``) per length of history
-    (VISIT_BUCKETS): on held-out visits at most 6 months after a history whose last value had
-    not met the criterion, P(observed value meets it) = Phi(a + b z) by maximum likelihood,
+                        ev: ms.Event) -> tuple[dict[str, tuple[float, float]], dict[str, Any]]:
+    """The milestone recalibration (model.py ``milestone_calibration``) per history cell
+    (model.py ``history_cells``): on held-out visits at most 6 months after a history whose
+    last value had not met the criterion, P(observed value meets it) = Phi(a + b z) by maximum
+    likelihood,
     z the model's standardised distance to the threshold (``milestones.threshold_z``), each
     patient weighted as for the interval scale (``mixed_weights``). The observed event includes
     measurement noise near the threshold, which the fitted (a, b) absorb on average."""
@@ -273,21 +278,20 @@ def calibrate_milestone(h: dict[str, np.ndarray], om: model_mod.OutcomeModel,
     sd = np.sqrt(h["v_lat"] + om.drift_sd ** 2 * h["gap"])
     z = np.clip((ev.latent_threshold - h["mu"]) / np.maximum(sd, 1e-9), -8.0, 8.0)
     met = (h["y"] <= ev.observed_met).astype(float)
-    out: list[tuple[int, float, float]] = []
+    out: dict[str, tuple[float, float]] = {}
     info: dict[str, Any] = {"event": ev.name, "design": "held-out visits <= 6 months ahead, "
                             "criterion not met at the last history visit"}
-    edges = (*VISIT_BUCKETS, np.inf)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        b = sel & (h["n_hist"] >= lo) & (h["n_hist"] < hi)
+    cell = model_mod.history_cells(h["n_hist"], h["span_hist"])
+    for c, key in enumerate(model_mod.HISTORY_CELLS):
+        b = sel & (cell == c)
         n_ev = int(met[b].sum())
-        key = f"from_{lo}_visits"
         if n_ev < MIN_EVENTS or int(b.sum()) - n_ev < MIN_EVENTS:
             info[key] = {"n": int(b.sum()), "events": n_ev,
                          "kept": f"fewer than {MIN_EVENTS} events or non-events"}
             continue
         w = mixed_weights(h["w"][b])
         ca, cb = _probit_fit(z[b], met[b], w)
-        out.append((int(lo), ca, cb))
+        out[key] = (ca, cb)
         info[key] = {"n": int(b.sum()), "events": n_ev, "a": round(ca, 4), "b": round(cb, 4),
                      "observed_share": round(_wmean(met[b], w), 4),
                      "mean_p_before": round(_wmean(ndtr(z[b]), w), 4),
@@ -358,6 +362,7 @@ def calibrate_response(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.n
 
 
 MIN_TREATED_FOR_PRIOR = 30
+MIN_BETWEEN_SHARE = 0.1  # between-patient variance needed, as a share of the sampling variance
 
 
 def estimate_response_prior(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
@@ -366,7 +371,8 @@ def estimate_response_prior(om: model_mod.OutcomeModel, obs: pm.Observations, x:
     """Prior of the slope change after a drug start, N(mean, sd**2), by the method of moments
     over the cohort's treated patients (empirical Bayes): mean = mean observed change, sd**2 =
     its variance minus the mean sampling variance. All drugs of the cohort are pooled. Fewer
-    than MIN_TREATED_FOR_PRIOR assessable starts keep the base model's prior."""
+    than MIN_TREATED_FOR_PRIOR assessable starts, or a between-patient variance under
+    MIN_BETWEEN_SHARE x the sampling variance (not estimable), keep the base model's prior."""
     keep = (om.response_prior_mean, om.response_prior_sd)
     if not len(tx):
         return keep, {"n": 0, "kept": "no treated patients"}
@@ -380,7 +386,17 @@ def estimate_response_prior(om: model_mod.OutcomeModel, obs: pm.Observations, x:
     d = r["delta_mean"].to_numpy(float)
     v = r["delta_sd"].to_numpy(float) ** 2
     mean = float(np.mean(d))
-    sd = float(np.sqrt(max(np.var(d) - np.mean(v), 0.05 ** 2)))
+    between = float(np.var(d) - np.mean(v))
+    if between < MIN_BETWEEN_SHARE * float(np.mean(v)):
+        # the slope changes are no more spread than their own sampling error: a moment estimate
+        # would be a near point mass that overrides every patient's data (all "responding" or
+        # all "not"), so no prior is estimated
+        return keep, {"n": int(len(r)), "mean": round(mean, 4),
+                      "between_variance": round(between, 5),
+                      "mean_sampling_variance": round(float(np.mean(v)), 5),
+                      "kept": "between-patient variance of the slope change below "
+                              f"{MIN_BETWEEN_SHARE:g} x the sampling variance: not estimable"}
+    sd = float(np.sqrt(between))
     return (mean, sd), {"n": int(len(r)), "mean": round(mean, 4), "sd": round(sd, 4),
                         "method": "method of moments over assessable drug starts, all drugs "
                                   "pooled"}
@@ -427,7 +443,7 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
                 "held_out_rmse_after": round(float(np.sqrt(np.mean(h["err"] ** 2))), 4)}
             om.scale_knots = calibrate_scale_knots({**h, "w": mixed_weights(h["w"])},
                                                    om.noise_sd)
-            om.scale_knots_by_visits = calibrate_by_history(h, om.noise_sd)
+            om.scale_knots_by_history = calibrate_by_history(h, om.noise_sd)
             om.predictive_scale, om.drift_sd = 1.0, 0.0
             info["holdout_forecasts"] = {
                 "n": int(len(h["err"])),

@@ -62,7 +62,7 @@ def latent_distribution(om: OutcomeModel, post: Posterior,
                         tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and sd of the true (noise-free) value at tau, drift included."""
     mu, sd = latent_at(post, tau)
-    k = om.scale_at(months_ahead(post, tau), post.n_obs)
+    k = om.scale_at(months_ahead(post, tau), post.n_obs, post.span)
     return mu, np.sqrt(k ** 2 * sd ** 2 + drift_var(om, post, tau))
 
 
@@ -91,7 +91,7 @@ def predictive(om: OutcomeModel, post: Posterior,
     for a patient still followed then (``followup_shift``)."""
     mu, sd_lat = latent_distribution(om, post, tau)
     mu = mu + followup_shift(om, post, tau, mu)
-    k = om.scale_at(months_ahead(post, tau), post.n_obs)
+    k = om.scale_at(months_ahead(post, tau), post.n_obs, post.span)
     sd = np.sqrt(sd_lat ** 2 + (k * om.noise_sd) ** 2)
     return {
         "mean": clipped_normal_mean(mu, sd, om.lower, om.upper),

@@ -122,7 +122,7 @@ def milestone(om: OutcomeModel, post: Posterior, obs: Observations, ev: Event,
     n = len(tau_asof)
     tau6 = tau_asof[:, None] + GRID_6M[None, :]
     z = threshold_z(om, post, tau6, ev.latent_threshold)
-    a, b = om.milestone_ab(post.n_obs)
+    a, b = om.milestone_ab(post.n_obs, post.span)
     p = ndtr(a[:, None] + b[:, None] * z).max(axis=1)
     coef = post.mean.copy()
     if post.w_mean is not None:  # the process term's current value shifts the curve ahead

@@ -73,6 +73,28 @@ RANDOM_EFFECTS: tuple[str, ...] = ("level_at_onset", "slope_per_month", "curvatu
 OUTCOMES: tuple[str, ...] = ("alsfrs_r_total", "fvc_percent_predicted", "speech", "walking")
 
 
+# History cells: the forecast interval's scale and the milestone calibration are fitted per
+# cell (fit.py), because how well a history pins the course down depends on both its number of
+# visits and their rhythm: 6 clinic visits span 15 months, 6 trial visits 5. Number of visits
+# 1-2, 3-5, 6+ x rhythm: "dense" when the visits are on average under 2 months apart (trials,
+# PRO-ACT), else "sparse" (clinics; a single visit).
+HISTORY_VISITS: tuple[int, ...] = (1, 3, 6)
+DENSE_INTERVAL_MONTHS = 2.0
+HISTORY_CELLS: tuple[str, ...] = tuple(
+    f"{lo}{'+' if hi is None else f'-{hi - 1}'} visits, {rhythm}"
+    for lo, hi in zip(HISTORY_VISITS, (*HISTORY_VISITS[1:], None), strict=True)
+    for rhythm in ("sparse", "dense"))
+
+
+def history_cells(n_visits: np.ndarray, span_months: np.ndarray) -> np.ndarray:
+    """Index into HISTORY_CELLS of each history (n visits over span_months)."""
+    n = np.nan_to_num(np.asarray(n_visits, dtype=float))
+    span = np.nan_to_num(np.asarray(span_months, dtype=float))
+    bucket = np.digitize(n, HISTORY_VISITS[1:])
+    dense = (n >= 2) & (span < DENSE_INTERVAL_MONTHS * np.maximum(n - 1, 1))
+    return 2 * bucket + dense.astype(int)
+
+
 @dataclass
 class OutcomeModel:
     """Parameters of the hierarchical model of one outcome."""
@@ -104,25 +126,16 @@ class OutcomeModel:
     # ahead, a + b x the forecast's own rate of change; (0, 0) = none. Fitted on held-out visits
     followup_shift: tuple[float, float] = (0.0, 0.0)
 
-    # the same knots per length of history: (least number of visits, knots), ascending; a
-    # forecast uses the last entry its history reaches (fit.py). Empty: scale_knots for all.
-    scale_knots_by_visits: list[tuple[int, list[tuple[float, float]]]] = field(
-        default_factory=list)
-    # recalibration of the milestone probability (milestones.py) per length of history:
-    # (least number of visits, a, b), P = Phi(a + b z), z the model's standardised distance to
-    # the threshold; fitted on held-out visits by fit.py. Empty: P = Phi(z).
-    milestone_calibration: list[tuple[int, float, float]] = field(default_factory=list)
+    # the same knots per history cell (``history_cells``: number of visits x visit rhythm),
+    # {cell label: knots}; a forecast uses its history's cell, or scale_knots when the model has
+    # none for it (fit.py). (Model files before 2026-11-26 keyed knots by the number of visits
+    # alone, "scale_knots_by_visits"; such files fall back to scale_knots.)
+    scale_knots_by_history: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    # recalibration of the milestone probability (milestones.py) per history cell:
+    # {cell label: (a, b)}, P = Phi(a + b z), z the model's standardised distance to the
+    # threshold; fitted on held-out visits by fit.py. A cell without one: P = Phi(z).
+    milestone_calibration: dict[str, tuple[float, float]] = field(default_factory=dict)
     notes: str = ""
-
-    def milestone_ab(self, n_visits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per patient, (a, b) of the milestone recalibration for a history of ``n_visits``
-        (the last entry the history reaches; identity below the first)."""
-        nv = np.asarray(n_visits, dtype=float)
-        a, b = np.zeros(nv.shape), np.ones(nv.shape)
-        for least, ca, cb in self.milestone_calibration:
-            a = np.where(nv >= least, ca, a)
-            b = np.where(nv >= least, cb, b)
-        return a, b
 
     def mean_shift(self, months_ahead: np.ndarray, rate: np.ndarray) -> np.ndarray:
         """The follow-up shift of a forecast ``months_ahead`` whose own rate of change since
@@ -130,25 +143,38 @@ class OutcomeModel:
         a, b = self.followup_shift
         return months_ahead * (a + b * rate)
 
-    def scale_at(self, months_ahead: np.ndarray,
-                 n_visits: np.ndarray | None = None) -> np.ndarray | float:
-        """Scale on the predictive sd at ``months_ahead``, for histories of ``n_visits``
-        visits (per patient, broadcast over horizons) when the model has per-length knots."""
+    def milestone_ab(self, n_visits: np.ndarray, span_months: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Per patient, (a, b) of the milestone recalibration of its history cell."""
+        code = history_cells(n_visits, span_months)
+        a, b = np.zeros(code.shape), np.ones(code.shape)
+        for label, (ca, cb) in self.milestone_calibration.items():
+            hit = code == HISTORY_CELLS.index(label)
+            a = np.where(hit, ca, a)
+            b = np.where(hit, cb, b)
+        return a, b
+
+    def scale_at(self, months_ahead: np.ndarray, n_visits: np.ndarray | None = None,
+                 span_months: np.ndarray | None = None) -> np.ndarray | float:
+        """Scale on the predictive sd at ``months_ahead``, for histories of ``n_visits`` over
+        ``span_months`` (per patient, broadcast over horizons) when the model has per-cell
+        knots."""
         def interp(knots: list[tuple[float, float]]) -> np.ndarray:
             m = np.array([k[0] for k in knots])
             v = np.array([k[1] for k in knots])
             return np.interp(months_ahead, m, v)
 
-        if self.scale_knots_by_visits and n_visits is not None:
-            nv = np.asarray(n_visits, dtype=float).reshape(
-                (-1,) + (1,) * (np.ndim(months_ahead) - 1))
-            out = interp(self.scale_knots_by_visits[0][1])
-            for least, knots in self.scale_knots_by_visits[1:]:
-                out = np.where(nv >= least, interp(knots), out)
-            return out
-        if not self.scale_knots:
-            return self.predictive_scale
-        return interp(self.scale_knots)
+        base = (interp(self.scale_knots) if self.scale_knots
+                else np.broadcast_to(np.asarray(self.predictive_scale, dtype=float),
+                                     np.shape(months_ahead)))
+        if not self.scale_knots_by_history or n_visits is None or span_months is None:
+            return base if self.scale_knots else self.predictive_scale
+        code = history_cells(n_visits, span_months).reshape(
+            (-1,) + (1,) * (np.ndim(months_ahead) - 1))
+        out = base
+        for label, knots in self.scale_knots_by_history.items():
+            out = np.where(code == HISTORY_CELLS.index(label), interp(knots), out)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -168,13 +194,13 @@ class OutcomeModel:
             "predictive_scale": round(float(self.predictive_scale), 6),
             "response_scale": round(float(self.response_scale), 6),
             "scale_knots": [[round(float(a), 4), round(float(b), 6)] for a, b in self.scale_knots],
-            "scale_knots_by_visits": [
-                [int(least), [[round(float(a), 4), round(float(b), 6)] for a, b in knots]]
-                for least, knots in self.scale_knots_by_visits],
+            "scale_knots_by_history": {
+                label: [[round(float(a), 4), round(float(b), 6)] for a, b in knots]
+                for label, knots in self.scale_knots_by_history.items()},
             "process_sd": round(float(self.process_sd), 6),
             "followup_shift": [round(float(v), 6) for v in self.followup_shift],
-            "milestone_calibration": [[int(least), round(float(a), 6), round(float(b), 6)]
-                                      for least, a, b in self.milestone_calibration],
+            "milestone_calibration": {label: [round(float(a), 6), round(float(b), 6)]
+                                      for label, (a, b) in self.milestone_calibration.items()},
             "notes": self.notes,
         }
 
@@ -199,26 +225,30 @@ class OutcomeModel:
             predictive_scale=float(d.get("predictive_scale", 1.0)),
             response_scale=float(d.get("response_scale", 1.0)),
             scale_knots=[(float(a), float(b)) for a, b in d.get("scale_knots", [])],
-            scale_knots_by_visits=[(int(least), [(float(a), float(b)) for a, b in knots])
-                                   for least, knots in d.get("scale_knots_by_visits", [])],
+            scale_knots_by_history={
+                _cell(label, d.get("name")): [(float(a), float(b)) for a, b in knots]
+                for label, knots in d.get("scale_knots_by_history", {}).items()},
             process_sd=float(d.get("process_sd", 0.0)),
             followup_shift=_pair(d.get("followup_shift", (0.0, 0.0)), d.get("name")),
-            milestone_calibration=_calibration(d.get("milestone_calibration", []),
+            milestone_calibration=_calibration(d.get("milestone_calibration", {}),
                                                d.get("name")),
             notes=str(d.get("notes", "")),
         )
 
 
-def _calibration(v: Any, name: Any) -> list[tuple[int, float, float]]:
-    rows = v if isinstance(v, list) else None
-    if rows is None or any(not isinstance(r, list | tuple) or len(r) != 3 for r in rows):
-        raise ValueError(f"model for {name}: milestone_calibration {v!r}; allowed: a list of "
-                         "[least number of visits, a, b]")
-    out = [(int(r[0]), float(r[1]), float(r[2])) for r in rows]
-    if [r[0] for r in out] != sorted({r[0] for r in out}):
-        raise ValueError(f"model for {name}: milestone_calibration {v!r}; allowed: rows in "
-                         "ascending number of visits, each once")
-    return out
+def _cell(label: Any, name: Any) -> str:
+    if label not in HISTORY_CELLS:
+        raise ValueError(f"model for {name}: history cell {label!r}; allowed: "
+                         f"{', '.join(HISTORY_CELLS)}")
+    return str(label)
+
+
+def _calibration(v: Any, name: Any) -> dict[str, tuple[float, float]]:
+    if not isinstance(v, dict) or any(not isinstance(r, list | tuple) or len(r) != 2
+                                      for r in v.values()):
+        raise ValueError(f"model for {name}: milestone_calibration {v!r}; allowed: "
+                         "{history cell: [a, b]}")
+    return {_cell(label, name): (float(r[0]), float(r[1])) for label, r in v.items()}
 
 
 def _pair(v: Any, name: Any) -> tuple[float, float]:

@@ -55,6 +55,9 @@ class Posterior:
     cov: np.ndarray  # (n, k, k)
     n_obs: np.ndarray  # (n,)
     tau_last: np.ndarray  # (n,) months from origin of the last observation (NaN if none)
+    # (n,) months from the first to the last observation: the history's length (0 with one
+    # observation or none); the forecast scale and milestone calibration depend on it
+    span: np.ndarray | None = None
     # the process term at the last observation, W(tau_last) (zeros without a process term)
     w_mean: np.ndarray | None = None  # (n,)
     w_var: np.ndarray | None = None  # (n,)
@@ -66,7 +69,8 @@ class Posterior:
         def sub(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[idx]
         return Posterior(mean=self.mean[idx], cov=self.cov[idx], n_obs=self.n_obs[idx],
-                         tau_last=self.tau_last[idx], w_mean=sub(self.w_mean),
+                         tau_last=self.tau_last[idx], span=sub(self.span),
+                         w_mean=sub(self.w_mean),
                          w_var=sub(self.w_var), w_cov=sub(self.w_cov),
                          process_sd=self.process_sd)
 
@@ -180,6 +184,16 @@ def gaussian_update(m0: np.ndarray, s0: np.ndarray, ztz: np.ndarray, zty: np.nda
     return mean, cov
 
 
+def history_span(pidx: np.ndarray, tau: np.ndarray, n: int) -> np.ndarray:
+    """Per patient, months from the first to the last observation (0 with one or none)."""
+    first = np.full(n, np.inf)
+    last = np.full(n, -np.inf)
+    if len(tau):
+        np.minimum.at(first, pidx, tau)
+        np.maximum.at(last, pidx, tau)
+    return np.where(np.isfinite(first), last - first, 0.0)
+
+
 def last_tau(pidx: np.ndarray, tau: np.ndarray, n: int) -> np.ndarray:
     """Per patient, the tau of the last observation (NaN if none)."""
     last = np.full(n, -np.inf)
@@ -269,7 +283,8 @@ def process_update(pidx: np.ndarray, tau: np.ndarray, y: np.ndarray, m0: np.ndar
         w_cov[pats] = -reduce[:, :k, k]
     cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
     return Posterior(mean=mean, cov=cov, n_obs=cnt.astype(float), tau_last=tau_last,
-                     w_mean=w_mean, w_var=np.maximum(w_var, 0.0), w_cov=w_cov, process_sd=q)
+                     span=history_span(pidx, tau, n), w_mean=w_mean,
+                     w_var=np.maximum(w_var, 0.0), w_cov=w_cov, process_sd=q)
 
 
 def update(pidx: np.ndarray, tau: np.ndarray, y: np.ndarray, m0: np.ndarray, s0: np.ndarray,
@@ -282,7 +297,8 @@ def update(pidx: np.ndarray, tau: np.ndarray, y: np.ndarray, m0: np.ndarray, s0:
         return process_update(pidx, tau, y, m0, s0, om.noise_sd, q)
     ztz, zty, _, cnt = sufficient_stats(pidx, design(tau), y, n)
     mean, cov = gaussian_update(m0, s0, ztz, zty, om.noise_sd ** 2)
-    return Posterior(mean=mean, cov=cov, n_obs=cnt, tau_last=last_tau(pidx, tau, n))
+    return Posterior(mean=mean, cov=cov, n_obs=cnt, tau_last=last_tau(pidx, tau, n),
+                     span=history_span(pidx, tau, n))
 
 
 def posterior(obs: Observations, x: np.ndarray, line: Timeline, om: OutcomeModel) -> Posterior:
