@@ -708,13 +708,16 @@ def alstracker_score(args: argparse.Namespace) -> dict[str, Any]:
     """Score the patients the runner has finished (prepared file + runner output only)."""
     prep: dict[str, Any] = {}
     done: list[dict[str, Any]] = []
-    for k in str(args.sample).split(","):  # several prepared samples are pooled (keyed by file)
-        stem = f"alstracker_n{args.n}_s{args.seed}_k{k}"
+    # several prepared samples are pooled (keyed by file): "K" (this --seed) or "SEED:K"
+    for entry in str(args.sample).split(","):
+        seed, k = entry.split(":") if ":" in entry else (str(args.seed), entry)
+        stem = f"alstracker_n{args.n}_s{seed}_k{k}"
+        tag = f"s{seed}k{k}"
         for p in json.loads((RESULTS / f"{stem}_in.json").read_text()):
-            prep[f"k{k}:{p['pid']}"] = p
+            prep[f"{tag}:{p['pid']}"] = p
         outp = RESULTS / f"{stem}_out.jsonl"
         if outp.exists():
-            done += [{**d, "pid": f"k{k}:{d['pid']}"}
+            done += [{**d, "pid": f"{tag}:{d['pid']}"}
                      for d in map(json.loads, outp.read_text().splitlines()) if d]
     at = {d["pid"]: d for d in done}
     ids = [pid for pid in prep if pid in at]
@@ -884,7 +887,8 @@ def main() -> None:
         s.add_argument("--n", type=int, default=2000)
         s.add_argument("--seed", type=int, default=2026)
         s.add_argument("--sample", type=int if name.endswith("prepare") else str, default=12,
-                       help="sample size; for scoring, several comma-separated are pooled")
+                       help="sample size; for scoring, several comma-separated are pooled, "
+                            "each K (this --seed) or SEED:K")
     r = sub.add_parser("response")
     r.add_argument("--n", type=int, default=8000)
     r.add_argument("--seed", type=int, default=2026)
