@@ -181,6 +181,17 @@ def _call_table(y: np.ndarray, status: np.ndarray) -> dict[str, Any]:
             "false_alarm_rate": fp / max(fp + tn, 1), "sensitivity": tp / max(tp + fn, 1)}
 
 
+def print_calls_and_reliability(r: dict[str, Any]) -> None:
+    """The definite calls of both methods and alscare's reliability table, as printed lines."""
+    for k in ("alscare_calls", "slope_ratio_calls"):
+        t = r[k]
+        print(f"  {k:20s} called {t['called']}: accuracy {t['accuracy']:.3f}, false alarms "
+              f"{t['false_alarm_rate']:.3f}, sensitivity {t['sensitivity']:.3f}")
+    print("  reliability (alscare):", "; ".join(
+        f"{x['bin']}: n={x['n']} p={x['mean_predicted']:.2f} obs={x['observed']:.2f}"
+        for x in r["reliability"]))
+
+
 def response_ceiling(gen: synth.SynthCohort, scored: pd.DataFrame) -> pd.DataFrame:
     """What the data could tell at best, per treated patient (all visits): two oracle scores
     of 'not responding' (high = no meaningful slowing), each the margin 0.8 x counterfactual
@@ -270,16 +281,10 @@ def response_bench(args: argparse.Namespace) -> dict[str, Any]:
     print(f"  both scored (n={c['n']}): AUC {c['alscare_auc']:.3f} vs {c['slope_ratio_auc']:.3f};"
           f" difference {d['difference']:+.3f} (95% CI {d['lower95']:+.3f} to "
           f"{d['upper95']:+.3f})")
-    for k in ("alscare_calls", "slope_ratio_calls"):
-        t = out[k]
-        print(f"  {k:20s} called {t['called']}: accuracy {t['accuracy']:.3f}, false alarms "
-              f"{t['false_alarm_rate']:.3f}, sensitivity {t['sensitivity']:.3f}")
     for col, v in out["ceiling"].items():
         print(f"  ceiling {col}: AUC {v['auc']:.3f} (n={v['n_scored']}); on alscare-scored "
               f"{v['auc_on_alscare_scored']:.3f}")
-    print("  reliability (alscare):", "; ".join(
-        f"{x['bin']}: n={x['n']} p={x['mean_predicted']:.2f} obs={x['observed']:.2f}"
-        for x in out["reliability"]))
+    print_calls_and_reliability(out)
     return out
 
 
@@ -604,13 +609,7 @@ def print_accuracy(out: dict[str, Any]) -> None:
         print(f"  both scored (n={c['n']}): AUC alscare {c['alscare_auc']:.3f} vs slope ratio "
               f"{c['slope_ratio_auc']:.3f}; Brier {c['alscare_brier']:.3f} vs "
               f"{c['slope_ratio_brier_of_calls']:.3f}")
-        for k in ("alscare_calls", "slope_ratio_calls"):
-            t = r[k]
-            print(f"  {k:20s} called {t['called']}: accuracy {t['accuracy']:.3f}, false alarms "
-                  f"{t['false_alarm_rate']:.3f}, sensitivity {t['sensitivity']:.3f}")
-        print("  reliability (alscare):", "; ".join(
-            f"{x['bin']}: n={x['n']} p={x['mean_predicted']:.2f} obs={x['observed']:.2f}"
-            for x in r["reliability"]))
+        print_calls_and_reliability(r)
         print(f"Forecasts ({f['n_patients']} patients, cut-off at the 3rd scored visit)")
         for h in HORIZONS:
             x = f[f"{h}m"]
