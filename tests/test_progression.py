@@ -248,6 +248,13 @@ def test_response_one_post_visit_is_indeterminate():
     assert r["reason"].startswith("Only 1 ALSFRS-R visit after edaravone")
 
 
+def test_response_without_a_visit_after_the_start_says_so():
+    p, vis, med = _treated("X", -1.0, -1.0, [])
+    r = run(cohort_from([p], vis, [med]))[1][0]["response"][0]
+    assert r["status"] == "indeterminate" and r["post_start_visits"] == 0
+    assert r["reason"].startswith("No ALSFRS-R visit yet after edaravone start")
+
+
 def test_response_short_follow_up_is_indeterminate():
     p, vis, med = _treated("X", -1.0, -1.0, [1, 2])
     r = run(cohort_from([p], vis, [med]))[1][0]["response"][0]

@@ -296,8 +296,10 @@ def reason(cohort: Cohort, r: dict[str, Any]) -> str:
     n_post, months = int(r["n_post"]), r["post_months"]
     why = r["why"]
     if why == "few_post":
-        return (f"Only {n_post} ALSFRS-R visit{'s' if n_post != 1 else ''} after {name} start "
-                f"{start}: at least {MIN_POST_VISITS} over {MIN_POST_MONTHS:.0f} months are "
+        seen = (f"No ALSFRS-R visit yet after {name} start {start}" if n_post == 0 else
+                f"Only {n_post} ALSFRS-R visit{'s' if n_post != 1 else ''} after {name} start "
+                f"{start}")
+        return (f"{seen}: at least {MIN_POST_VISITS} over {MIN_POST_MONTHS:.0f} months are "
                 "needed to judge whether it slows decline.")
     if why == "short":
         return (f"ALSFRS-R followed for only {months:.1f} months after {name} start {start}: "
