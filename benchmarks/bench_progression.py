@@ -309,13 +309,14 @@ def nearest_visit(scored: pd.DataFrame, target: pd.Series) -> pd.DataFrame:
     return best[["t", "alsfrs_r_total"]].reindex(target.index)
 
 
-def alscare_forecast_frame(cohort: Cohort, sections: list[dict[str, Any]]) -> pd.DataFrame:
-    """Long table: patient_id, months, t, mean, lower80, upper80 of the ALSFRS-R forecast."""
+def alscare_forecast_frame(cohort: Cohort, sections: list[dict[str, Any]],
+                           outcome: str = "alsfrs_r_total") -> pd.DataFrame:
+    """Long table: patient_id, months, t, mean, lower80, upper80 of one outcome's forecast."""
     key = cohort.time_key()
     rows = [{"patient_id": pid, "months": e.get("months"), "t": _day(cohort, e.get(key)),
              "mean": e["mean"], "lower80": e["lower80"], "upper80": e["upper80"]}
             for pid, sec in zip(cohort.patients.index, sections, strict=True)
-            for e in sec["forecast"]["alsfrs_r_total"]]
+            for e in sec["forecast"][outcome]]
     return pd.DataFrame(rows, columns=["patient_id", "months", "t", "mean", "lower80",
                                        "upper80"])
 
@@ -393,6 +394,64 @@ def evaluate_forecasts(gen: synth.SynthCohort, scored: pd.DataFrame, model: Any 
                                  "alscare_obs_hi": a_obs["upper80"], "dfs_truth": base_true,
                                  "dfs_obs": base_obs}))
     return rows, pd.concat(per, ignore_index=True)
+
+
+def least_squares_line(cohort: Cohort, column: str, cut: pd.Series, t_target: np.ndarray
+                       ) -> np.ndarray:
+    """The straight line fitted by least squares through every value of a measure up to the
+    cut-off (the value carried forward when there is one), at ``t_target``; NaN without any."""
+    v = pm.visit_values(cohort)[["patient_id", "t", column]].dropna()
+    v = v[v["t"].to_numpy(float) <= v["patient_id"].map(cut).to_numpy(float)]
+    slope = bl.ls_slopes(v["t"].to_numpy(), v[column].to_numpy(), v["patient_id"].to_numpy())[
+        "slope"].reindex(cut.index).fillna(0.0).to_numpy(float) / DPM  # per day
+    g = v.groupby("patient_id")
+    t_bar = g["t"].mean().reindex(cut.index).to_numpy(float)
+    y_bar = g[column].mean().reindex(cut.index).to_numpy(float)
+    return y_bar + slope * (np.asarray(t_target, float) - t_bar)
+
+
+def evaluate_fvc_forecasts(gen: synth.SynthCohort, scored: pd.DataFrame, model: Any = None,
+                           cut: pd.Series | None = None) -> dict[str, Any]:
+    """FVC % predicted forecasts 6 and 12 months after the cut-off (patients with an FVC by
+    then): RMSE and 80% coverage against the noiseless FVC (alive at the target) and against
+    the measured FVC nearest the target (+-30 days), beside the clinician's least-squares
+    line through the FVC values so far."""
+    cohort, truth = gen.cohort, gen.truth
+    cut = forecast_cutoffs(scored, truth) if cut is None else cut
+    small = truncate(cohort, cut)
+    sections, _ = run_alscare(small, model)
+    fc = alscare_forecast_frame(small, sections, "fvc_percent_predicted")
+    values = pm.visit_values(cohort)
+    fvc = values.loc[np.isfinite(values["fvc_percent_predicted"]),
+                     ["patient_id", "t", "fvc_percent_predicted"]].rename(
+        columns={"fvc_percent_predicted": "alsfrs_r_total"})  # nearest_visit's value column
+    out: dict[str, Any] = {}
+    for h in HORIZONS:
+        sub = fc[fc["months"] == h].set_index("patient_id").reindex(cut.index)
+        t_h = sub["t"].to_numpy(float)
+        has = np.isfinite(t_h)
+        alive = t_h < truth["death"].reindex(cut.index).to_numpy(float)
+        true = synth.truth_trajectory(truth, cut.index, np.where(has, t_h, 0.0))[
+            "fvc_percent_predicted"].to_numpy(float)
+        true = np.where(has & alive, true, np.nan)
+        obs = nearest_visit(fvc, pd.Series(t_h, index=cut.index).dropna())
+        obs = obs.reindex(cut.index)
+        a_obs = {c: interpolate(fc, obs["t"], c) for c in ("mean", "lower80", "upper80")}
+        line_t = least_squares_line(small, "fvc_percent_predicted", cut, t_h)
+        line_o = least_squares_line(small, "fvc_percent_predicted", cut,
+                                    obs["t"].to_numpy(float))
+        y_obs = obs["alsfrs_r_total"].to_numpy(float)
+        m, lo, hi = (sub[c].to_numpy(float) for c in ("mean", "lower80", "upper80"))
+        out[f"{h}m"] = {
+            "n_truth": int(np.isfinite(true).sum()), "n_observed": int(np.isfinite(y_obs).sum()),
+            "alscare_rmse_truth": bl.rmse(m, true), "line_rmse_truth": bl.rmse(line_t, true),
+            "alscare_rmse_observed": bl.rmse(a_obs["mean"], y_obs),
+            "line_rmse_observed": bl.rmse(line_o, y_obs),
+            "alscare_coverage80_truth": bl.coverage(lo, hi, true),
+            "alscare_coverage80_observed": bl.coverage(a_obs["lower80"], a_obs["upper80"], y_obs),
+            "alscare_mean_width80": float(np.nanmean(hi - lo)),
+        }
+    return out
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -579,15 +638,32 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
         res = {"seconds_full_cohort": secs,
                "response": evaluate_response(gen.cohort, gen.truth, sections, scored)}
         res["forecast"], per = evaluate_forecasts(gen, scored, model)
+        res["fvc_forecast"] = evaluate_fvc_forecasts(gen, scored, model)
         for visit in LATER_CUTS:  # longer histories: the interval scale depends on them
             cut = forecast_cutoffs(scored, gen.truth, visit_index=visit - 1)
             res[f"forecast_cut_visit{visit}"], _ = evaluate_forecasts(gen, scored, model, cut)
+            res[f"fvc_forecast_cut_visit{visit}"] = evaluate_fvc_forecasts(gen, scored, model,
+                                                                           cut)
         out[label] = res
         if label == "default":
             RESULTS.mkdir(exist_ok=True)
             per.to_csv(RESULTS / f"forecasts_n{args.n}_s{args.seed}.csv", index=False)
     print_accuracy(out)
     return out
+
+
+def print_fvc(res: dict[str, Any]) -> None:
+    for key, where in (("fvc_forecast", "3rd"), *((f"fvc_forecast_cut_visit{v}", f"{v}th")
+                                                  for v in LATER_CUTS)):
+        for h in HORIZONS:
+            x = res[key][f"{h}m"]
+            print(f"  FVC {h:2d} months from the {where} visit: RMSE vs truth alscare "
+                  f"{x['alscare_rmse_truth']:.1f} | least-squares line "
+                  f"{x['line_rmse_truth']:.1f} (n={x['n_truth']}); vs measured "
+                  f"{x['alscare_rmse_observed']:.1f} | {x['line_rmse_observed']:.1f} "
+                  f"(n={x['n_observed']}); 80% coverage measured "
+                  f"{x['alscare_coverage80_observed']:.3f}, truth "
+                  f"{x['alscare_coverage80_truth']:.3f}")
 
 
 def print_accuracy(out: dict[str, Any]) -> None:
@@ -633,6 +709,7 @@ def print_accuracy(out: dict[str, Any]) -> None:
                   f"{x['n_truth_all']}): RMSE alscare {x['alscare_rmse_truth_all']:.2f} | dFS "
                   f"line {x['dfs_line_rmse_truth_all']:.2f}, bias "
                   f"{x['alscare_bias_truth_all']:+.2f} | {x['dfs_line_bias_truth_all']:+.2f}")
+        print_fvc(res)
 
 
 def alstracker_prepare(args: argparse.Namespace) -> dict[str, Any]:

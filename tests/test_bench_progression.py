@@ -87,3 +87,22 @@ def test_milestone_truth_helpers_match_direct_computations():
     before = bp.true_values(gen.truth, ids[hit], cross[hit] - 1.0)["alsfrs_r_total"]
     after = bp.true_values(gen.truth, ids[hit], cross[hit] + 1e-3)["alsfrs_r_total"]
     assert (before >= 23.5).all() and (after < 23.5).all()
+
+
+def test_least_squares_line_matches_polyfit():
+    gen = synth.generate(150, 13)
+    scored = bp.scored_visits(gen.cohort)
+    cut = bp.forecast_cutoffs(scored, gen.truth, visit_index=3)
+    c = cut.to_numpy(float)
+    at = bp.least_squares_line(gen.cohort, "fvc_percent_predicted", cut, c + 180.0)
+    vals = bp.pm.visit_values(gen.cohort)
+    checked = 0
+    for i, pid in enumerate(cut.index[:40]):
+        v = vals[(vals["patient_id"] == pid) & (vals["t"] <= c[i])].dropna(
+            subset=["fvc_percent_predicted"])
+        if len(v) < 2:
+            continue
+        k, b = np.polyfit(v["t"].to_numpy(), v["fvc_percent_predicted"].to_numpy(), 1)
+        assert np.isclose(at[i], k * (c[i] + 180.0) + b)
+        checked += 1
+    assert checked >= 10
