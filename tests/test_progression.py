@@ -737,3 +737,20 @@ def test_milestone_calibration_in_model_file(tmp_path):
     del doc["outcomes"]["speech"]["milestone_calibration"]  # older files: identity
     path.write_text(json.dumps(doc))
     assert model_mod.load(path)["speech"].milestone_calibration == {}
+
+
+def test_pro_act_study_drug_from_day_0_is_reported_before_the_first_alsfrs():
+    """The Treatment table's Active arm starts at Treatment_Group_Delta 0; the first ALSFRS-R
+    may come days later: the study drug is still 'started during follow-up' (contract)."""
+    vis = line_visits("A", [0.2, 1.2, 3.2, 6.2, 9.2], 36.0, -1.0, onset=0.0)
+    meds = [{"patient_id": "A", "name": "study drug", "start": 0.0, "study_drug": True}]
+    c = cohort_from([patient("A", onset=-400.0)], vis, meds, kind="day")
+    r = run(c)[1][0]["response"]
+    assert len(r) == 1 and r[0]["treatment"] == "study drug" and r[0]["start_day"] == 0
+    assert r[0]["post_start_visits"] == 5
+    assert r[0]["p_no_response"] is None or 0 <= r[0]["p_no_response"] <= 1
+    assert "study drug" in r[0]["reason"]
+    # a riluzole started before follow-up is still not reported
+    meds.append({"patient_id": "A", "name": "riluzole", "start": 0.0, "study_drug": False})
+    c = cohort_from([patient("A", onset=-400.0)], vis, meds, kind="day")
+    assert [x["treatment"] for x in run(c)[1][0]["response"]] == ["study drug"]

@@ -101,7 +101,13 @@ def normalise_name(name: Any) -> str | None:
 
 def treatments(cohort: Cohort, ids: pd.Index, first_alsfrs_t: np.ndarray,
                as_of: np.ndarray) -> pd.DataFrame:
-    """Qualifying drug starts: pidx, treatment, start (days); one row per drug and start."""
+    """Qualifying drug starts: pidx, treatment, start (days); one row per drug and start.
+
+    Started during follow-up: on or after the first ALSFRS-R visit, and not after as-of. In a
+    PRO-ACT cohort (day scale, day 0 = enrolment) a study drug - the Treatment table's Active
+    arm - is started during follow-up by definition (contract/README.md), also when the first
+    ALSFRS-R is a few days later or missing: it is reported, with no pre-start visit (the
+    counterfactual then rests on the onset anchor and the population model)."""
     m = cohort.medications
     if m.empty:
         return pd.DataFrame({"pidx": np.array([], int), "treatment": [], "start": []})
@@ -117,7 +123,10 @@ def treatments(cohort: Cohort, ids: pd.Index, first_alsfrs_t: np.ndarray,
     p_ok = np.where(pidx >= 0, pidx, 0)
     first = first_alsfrs_t[p_ok]
     cut = as_of[p_ok]
-    ok &= np.isfinite(first) & (start >= first) & ~(start > cut)
+    in_follow_up = np.isfinite(first) & (start >= first)
+    if cohort.time_kind == "day":  # PRO-ACT: the Active arm starts in the trial's follow-up
+        in_follow_up |= study & ~is_dmt & (start >= 0)
+    ok &= in_follow_up & ~(start > cut)
     out = pd.DataFrame({"pidx": pidx[ok], "treatment": name[ok], "start": start[ok]})
     return out.drop_duplicates(["pidx", "treatment", "start"]).sort_values(
         ["pidx", "start"], kind="stable").reset_index(drop=True)
