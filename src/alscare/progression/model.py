@@ -42,6 +42,12 @@ Forecasts add to the posterior variance (i) the measurement noise, (ii) the proc
 ``process_sd**2`` per month since the last observation and (iii) in older model files a
 Brownian "drift" variance ``drift_sd**2`` per month since the last observation.
 
+The predictive sd is then scaled by knots (months ahead -> scale) calibrated on held-out
+visits per history cell (number of visits x visit rhythm, ``history_cells``), so that 80%
+intervals cover 80% for clinic and trial schedules alike; milestone probabilities are
+recalibrated per cell, P = Phi(a + b z) (``milestone_calibration``). Both are fitted by fit.py;
+the literature model has neither.
+
 Floor and ceiling (0..48 for ALSFRS-R, 0..4 for items, FVC >= 0) are applied to predictions
 (clipped-normal means and clipped quantiles), not in the fit.
 """
