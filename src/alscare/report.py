@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from alscare.progression.milestones import LABELS as MILESTONE_LABELS
+
 PRIORITY_ORDER = {"urgent": 0, "soon": 1, "routine": 2}
 
 
@@ -59,24 +61,31 @@ def render(a: dict[str, Any]) -> str:
             f"Progression  {p['slope_per_month']:+.2f} points/month (80% interval "
             f"{p['slope_lower80']:+.2f} to {p['slope_upper80']:+.2f}; {p.get('method')})"
         )
-        forecasts = (a.get("forecast") or {}).get("alsfrs_r_total", [])
-        if forecasts:
+        forecast = a.get("forecast") or {}
+        if forecast.get("alsfrs_r_total"):
             lines.append("  Forecast if alive and followed then (80% interval):")
-        for fc in forecasts:
-            when = fc.get("date", fc.get("day"))
-            lines.append(f"  ALSFRS-R at {when}: {fc['mean']:.1f} "
-                         f"(80% {fc['lower80']:.1f}-{fc['upper80']:.1f})")
+        for key, what, unit in (("alsfrs_r_total", "ALSFRS-R", ""),
+                                ("fvc_percent_predicted", "FVC", "% predicted")):
+            for fc in forecast.get(key, []):
+                when = fc.get("date", fc.get("day"))
+                lines.append(f"  {what} at {when}: {fc['mean']:.1f}{unit} "
+                             f"(80% {fc['lower80']:.1f}-{fc['upper80']:.1f})")
+        if a.get("milestones"):
+            lines.append("  Milestones (probability within 6 months; expected date):")
         for ms in a.get("milestones") or []:
             when = ms.get("expected_date", ms.get("expected_day"))
-            name = ms["event"].replace("_", " ")
+            name = MILESTONE_LABELS.get(ms["event"], ms["event"])
+            if ms.get("probability_within_6_months") is None:
+                lines.append(f"  {name}: not computed ({ms.get('basis', 'no data')})")
+                continue
             if ms.get("basis") == "already reached":
                 lines.append(f"  {name}: already reached" + (f" ({when})" if when else ""))
                 continue
             lines.append(f"  {name}: {ms['probability_within_6_months']:.0%} within 6 "
                          f"months" + (f", expected {when}" if when is not None else ""))
     for r in a.get("response") or []:
-        p_txt = "n/a" if r.get("p_no_response") is None else f"{r['p_no_response']:.0%}"
-        lines.append(f"  Response to {r['treatment']}: {r['status']} (P not slowing {p_txt}). "
+        # the reason sentence states the probability itself
+        lines.append(f"  Response to {r['treatment']}: {r['status'].replace('_', ' ')}. "
                      f"{r['reason']}")
     if a.get("alerts"):
         lines.append("")

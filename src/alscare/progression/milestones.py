@@ -45,14 +45,16 @@ class Event:
     outcome: str
     latent_threshold: float  # met when latent value < this
     observed_met: float  # met when an observed value <= this
+    label: str  # what a clinician reads
 
 
 EVENTS: tuple[Event, ...] = (
-    Event("fvc_below_50", "fvc_percent_predicted", 50.0, 49.999),
-    Event("alsfrs_r_below_24", "alsfrs_r_total", 23.5, 23.0),
-    Event("loss_of_speech", "speech", 1.5, 1.0),
-    Event("loss_of_ambulation", "walking", 1.5, 1.0),
+    Event("fvc_below_50", "fvc_percent_predicted", 50.0, 49.999, "FVC below 50% predicted"),
+    Event("alsfrs_r_below_24", "alsfrs_r_total", 23.5, 23.0, "ALSFRS-R below 24"),
+    Event("loss_of_speech", "speech", 1.5, 1.0, "Loss of speech (speech item 1 or 0)"),
+    Event("loss_of_ambulation", "walking", 1.5, 1.0, "Loss of walking (walking item 1 or 0)"),
 )
+LABELS: dict[str, str] = {ev.name: ev.label for ev in EVENTS}
 
 GRID_6M = np.arange(1, 7, dtype=float)  # months after as_of
 HORIZON_MONTHS = 60.0  # expected dates searched up to 5 years after as_of
