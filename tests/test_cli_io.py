@@ -52,7 +52,7 @@ def stored(db_url, tmp_path) -> str:
 def test_db_init_creates_and_upgrades(db_url):
     first = alscare("db", "init", "--db", db_url)
     assert first.exit_code == 0, first.stderr
-    assert "ready (schema revision 0001)" in first.stdout
+    assert "ready (schema revision 0002)" in first.stdout
     assert patient_ids(db_url) == []
     again = alscare("db", "init", "--db", db_url)
     assert again.exit_code == 0, again.stderr
@@ -132,6 +132,44 @@ def test_import_proact_folder_with_reference_date(db_url, tmp_path):
     assert load_records(db_url) == want
     bad = alscare("import", folder, "--db", db_url, "--reference-date", "03/02/2020")
     assert bad.exit_code == 2 and "--reference-date" in bad.stderr
+
+
+def test_import_proact_keeps_a_total_recorded_without_items(db_url, tmp_path):
+    """PRO-ACT rows with ALSFRS_R_Total only: the canonical record has no field for them, so
+    the database stores them beside it; `cohort assess --db` then sees the same totals as
+    `cohort assess --proact`, and a changed total is a changed patient on re-import."""
+    from alscare.store.repository import load_cohort
+
+    folder = tmp_path / "proact"
+    write_proact(from_records(vignette_records()), folder)
+    alsfrs = folder / "PROACT_ALSFRS.csv"
+    lines = alsfrs.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    pid, delta = row[header.index("subject_id")], int(row[header.index("ALSFRS_Delta")])
+    total_only = [""] * len(header)
+    total_only[header.index("subject_id")] = pid
+    total_only[header.index("ALSFRS_Delta")] = str(delta + 20)
+    total_only[header.index("ALSFRS_R_Total")] = "31"
+    alsfrs.write_text("\n".join([*lines, ",".join(total_only)]) + "\n")
+    proact, errors = read_cohort(folder)
+    assert not errors
+    r = alscare("import", folder, "--db", db_url)
+    assert r.exit_code == 0, r.stderr
+    cohort, _ = load_cohort(db_url)
+    got = cohort.visits[cohort.visits["alsfrs_r_total_recorded"].notna()]
+    assert len(got) == 1 and got["alsfrs_r_total_recorded"].iloc[0] == 31
+    assert got["patient_id"].iloc[0] == proact.patients.index[
+        proact.patients.index.astype(str) == pid][0]
+    again = alscare("import", folder, "--db", db_url)
+    assert "1 unchanged" not in again.stdout and "8 unchanged" in again.stdout
+    total_only[header.index("ALSFRS_R_Total")] = "30"
+    alsfrs.write_text("\n".join([*lines, ",".join(total_only)]) + "\n")
+    changed = alscare("import", folder, "--db", db_url)
+    assert changed.exit_code == 0, changed.stderr
+    assert "1 replaced" in changed.stdout and "7 unchanged" in changed.stdout
+    cohort, _ = load_cohort(db_url)
+    assert cohort.visits["alsfrs_r_total_recorded"].dropna().tolist() == [30]
 
 
 def test_import_proact_folder_refuses_the_patient_with_a_bad_row(db_url, tmp_path):

@@ -253,8 +253,8 @@ def test_a_patient_the_database_refuses_is_rolled_back_alone(db_url, monkeypatch
     changed_victim = victim.model_copy(update={"visits": victim.visits[:1]})
     real_rows = repository.record_rows
 
-    def broken_rows(rec, digest, now):
-        rows = real_rows(rec, digest, now)
+    def broken_rows(rec, digest, now, totals=None):
+        rows = real_rows(rec, digest, now, totals)
         if rec.patient.id == victim.patient.id:
             rows[tables.medications][0]["name"] = None  # violates NOT NULL
         return rows

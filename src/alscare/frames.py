@@ -13,6 +13,7 @@ Missing values are NaN (numbers) or None/NA (text and flags).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -327,6 +328,34 @@ def _compact(row: dict[str, Any], keys: tuple[str, ...], ints: bool = False) -> 
     return out
 
 
+def _record_dates(cohort: Cohort, reference_date: dt.date | None
+                  ) -> Callable[[Any], str | None]:
+    """Cohort time -> the record's ISO date (PRO-ACT day d -> reference_date + d days)."""
+    origin = EPOCH if cohort.time_kind == "date" else reference_date or DEFAULT_REFERENCE_DATE
+
+    def date(t: Any) -> str | None:
+        if not _present(t):
+            return None
+        return (origin + dt.timedelta(days=int(round(float(t))))).isoformat()
+    return date
+
+
+def recorded_totals(cohort: Cohort, reference_date: dt.date | None = None
+                    ) -> dict[str, dict[str, int]]:
+    """The recorded ALSFRS-R totals of visits without any item (PRO-ACT rows with
+    ``ALSFRS_R_Total`` only), {patient id: {visit date as in to_records: total}}: the
+    canonical record cannot carry them, the database keeps them beside it."""
+    v = cohort.visits
+    no_items = v[list(ALSFRS_ITEMS)].isna().all(axis=1)
+    rows = v[no_items & v["alsfrs_r_total_recorded"].notna()]
+    date = _record_dates(cohort, reference_date)
+    out: dict[str, dict[str, int]] = {}
+    for pid, t, total in zip(rows["patient_id"], rows["t"], rows["alsfrs_r_total_recorded"],
+                             strict=True):
+        out.setdefault(str(pid), {})[date(t)] = int(round(float(total)))
+    return out
+
+
 def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[PatientRecord]:
     """Frames -> canonical records (for the database and FHIR export of any cohort).
 
@@ -335,15 +364,10 @@ def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[Pa
     ``reference_date + d days`` (default :data:`DEFAULT_REFERENCE_DATE`, 2000-01-01).
 
     What the canonical record has no field for is not carried: a visit's height (the patient's
-    height is), a recorded ALSFRS-R total without items, the study-drug flag (the medication's
-    name, "study drug", says it).
+    height is), a recorded ALSFRS-R total without items (:func:`recorded_totals` gives them,
+    for the database), the study-drug flag (the medication's name, "study drug", says it).
     """
-    origin = EPOCH if cohort.time_kind == "date" else reference_date or DEFAULT_REFERENCE_DATE
-
-    def date(t: Any) -> str | None:
-        if not _present(t):
-            return None
-        return (origin + dt.timedelta(days=int(round(float(t))))).isoformat()
+    date = _record_dates(cohort, reference_date)
 
     by_pid: dict[str, dict[str, list]] = {
         pid: {"visits": [], "medications": [], "interventions": []}

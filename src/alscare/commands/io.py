@@ -33,16 +33,18 @@ def _is_proact_folder(folder: Path) -> bool:
 
 
 def read_source(path: Path, reference_date: dt.date | None
-                ) -> tuple[list[PatientRecord], list[str]]:
-    """Records from any importable source, and one message per refused record."""
+                ) -> tuple[list[PatientRecord], list[str], dict[str, dict[str, int]]]:
+    """Records from any importable source, one message per refused record, and the ALSFRS-R
+    totals recorded without items (PRO-ACT; the database keeps them beside the records)."""
     from alscare.pipeline import records_from_file
 
     if path.is_dir() and _is_proact_folder(path):
-        from alscare.frames import to_records
+        from alscare.frames import recorded_totals, to_records
         from alscare.importers.proact import read_cohort
 
         cohort, errors = read_cohort(path)
-        return to_records(cohort, reference_date), [e["message"] for e in errors]
+        return (to_records(cohort, reference_date), [e["message"] for e in errors],
+                recorded_totals(cohort, reference_date))
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl"))
         if not files:
@@ -56,7 +58,7 @@ def read_source(path: Path, reference_date: dt.date | None
         ok, bad = records_from_file(f)
         records.extend(rec for rec, _ in ok)
         refused.extend(str(e) for e in bad)
-    return records, refused
+    return records, refused, {}
 
 
 def import_(
@@ -80,9 +82,9 @@ def import_(
     if not path.exists():
         _fail(f"{path}: no such file or folder")
     try:
-        records, refused = read_source(path, ref)
+        records, refused, totals = read_source(path, ref)
         engine = init_db(db)
-        summary = save_records(engine, records)
+        summary = save_records(engine, records, recorded_totals=totals)
     except ValueError as e:  # unreadable input (InputError), unusable database (StoreError)
         _fail(str(e))
         return

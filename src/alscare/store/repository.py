@@ -10,6 +10,10 @@ Writing (:func:`save_records`) is transactional per patient and idempotent:
   unless the record is byte-for-byte the same (same SHA-256 of its canonical JSON): then nothing
   is written and it counts as unchanged.
 
+ALSFRS-R totals recorded without items (PRO-ACT rows with ``ALSFRS_R_Total`` only) have no
+field in the canonical record; ``save_records(..., recorded_totals=...)`` stores them with their
+visit (and in the digest), :func:`load_cohort` reads them back, :func:`load_records` cannot.
+
 Reading a cohort (:func:`load_cohort`) reads each table once with ``pandas.read_sql`` and builds
 the same frames as ``alscare.frames.from_records`` with column operations, so a registry of
 10,000 patients loads without building 10,000 record objects.
@@ -19,9 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,19 +127,25 @@ def record_digest(rec: PatientRecord) -> str:
     return _sha256(rec.model_dump_json())
 
 
-def _storable(rec: PatientRecord) -> tuple[str | None, str | None]:
-    """(digest, None) for a record the database can hold, else (None, why not)."""
+def _storable(rec: PatientRecord, totals: Mapping[str, int] | None = None
+              ) -> tuple[str | None, str | None]:
+    """(digest, None) for a record the database can hold, else (None, why not). The digest
+    covers the recorded totals stored beside the record (``save_records``), if any."""
     text = rec.model_dump_json()
     if "\\u0000" in text:  # JSON's escape of NUL; a literal backslash-u0000 just costs a look
         where = _nul_path(rec.model_dump())
         if where:
             return None, f"{where}: text contains a NUL character, which cannot be stored"
+    if totals:
+        text += "\nalsfrs_r_total_recorded " + json.dumps(dict(sorted(totals.items())))
     return _sha256(text), None
 
 
-def _visit_row(pid: str, seq: int, v: dict[str, Any]) -> dict[str, Any]:
+def _visit_row(pid: str, seq: int, v: dict[str, Any],
+               totals: Mapping[str, int] | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {"patient_id": pid, "seq": seq, "date": v["date"],
-                           "weight_kg": v["weight_kg"]}
+                           "weight_kg": v["weight_kg"],
+                           "alsfrs_r_total_recorded": (totals or {}).get(v["date"].isoformat())}
     for block, columns in VISIT_BLOCKS.items():
         obj = v[block]
         row[f"has_{block}"] = obj is not None
@@ -147,8 +158,10 @@ def _listed(pid: str, items: list[dict]) -> list[dict]:
     return [{"patient_id": pid, "seq": i, **item} for i, item in enumerate(items)]
 
 
-def record_rows(rec: PatientRecord, digest: str, now: dt.datetime) -> dict[Table, list[dict]]:
-    """One record as rows of every table (the inverse of :func:`_record_from_rows`)."""
+def record_rows(rec: PatientRecord, digest: str, now: dt.datetime,
+                totals: Mapping[str, int] | None = None) -> dict[Table, list[dict]]:
+    """One record as rows of every table (the inverse of :func:`_record_from_rows`), with the
+    visits' recorded totals without items (``totals``: {ISO date: total})."""
     d = rec.model_dump()
     patient = d["patient"]
     pid = patient["id"]
@@ -159,7 +172,7 @@ def record_rows(rec: PatientRecord, digest: str, now: dt.datetime) -> dict[Table
         patients: [{**patient, "deceased_date": d["deceased_date"], "record_sha256": digest,
                     "imported_at": now}],
         genetics: _listed(pid, genes),
-        visits: [_visit_row(pid, i, v) for i, v in enumerate(d["visits"])],
+        visits: [_visit_row(pid, i, v, totals) for i, v in enumerate(d["visits"])],
         medications: _listed(pid, d["medications"]),
         interventions: _listed(pid, d["interventions"]),
         care: [{"patient_id": pid, **care_block}] if care_block is not None else [],
@@ -180,14 +193,14 @@ def _delete_patients(conn: Connection, ids: list[str]) -> None:
 
 
 def _write(conn: Connection, batch: list[tuple[PatientRecord, str]], stored: set[str],
-           now: dt.datetime) -> None:
+           now: dt.datetime, totals: Mapping[str, Mapping[str, int]]) -> None:
     """Replace (or add) every patient of ``batch``; the caller holds the transaction."""
     replace = [rec.patient.id for rec, _ in batch if rec.patient.id in stored]
     if replace:
         _delete_patients(conn, replace)
     by_table: dict[Table, list[dict]] = defaultdict(list)
     for rec, digest in batch:
-        for table, rows in record_rows(rec, digest, now).items():
+        for table, rows in record_rows(rec, digest, now, totals.get(rec.patient.id)).items():
             by_table[table].extend(rows)
     for table in reversed(PATIENT_TABLES):  # parents first
         if by_table[table]:
@@ -195,7 +208,7 @@ def _write(conn: Connection, batch: list[tuple[PatientRecord, str]], stored: set
 
 
 def _save_chunk(engine: Engine, chunk: list[tuple[PatientRecord, str]],
-                summary: ImportSummary) -> None:
+                summary: ImportSummary, totals: Mapping[str, Mapping[str, int]]) -> None:
     ids = [rec.patient.id for rec, _ in chunk]
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
@@ -213,7 +226,7 @@ def _save_chunk(engine: Engine, chunk: list[tuple[PatientRecord, str]],
         written: list[tuple[PatientRecord, str]] = []
         try:
             with conn.begin_nested():
-                _write(conn, todo, set(stored), now)
+                _write(conn, todo, set(stored), now, totals)
             written = todo
         except SQLAlchemyError:
             # Something in the chunk was refused: redo it one patient per SAVEPOINT to keep
@@ -221,7 +234,7 @@ def _save_chunk(engine: Engine, chunk: list[tuple[PatientRecord, str]],
             for item in todo:
                 try:
                     with conn.begin_nested():
-                        _write(conn, [item], set(stored), now)
+                        _write(conn, [item], set(stored), now, totals)
                     written.append(item)
                 except SQLAlchemyError as e:
                     reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
@@ -233,8 +246,14 @@ def _save_chunk(engine: Engine, chunk: list[tuple[PatientRecord, str]],
 
 
 def save_records(target: Target, records: Iterable[PatientRecord], *,
-                 chunk_size: int = 500) -> ImportSummary:
+                 chunk_size: int = 500,
+                 recorded_totals: Mapping[str, Mapping[str, int]] | None = None
+                 ) -> ImportSummary:
     """Store records (see the module's docstring for the transaction rules).
+
+    ``recorded_totals`` ({patient id: {ISO visit date: total}}, ``frames.recorded_totals``):
+    ALSFRS-R totals recorded without items, which the canonical record cannot hold (PRO-ACT);
+    they are stored with the visit and read back by :func:`load_cohort`.
 
     A patient id given twice in one call is refused the second time (the first is kept): two
     different records for one patient in one input is a mistake to show, not to guess about.
@@ -244,9 +263,10 @@ def save_records(target: Target, records: Iterable[PatientRecord], *,
     summary = ImportSummary()
     seen: set[str] = set()
     chunk: list[tuple[PatientRecord, str]] = []
+    totals = recorded_totals or {}
     for rec in records:
         pid = rec.patient.id
-        digest, problem = _storable(rec)
+        digest, problem = _storable(rec, totals.get(pid))
         if pid in seen:
             summary.refused.append(Refusal(pid, "this patient id appears more than once in the "
                                                 "input; the first record was kept"))
@@ -256,10 +276,10 @@ def save_records(target: Target, records: Iterable[PatientRecord], *,
             seen.add(pid)
             chunk.append((rec, digest))
         if len(chunk) >= chunk_size:
-            _save_chunk(engine, chunk, summary)
+            _save_chunk(engine, chunk, summary, totals)
             chunk = []
     if chunk:
-        _save_chunk(engine, chunk, summary)
+        _save_chunk(engine, chunk, summary, totals)
     return summary
 
 
@@ -278,7 +298,7 @@ def _record_from_rows(p: dict, rows: dict[Table, list[dict]]) -> PatientRecord:
     def without(row: dict, *keys: str) -> dict:
         return {k: v for k, v in row.items() if k not in keys}
 
-    def visit(row: dict) -> dict:
+    def visit(row: dict) -> dict:  # a recorded total without items has no record field
         out = {"date": row["date"], "weight_kg": row["weight_kg"]}
         for block, columns in VISIT_BLOCKS.items():
             out[block] = ({name: row[column] for name, column in columns.items()}

@@ -101,6 +101,8 @@ visits = Table(
     *(Column(f"has_{block}", Boolean, nullable=False) for block in VISIT_BLOCKS),
     *(Column(k, SmallInteger) for k in ALSFRS_ITEMS),
     Column("cutting_food_with_gastrostomy", Boolean),
+    # a recorded total without items (PRO-ACT): no canonical-record field holds it (0002)
+    Column("alsfrs_r_total_recorded", SmallInteger),
     *(Column(k, Double) for k in RESPIRATORY_FIELDS),
     Column("weight_kg", Double),
     *(Column(f"symptom_{k}", SmallInteger) for k in SYMPTOMS),
