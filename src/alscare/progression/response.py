@@ -7,7 +7,7 @@ post-start course is compared with the patient's own counterfactual course (data
 - counterfactual: the posterior of the patient's trajectory (level, slope, curvature) from the
   PRE-start visits, the onset anchor and the population prior (``model.py``), with the
   model's process term as for the forecasts (so a plateau or step just before the start is
-  not extrapolated as curvature: response AUC 0.660 -> 0.685 on the generator). Its expected
+  not extrapolated as curvature: response AUC 0.660 -> 0.686 on the generator). Its expected
   least-squares slope over the post-start visit times, cf = b1 + b2 q (q from the visit times),
   is a linear function of the posterior, so its variance a'Pa carries the uncertainty of the
   patient's natural curvature: a course that might have been slowing anyway is not read as a
