@@ -225,6 +225,19 @@ def test_import_twice_does_not_duplicate(db_url):
     assert row_counts(engine) == counts
 
 
+def test_a_change_of_the_warning_rules_rewrites_stored_patients(db_url, monkeypatch):
+    """Stored data.* warnings are the findings of the rules of their import: after the rules
+    change (WARNING_RULES), re-importing the same records rewrites them instead of counting
+    them unchanged with stale warnings."""
+    engine = init_db(db_url)
+    records = vignette_records()
+    save_records(engine, records)
+    monkeypatch.setattr(repository, "WARNING_RULES", "a later version")
+    again = save_records(engine, records)
+    assert sorted(again.replaced) == sorted(r.patient.id for r in records)
+    assert save_records(engine, records).unchanged  # and then unchanged again
+
+
 def test_reimport_replaces_the_patient_as_a_whole(db_url):
     engine = init_db(db_url)
     records = vignette_records()

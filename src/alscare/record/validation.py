@@ -98,6 +98,12 @@ def parse_record(data: Any, source: str = "<input>") -> tuple[PatientRecord, lis
     return rec, record_warnings(rec)
 
 
+# The version of the warning rules below. The database stores each patient's warnings at
+# import and skips a re-import of an unchanged record: change this when the rules change, so
+# that the next import rewrites every patient with the new findings (store/repository.py).
+WARNING_RULES = "2026-11-25"
+
+
 def record_warnings(rec: PatientRecord) -> list[DataWarning]:
     """The contract's warnings: onset after diagnosis, ALSFRS-R rising by more than 4 points
     between visits, FVC above 150% predicted."""

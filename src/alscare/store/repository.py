@@ -7,8 +7,9 @@ Writing (:func:`save_records`) is transactional per patient and idempotent:
 - patients are committed in chunks (one transaction per ``chunk_size`` patients, each chunk first
   tried as one bulk insert), so a crash loses at most the uncommitted chunk, never half a patient;
 - a patient already stored is replaced as a whole (all their rows deleted, then written again),
-  unless the record is byte-for-byte the same (same SHA-256 of its canonical JSON): then nothing
-  is written and it counts as unchanged.
+  unless the record is byte-for-byte the same (same SHA-256 of its canonical JSON, of the
+  recorded totals kept beside it and of the version of the warning rules, ``record_digest``):
+  then nothing is written and it counts as unchanged.
 
 ALSFRS-R totals recorded without items (PRO-ACT rows with ``ALSFRS_R_Total`` only) have no
 field in the canonical record; ``save_records(..., recorded_totals=...)`` stores them with their
@@ -57,7 +58,7 @@ from alscare.frames import (
     finish_frames,
 )
 from alscare.record.models import PatientRecord
-from alscare.record.validation import DataWarning, record_warnings
+from alscare.record.validation import WARNING_RULES, DataWarning, record_warnings
 from alscare.store.engine import make_engine, require_schema
 from alscare.store.tables import (
     PATIENT_TABLES,
@@ -122,23 +123,30 @@ def _sha256(canonical_json: str) -> str:
     return hashlib.sha256(canonical_json.encode("utf-8")).hexdigest()
 
 
-def record_digest(rec: PatientRecord) -> str:
-    """SHA-256 of the record's canonical JSON: equal digests, equal records."""
-    return _sha256(rec.model_dump_json())
+def _digest(canonical_json: str, totals: Mapping[str, int] | None) -> str:
+    text = canonical_json + f"\nwarning rules {WARNING_RULES}"
+    if totals:
+        text += "\nalsfrs_r_total_recorded " + json.dumps(dict(sorted(totals.items())))
+    return _sha256(text)
+
+
+def record_digest(rec: PatientRecord, totals: Mapping[str, int] | None = None) -> str:
+    """SHA-256 of what is stored for a patient: the record's canonical JSON, the recorded
+    totals kept beside it (``save_records``) and the version of the warning rules whose
+    findings are stored with it (a re-import after the rules change rewrites the patient).
+    Equal digests, equal stored patients."""
+    return _digest(rec.model_dump_json(), totals)
 
 
 def _storable(rec: PatientRecord, totals: Mapping[str, int] | None = None
               ) -> tuple[str | None, str | None]:
-    """(digest, None) for a record the database can hold, else (None, why not). The digest
-    covers the recorded totals stored beside the record (``save_records``), if any."""
+    """(digest, None) for a record the database can hold, else (None, why not)."""
     text = rec.model_dump_json()
     if "\\u0000" in text:  # JSON's escape of NUL; a literal backslash-u0000 just costs a look
         where = _nul_path(rec.model_dump())
         if where:
             return None, f"{where}: text contains a NUL character, which cannot be stored"
-    if totals:
-        text += "\nalsfrs_r_total_recorded " + json.dumps(dict(sorted(totals.items())))
-    return _sha256(text), None
+    return _digest(text, totals), None
 
 
 def _visit_row(pid: str, seq: int, v: dict[str, Any],
