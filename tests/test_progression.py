@@ -754,3 +754,16 @@ def test_pro_act_study_drug_from_day_0_is_reported_before_the_first_alsfrs():
     meds.append({"patient_id": "A", "name": "riluzole", "start": 0.0, "study_drug": False})
     c = cohort_from([patient("A", onset=-400.0)], vis, meds, kind="day")
     assert [x["treatment"] for x in run(c)[1][0]["response"]] == ["study drug"]
+
+
+def test_pro_act_active_arm_without_a_start_is_reported_as_not_assessable():
+    vis = line_visits("A", [0.0, 3.0, 6.0, 9.0], 36.0, -1.0, onset=0.0)
+    meds = [{"patient_id": "A", "name": "study drug", "start": np.nan, "study_drug": True}]
+    c = cohort_from([patient("A", onset=-400.0)], vis, meds, kind="day")
+    r = run(c)[1][0]["response"]
+    assert len(r) == 1 and r[0]["start_day"] is None
+    assert r[0]["status"] == "indeterminate" and r[0]["p_no_response"] is None
+    assert r[0]["reason"].startswith("The study drug start is not recorded")
+    # in a dated (clinic) cohort a drug without a start date is not "started during follow-up"
+    c = cohort_from([patient("A")], line_visits("A", [6.0, 9.0, 12.0], 48.0, -1.0), meds)
+    assert run(c)[1][0]["response"] == []

@@ -107,7 +107,8 @@ def treatments(cohort: Cohort, ids: pd.Index, first_alsfrs_t: np.ndarray,
     PRO-ACT cohort (day scale, day 0 = enrolment) a study drug - the Treatment table's Active
     arm - is started during follow-up by definition (contract/README.md), also when the first
     ALSFRS-R is a few days later or missing: it is reported, with no pre-start visit (the
-    counterfactual then rests on the onset anchor and the population model)."""
+    counterfactual then rests on the onset anchor and the population model); without a
+    recorded start (Treatment_Group_Delta missing) it is reported as not assessable."""
     m = cohort.medications
     if m.empty:
         return pd.DataFrame({"pidx": np.array([], int), "treatment": [], "start": []})
@@ -119,14 +120,14 @@ def treatments(cohort: Cohort, ids: pd.Index, first_alsfrs_t: np.ndarray,
     name = np.where(study & ~is_dmt & norm.isna(), "study drug", name)
     pidx = ids.get_indexer(m["patient_id"])
     start = m["start"].to_numpy(dtype=float)
-    ok = (is_dmt | study) & (pidx >= 0) & np.isfinite(start)
     p_ok = np.where(pidx >= 0, pidx, 0)
     first = first_alsfrs_t[p_ok]
     cut = as_of[p_ok]
-    in_follow_up = np.isfinite(first) & (start >= first)
+    in_follow_up = np.isfinite(start) & np.isfinite(first) & (start >= first)
     if cohort.time_kind == "day":  # PRO-ACT: the Active arm starts in the trial's follow-up
-        in_follow_up |= study & ~is_dmt & (start >= 0)
-    ok &= in_follow_up & ~(start > cut)
+        arm = study & ~is_dmt
+        in_follow_up |= arm & ((start >= 0) | np.isnan(start))
+    ok = (is_dmt | study) & (pidx >= 0) & in_follow_up & ~(start > cut)
     out = pd.DataFrame({"pidx": pidx[ok], "treatment": name[ok], "start": start[ok]})
     return out.drop_duplicates(["pidx", "treatment", "start"]).sort_values(
         ["pidx", "start"], kind="stable").reset_index(drop=True)
@@ -223,6 +224,7 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
     why = np.where((n_pre < MIN_PRE_VISITS_WITHOUT_ONSET) & ~onset_known, "no_baseline", why)
     why = np.where(np.nan_to_num(post_months) < MIN_POST_MONTHS, "short", why)
     why = np.where(n_post < MIN_POST_VISITS, "few_post", why)
+    why = np.where(np.isnan(tx["start"].to_numpy(float)), "no_start", why)
     p = np.where(why == "", p, np.nan)
     status = np.where(p >= P_NOT_RESPONDING, "not_responding",
                       np.where(p <= P_RESPONDING, "responding", "indeterminate"))
@@ -304,6 +306,9 @@ def reason(cohort: Cohort, r: dict[str, Any]) -> str:
     name, start = r["treatment"], _when(cohort, r["start"])
     n_post, months = int(r["n_post"]), r["post_months"]
     why = r["why"]
+    if why == "no_start":
+        return (f"The {name} start is not recorded (PRO-ACT Treatment_Group_Delta missing): "
+                "the ALSFRS-R course before and after it cannot be compared.")
     if why == "few_post":
         seen = (f"No ALSFRS-R visit yet after {name} start {start}" if n_post == 0 else
                 f"Only {n_post} ALSFRS-R visit{'s' if n_post != 1 else ''} after {name} start "
