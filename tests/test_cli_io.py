@@ -39,6 +39,16 @@ def record_docs() -> list[dict]:
     return [load_vignette(p)["record"] for p in VIGNETTES]
 
 
+def vignettes_as_proact(tmp_path):
+    """The public vignettes written as a PRO-ACT folder: (folder, its ALSFRS file, that file's
+    lines, its header's columns)."""
+    folder = tmp_path / "proact"
+    write_proact(from_records(vignette_records()), folder)
+    alsfrs = folder / "PROACT_ALSFRS.csv"
+    lines = alsfrs.read_text().splitlines()
+    return folder, alsfrs, lines, lines[0].split(",")
+
+
 @pytest.fixture
 def stored(db_url, tmp_path) -> str:
     """A database holding the public vignettes, imported through the command."""
@@ -140,11 +150,7 @@ def test_import_proact_keeps_a_total_recorded_without_items(db_url, tmp_path):
     `cohort assess --proact`, and a changed total is a changed patient on re-import."""
     from alscare.store.repository import load_cohort
 
-    folder = tmp_path / "proact"
-    write_proact(from_records(vignette_records()), folder)
-    alsfrs = folder / "PROACT_ALSFRS.csv"
-    lines = alsfrs.read_text().splitlines()
-    header = lines[0].split(",")
+    folder, alsfrs, lines, header = vignettes_as_proact(tmp_path)
     row = lines[1].split(",")
     pid, delta = row[header.index("subject_id")], int(row[header.index("ALSFRS_Delta")])
     total_only = [""] * len(header)
@@ -173,11 +179,7 @@ def test_import_proact_keeps_a_total_recorded_without_items(db_url, tmp_path):
 
 
 def test_import_proact_folder_refuses_the_patient_with_a_bad_row(db_url, tmp_path):
-    folder = tmp_path / "proact"
-    write_proact(from_records(vignette_records()), folder)
-    alsfrs = folder / "PROACT_ALSFRS.csv"
-    lines = alsfrs.read_text().splitlines()
-    header = lines[0].split(",")
+    folder, alsfrs, lines, header = vignettes_as_proact(tmp_path)
     first = lines[1].split(",")
     first[header.index("Q1_Speech")] = "9"  # outside 0..4
     alsfrs.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
