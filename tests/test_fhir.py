@@ -560,3 +560,24 @@ def test_any_out_of_range_observation_is_refused_naming_it(key, above, by):
     msg = str(bad[0])
     assert f"visits[0].{section}.{name}" in msg
     assert f"Observation/{obs['id']}" in msg and str(bad_value) in msg
+
+
+def test_export_validation_refuses_a_broken_resource_and_a_broken_envelope():
+    """validate_bundle checks the envelope and every resource (each with its own class)."""
+    from pydantic import ValidationError
+
+    from alscare.exporters.fhir import validate_bundle
+
+    rec = parse_record(load_vignette(VIGNETTES[0])["record"])[0]
+    good = bundle_from_record(rec)
+    validate_bundle(good)
+    obs = next(i for i, e in enumerate(good["entry"])
+               if e["resource"]["resourceType"] == "Observation")
+    bad = json.loads(json.dumps(good))
+    del bad["entry"][obs]["resource"]["status"]  # required in R4
+    with pytest.raises(ValidationError, match="status"):
+        validate_bundle(bad)
+    bad = json.loads(json.dumps(good))
+    bad["entry"][0]["fullUrl"] = {"not": "a uri"}
+    with pytest.raises(ValidationError, match="fullUrl"):
+        validate_bundle(bad)
