@@ -353,6 +353,36 @@ def test_empty_database_gives_an_empty_cohort(db_url):
 # --------------------------------------------------------------------------- schema
 
 
+def test_a_revision_0001_database_with_patients_upgrades_to_head(db_url):
+    """A database of the first release, with patients in it: `alscare db init` (upgrade)
+    adds the recorded-total column and keeps the rows; the patients then load as before."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from alscare.store import engine as engine_mod
+
+    engine = make_engine(db_url)
+    cfg = engine_mod._config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO patients (id, record_sha256, imported_at) VALUES ('OLD', 'x', "
+            "CURRENT_TIMESTAMP)"))
+        conn.execute(sa.text(
+            "INSERT INTO visits (patient_id, seq, date, has_alsfrs_r, has_respiratory, "
+            "has_symptoms, has_questionnaires, has_labs) VALUES ('OLD', 0, '2024-01-02', "
+            "false, false, false, false, false)"))
+    with pytest.raises(StoreError, match="revision 0001"):
+        require_schema(engine)
+    init_db(engine)
+    require_schema(engine)
+    cohort, _ = load_cohort(engine)
+    assert list(cohort.patients.index) == ["OLD"] and len(cohort.visits) == 1
+    assert cohort.visits["alsfrs_r_total_recorded"].isna().all()
+
+
 def test_migrations_match_tables(db_url):
     """The shipped migrations build exactly the schema of ``alscare.store.tables``."""
     from alembic.autogenerate import compare_metadata
