@@ -400,8 +400,7 @@ def least_squares_line(cohort: Cohort, column: str, cut: pd.Series, t_target: np
                        ) -> np.ndarray:
     """The straight line fitted by least squares through every value of a measure up to the
     cut-off (the value carried forward when there is one), at ``t_target``; NaN without any."""
-    v = pm.visit_values(cohort)[["patient_id", "t", column]].dropna()
-    v = v[v["t"].to_numpy(float) <= v["patient_id"].map(cut).to_numpy(float)]
+    v = values_upto(cohort, column, cut)
     slope = bl.ls_slopes(v["t"].to_numpy(), v[column].to_numpy(), v["patient_id"].to_numpy())[
         "slope"].reindex(cut.index).fillna(0.0).to_numpy(float) / DPM  # per day
     g = v.groupby("patient_id")
@@ -481,12 +480,17 @@ def true_values(truth: pd.DataFrame, ids: Any, t: np.ndarray) -> pd.DataFrame:
                          "walking": items["walking"].to_numpy(float)})
 
 
+def values_upto(cohort: Cohort, column: str, cut: pd.Series) -> pd.DataFrame:
+    """patient_id, t and ``column`` of every visit with a value, up to each cut-off."""
+    v = pm.visit_values(cohort)[["patient_id", "t", column]].dropna()
+    return v[v["t"].to_numpy(float) <= v["patient_id"].map(cut).to_numpy(float)]
+
+
 def last_two_line(cohort: Cohort, column: str, cut: pd.Series, t_target: np.ndarray
                   ) -> np.ndarray:
     """The clinician's straight line through a measure's last two values up to the cut-off
     (the last value carried forward when there is one), at ``t_target``; NaN without any."""
-    v = pm.visit_values(cohort)[["patient_id", "t", column]].dropna()
-    v = v[v["t"].to_numpy(float) <= v["patient_id"].map(cut).to_numpy(float)]
+    v = values_upto(cohort, column, cut)
     last2 = v.sort_values(["patient_id", "t"], kind="stable").groupby("patient_id").tail(2)
     g = last2.groupby("patient_id")
     t1, y1 = g["t"].last().reindex(cut.index), g[column].last().reindex(cut.index)

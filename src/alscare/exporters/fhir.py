@@ -409,6 +409,16 @@ def bundle_from_record(record: PatientRecord, *, validate: bool = True) -> dict[
     return bundle_from_records([record], validate=validate)
 
 
+def bundle_envelope(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The Bundle with its entries but without their resources (each checked by its own
+    class): what ``Bundle.model_validate`` checks of the envelope alone."""
+    shell = {**bundle, "entry": [{k: v for k, v in e.items() if k != "resource"}
+                                 for e in bundle.get("entry") or []]}
+    if not shell["entry"]:
+        shell.pop("entry")
+    return shell
+
+
 def validate_bundle(bundle: dict[str, Any]) -> None:
     """Raise ``pydantic.ValidationError`` if the Bundle is not structurally valid FHIR R4B: the
     envelope (its entries without their resources), then each resource with its own model
@@ -417,14 +427,9 @@ def validate_bundle(bundle: dict[str, Any]) -> None:
     from fhir.resources.R4B import get_fhir_model_class
     from fhir.resources.R4B.bundle import Bundle
 
-    entries = bundle.get("entry") or []
-    shell = {**bundle, "entry": [{k: v for k, v in e.items() if k != "resource"}
-                                 for e in entries]}
-    if not shell["entry"]:
-        shell.pop("entry")
-    Bundle.model_validate(shell)
+    Bundle.model_validate(bundle_envelope(bundle))
     classes: dict[str, Any] = {}
-    for e in entries:
+    for e in bundle.get("entry") or []:
         resource = e.get("resource")
         if resource is None:
             continue

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from alscare.exporters.fhir import VISIT_SECTIONS, code_table
+from alscare.exporters.fhir import VISIT_SECTIONS, bundle_envelope, code_table
 from alscare.record.models import ALSFRS_ITEMS, FORMAT, PatientRecord
 from alscare.record.validation import DataWarning, Problem, RecordError, parse_record
 
@@ -125,12 +125,8 @@ def _envelope_problems(doc: Any) -> list[Problem]:
     if entries is not None and not (isinstance(entries, list)
                                     and all(isinstance(e, dict) for e in entries)):
         return [Problem("entry", "...", "a list of Bundle entries (objects)")]
-    shell = {**doc, "entry": [{k: v for k, v in e.items() if k != "resource"}
-                              for e in entries or []]}
-    if not shell["entry"]:
-        shell.pop("entry")
     try:
-        Bundle.model_validate(shell)
+        Bundle.model_validate(bundle_envelope(doc))
     except ValidationError as err:
         return [_pydantic_problem("Bundle", e) for e in err.errors()]
     return []

@@ -170,11 +170,9 @@ class OutcomeModel:
             v = np.array([k[1] for k in knots])
             return np.interp(months_ahead, m, v)
 
-        base = (interp(self.scale_knots) if self.scale_knots
-                else np.broadcast_to(np.asarray(self.predictive_scale, dtype=float),
-                                     np.shape(months_ahead)))
+        base = interp(self.scale_knots) if self.scale_knots else self.predictive_scale
         if not self.scale_knots_by_history or n_visits is None or span_months is None:
-            return base if self.scale_knots else self.predictive_scale
+            return base
         code = history_cells(n_visits, span_months).reshape(
             (-1,) + (1,) * (np.ndim(months_ahead) - 1))
         out = base
