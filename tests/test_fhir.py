@@ -73,7 +73,7 @@ def maximal_record() -> dict[str, Any]:
                 "weight_kg": 60.4,
                 "symptoms": dict.fromkeys(SYMPTOMS, 1),
                 "questionnaires": {
-                    "phq9": 6, "hads_depression": 5, "hads_anxiety": 7, "ecas_total": 101,
+                    "phq9": 6, "phq9_item9": 0, "hads_depression": 5, "hads_anxiety": 7, "ecas_total": 101,
                     "ecas_als_specific": 75, "zarit_caregiver_burden": 22, "cns_lability": 14,
                 },
                 "labs": {"alt_u_l": 38.0, "alt_uln_u_l": 40.0},
@@ -89,7 +89,7 @@ def maximal_record() -> dict[str, Any]:
                                 "bicarbonate_mmol_l": 30.5},
                 "weight_kg": 55.0,
                 "symptoms": dict.fromkeys(SYMPTOMS, 2),
-                "questionnaires": {"phq9": 11, "hads_depression": 9, "hads_anxiety": 10,
+                "questionnaires": {"phq9": 11, "phq9_item9": 1, "hads_depression": 9, "hads_anxiety": 10,
                                    "ecas_total": 95, "ecas_als_specific": 70,
                                    "zarit_caregiver_burden": 35, "cns_lability": 19},
                 "labs": {"alt_u_l": 61.0, "alt_uln_u_l": 40.0},
@@ -97,10 +97,11 @@ def maximal_record() -> dict[str, Any]:
         ],
         "medications": [
             {"name": "riluzole", "dose": "50 mg twice daily", "start_date": "2023-09-10",
-             "stop_date": "2024-01-05", "stopped_abruptly": False,
+             "stop_date": "2024-01-05", "stopped_abruptly": False, "stop_reason": "patient_choice",
              "indication": "ALS (disease-modifying)"},
             {"name": "baclofen", "dose": "10 mg three times daily", "start_date": "2023-11-01",
-             "stop_date": "2023-12-01", "stopped_abruptly": True, "indication": "spasticity"},
+             "stop_date": "2023-12-01", "stopped_abruptly": True, "indication": "spasticity",
+             "stop_reason": "adverse_effect"},
         ],
         "interventions": [
             {"type": t, "status": s, "date": "2023-12-01", "hours_per_day": h}

@@ -81,7 +81,7 @@ PATIENT_COLUMNS: tuple[str, ...] = (
 )
 MEDICATION_COLUMNS: tuple[str, ...] = (
     "patient_id", "name", "dose", "start", "stop", "stopped_abruptly", "indication",
-    "study_drug",
+    "stop_reason", "study_drug",
 )
 INTERVENTION_COLUMNS: tuple[str, ...] = ("patient_id", "type", "status", "t", "hours_per_day")
 
@@ -282,7 +282,7 @@ def from_records(
             mrows.append({
                 "patient_id": pid, "name": m.name, "dose": m.dose, "start": to_day(m.start_date),
                 "stop": to_day(m.stop_date), "stopped_abruptly": m.stopped_abruptly,
-                "indication": m.indication,
+                "indication": m.indication, "stop_reason": m.stop_reason,
                 "study_drug": m.name.strip().lower() == STUDY_DRUG_NAME,
             })
         for i in rec.interventions:
@@ -397,7 +397,7 @@ def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[Pa
         by_pid[str(v["patient_id"])]["visits"].append(visit)
     for m in cohort.medications.to_dict("records"):
         med = {"name": m["name"], "start_date": date(m["start"]), "stop_date": date(m["stop"])}
-        for k in ("dose", "stopped_abruptly", "indication"):
+        for k in ("dose", "stopped_abruptly", "indication", "stop_reason"):
             if _present(m.get(k)):
                 med[k] = _plain(m[k])
         by_pid[str(m["patient_id"])]["medications"].append(med)

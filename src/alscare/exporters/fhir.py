@@ -298,6 +298,8 @@ def _medication(m: Any, rid: str, subject: str) -> dict[str, Any]:
         reason: dict[str, Any] = {}
         _put_string(reason, "text", m.indication)
         res["reasonCode"] = [reason]
+    if m.stop_reason is not None:
+        res["statusReason"] = [{"coding": [_coding("stop_reason", m.stop_reason)]}]
     if m.stopped_abruptly is not None:
         res["extension"] = [_ext("stopped_abruptly", valueBoolean=m.stopped_abruptly)]
     return res

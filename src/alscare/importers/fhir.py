@@ -607,6 +607,13 @@ class _Builder:
                 v = _get_string(items[0], elem)
                 if v is not None:
                     m[out] = v
+        reasons = r.get("statusReason") or []
+        if reasons:
+            why = _from_concept(reasons[0], "stop_reason")
+            if why is None or len(reasons) > 1:
+                self.problem(f"{lab}.statusReason", reasons, _allowed_codes("stop_reason"))
+            else:
+                m["stop_reason"] = why
         ext = self.extensions(e, ("stopped_abruptly",))
         if "stopped_abruptly" in ext:
             m["stopped_abruptly"] = ext["stopped_abruptly"].get("valueBoolean")

@@ -588,7 +588,7 @@ def _medications(tables: dict[str, Table]) -> pd.DataFrame:
     meds = pd.concat(parts, ignore_index=True)
     meds = meds.sort_values(["patient_id", "name", "start"], kind="stable")
     meds = meds.drop_duplicates(["patient_id", "name"], keep="first")
-    for c in ("dose", "stopped_abruptly", "indication"):
+    for c in ("dose", "stopped_abruptly", "indication", "stop_reason"):
         meds[c] = None
     meds["stop"] = np.nan
     return meds.reindex(columns=list(MEDICATION_COLUMNS)).reset_index(drop=True)

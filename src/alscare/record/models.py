@@ -116,6 +116,10 @@ class Symptoms(_Strict):
 
 class Questionnaires(_Strict):
     phq9: Annotated[int, Field(ge=0, le=27)] | None = None
+    # PHQ-9 item 9 (thoughts that you would be better off dead or of hurting yourself), 0-3:
+    # an alscare extension of the contract; any answer above 0 asks for a suicide-risk
+    # assessment the same day (reference.md section 3.1, Simon 2013).
+    phq9_item9: Annotated[int, Field(ge=0, le=3)] | None = None
     hads_depression: Annotated[int, Field(ge=0, le=21)] | None = None
     hads_anxiety: Annotated[int, Field(ge=0, le=21)] | None = None
     ecas_total: Annotated[int, Field(ge=0, le=136)] | None = None
@@ -176,6 +180,11 @@ class Medication(_Strict):
     stop_date: dt.date | None = None
     stopped_abruptly: bool | None = None
     indication: str | None = None
+    # Why it was stopped (an alscare extension of the contract): a drug stopped by the
+    # patient's choice is not offered again (reference.md section 3.1, R59).
+    stop_reason: (
+        Literal["patient_choice", "adverse_effect", "not_effective", "completed", "other"] | None
+    ) = None
 
     @model_validator(mode="after")
     def _stop_not_before_start(self) -> Medication:

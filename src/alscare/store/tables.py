@@ -120,6 +120,7 @@ medications = Table(
     Column("stop_date", Date),
     Column("stopped_abruptly", Boolean),
     Column("indication", Text),
+    Column("stop_reason", Text),  # 0003
 )
 
 interventions = Table(
