@@ -108,6 +108,8 @@ def assess_frames(cohort: Cohort, as_of: float | None = None) -> Iterator[dict[s
     latest_out = _format_times(f["latest_data_t"], cohort)
     deceased = f["deceased"].astype(bool).tolist()
     for i, (pid, prog, care) in enumerate(zip(f.index, prog_sections, plans, strict=True)):
+        if prog.get("response"):
+            prog = {**prog, "response": careplan_plan.survival_only_response(prog["response"])}
         yield {
             "patient_id": pid,
             "as_of": as_of_out[i],

@@ -35,6 +35,20 @@ RESPIRATORY_SYMPTOMS: tuple[tuple[str, float, str], ...] = (
 )
 SEVERITY = {1: "mild", 2: "moderate", 3: "severe"}
 
+# Respiratory weakness for the sedative checks (reference.md R18(b) European consensus:
+# respiratory muscle weakness is FVC <= 80% or SNP <= 40 cmH2O; R17 hypercapnia; R15
+# symptoms; ventilatory support in use), as (fact, test, bound, wording).
+RESPIRATORY_WEAKNESS: tuple[tuple[str, str, float, str], ...] = (
+    ("fvc_percent_predicted", "<=", 80, "FVC {v:.0f}% predicted"),
+    ("svc_percent_predicted", "<=", 80, "VC {v:.0f}% predicted"),
+    ("snip_cmh2o", "<=", 40, "SNIP {v:.0f} cmH2O"),
+    ("mip_cmh2o", "<", 60, "MIP {v:.0f} cmH2O"),
+    ("paco2_mmhg", ">", 45, "PaCO2 {v:.0f} mmHg"),
+)
+# Sedative classes of drugs.yaml counted together (FDA 2016 opioid + benzodiazepine boxed
+# warning and its "other CNS depressants"; FDA 2019 gabapentinoid communication).
+SEDATIVE_CLASSES = ("opioid", "benzodiazepine", "z_hypnotic", "gabapentinoid")
+
 
 def _latest_time(f: pd.DataFrame, cols: list[str]) -> pd.Series:
     present = [c for c in cols if c in f.columns]
@@ -66,6 +80,32 @@ def respiratory_symptoms(f: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
             label = v[hit].map(lambda x, t=text: t.format(v=x))
         words[hit] = np.where(words[hit] == "", label, words[hit] + "; " + label)
     return any_, words.where(any_, None)
+
+
+def respiratory_weakness(f: pd.DataFrame, symptoms: pd.Series, symptoms_text: pd.Series,
+                         on_niv: pd.Series, on_trach: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(respiratory weakness, its wording): a low FVC/VC/SNIP/MIP, hypercapnia, symptoms of
+    respiratory insufficiency, or ventilatory support in use."""
+    words = pd.Series("", index=f.index, dtype=object)
+    hit_any = pd.Series(False, index=f.index)
+
+    def add(hit: pd.Series, label: pd.Series) -> None:
+        nonlocal hit_any
+        hit = hit.fillna(False).astype(bool)
+        if not hit.any():
+            return
+        hit_any |= hit
+        words[hit] = np.where(words[hit] == "", label[hit], words[hit] + "; " + label[hit])
+
+    ops = {"<=": np.less_equal, "<": np.less, ">": np.greater}
+    for col, op, bound, text in RESPIRATORY_WEAKNESS:
+        v = _num(f, col)
+        add(pd.Series(ops[op](v, bound), index=f.index) & v.notna(),
+            v.map(lambda x, t=text: t.format(v=x) if np.isfinite(x) else ""))
+    add(symptoms, symptoms_text.fillna("").astype(str))
+    add(on_niv | on_trach, pd.Series(np.where(on_trach, "on tracheostomy ventilation",
+                                              "on NIV"), index=f.index))
+    return hit_any, words.where(hit_any, None)
 
 
 def dmt_decline(cohort: Cohort, f: pd.DataFrame, dmt_ids: set[str],
@@ -204,9 +244,39 @@ def derive(cohort: Cohort, f: pd.DataFrame, dmt_ids: set[str] | None = None,
     d["cognitive_impairment"] = (ecas <= 105) | (ecas_spec <= 77) | f.get(
         "ftd", pd.Series(False, index=f.index)).astype("boolean").fillna(False)
     d["n_active_medications"] = active_medication_count(cohort, f)
+    d["respiratory_weakness"], d["respiratory_weakness_text"] = respiratory_weakness(
+        f, d["respiratory_symptoms"], d["respiratory_symptoms_text"],
+        d["on_niv"].astype("boolean").fillna(False).astype(bool),
+        d["on_tracheostomy_ventilation"].astype("boolean").fillna(False).astype(bool))
+    # Comfort-focused care (the exception of the sedative alerts, R24, and the wish that
+    # suppresses trial screening and re-offers, reference.md section 3.1): a do-not-resuscitate
+    # decision with specialist palliative care involved or no ventilation wanted.
+    dnr = (f.get("resuscitation", pd.Series(None, index=f.index)).astype(object) == "dnr")
+    palliative = f.get("palliative_care_involved", pd.Series(None, index=f.index)).astype(
+        "boolean").fillna(False).astype(bool)
+    d["comfort_focused"] = dnr.fillna(False) & (palliative | no_vent)
+    sedatives = [c for c in SEDATIVE_CLASSES if f"n_class_{c}" in f.columns]
+    d["n_sedatives"] = (f[[f"n_class_{c}" for c in sedatives]].apply(
+        pd.to_numeric, errors="coerce").fillna(0).sum(axis=1) if sedatives
+        else pd.Series(0.0, index=f.index)).astype(float)
+    # Baclofen stopped abruptly within the last 92 days and not restarted (R40): withdrawal and
+    # rebound spasticity are treated first (restart and taper), not referred on.
+    abrupt = f.get("stopped_abruptly_baclofen", pd.Series(False, index=f.index)).astype(
+        "boolean").fillna(False).astype(bool)
+    on_bac = f.get("on_baclofen", pd.Series(False, index=f.index)).astype("boolean").fillna(
+        False).astype(bool)
+    since = f["as_of"].astype(float) - _num(f, "stopped_baclofen_t")
+    d["baclofen_withdrawal"] = abrupt & ~on_bac & (since <= 92).fillna(False)
+    names = pd.Series("", index=f.index, dtype=object)
+    for c in sedatives:
+        got = f[f"names_class_{c}"].astype(object)
+        has = got.notna()
+        names[has] = np.where(names[has] == "", got[has], names[has] + ", " + got[has])
+    d["sedative_names"] = names.where(names != "", None)
     for name in ("respiratory_symptoms", "fast_progressor", "gastrostomy_in_place", "on_niv",
                  "on_tracheostomy_ventilation", "niv_candidate", "gene_pathogenic",
-                 "genetic_result_known", "cognitive_impairment"):
+                 "genetic_result_known", "cognitive_impairment", "respiratory_weakness",
+                 "comfort_focused", "baclofen_withdrawal"):
         d[name] = d[name].astype("boolean").fillna(False).astype(bool)
     out = pd.DataFrame(d, index=f.index)
     if name_of is not None:

@@ -86,6 +86,8 @@ class DrugKnowledge:
     fuzzy_cutoff: float
     fuzzy_margin: float
     fuzzy_candidates: tuple[str, ...] = field(default=())
+    dosed: tuple[str, ...] = field(default=())  # ids whose daily dose in mg becomes a fact
+    choice: re.Pattern[str] | None = None      # free text saying a stop was the patient's choice
 
     def members(self, cls: str) -> list[str]:
         """Generic ids in a class, in file order."""
@@ -191,6 +193,9 @@ def parse(data: dict[str, Any]) -> DrugKnowledge:
         fuzzy_cutoff=float(fuzzy.get("cutoff", 0.85)),
         fuzzy_margin=float(fuzzy.get("margin", 0.04)),
         fuzzy_candidates=tuple(sorted(a for a in aliases if len(a) >= min_len)),
+        dosed=tuple(d for d, e in drugs.items() if e.get("daily_dose")),
+        choice=(_phrase_pattern([str(x) for x in data["stop_reasons"]["patient_choice"]])
+                if (data.get("stop_reasons") or {}).get("patient_choice") else None),
     )
 
 
@@ -366,6 +371,10 @@ def medication_fact_names(kb: DrugKnowledge | None = None) -> dict[str, str]:
         out[f"stopped_class_{c}_t"] = "float"
     for key in kb.indications:
         out[f"indication_{key}"] = "bool"
+    for d in kb.dosed:
+        out[f"daily_dose_mg_{d}"] = "float"
+    for d in kb.drugs:
+        out[f"stopped_by_choice_{d}"] = "bool"
     out.update({
         "on_study_drug": "bool",
         "n_active_medications": "int",
@@ -407,14 +416,62 @@ def _long_table(cohort: Cohort, as_of: np.ndarray, kb: DrugKnowledge) -> tuple[
         "generics": norm["generics"].to_numpy(),
         "unrecognised": norm["unrecognised"].to_numpy(),
         "indication": meds["indication"].astype(object).to_numpy(),
+        "dose_mg_day": _per_distinct(meds["dose"], daily_dose_mg, np.nan),
+        "by_choice": stopped & _stopped_by_choice(meds, kb),
     })
     rows = rows[known]
     gid = {d: i for i, d in enumerate(kb.drugs)}
     long = rows.loc[rows["begun"], ["p", "start", "stop", "active", "stopped", "abrupt",
-                                    "generics"]].explode("generics")
+                                    "by_choice", "dose_mg_day", "generics"]
+                    ].explode("generics")
     long = long[long["generics"].notna()]
     long = long.assign(g=long["generics"].map(gid).astype(int)).drop(columns="generics")
     return rows, long
+
+
+def _per_distinct(values: pd.Series, fn: Any, missing: Any) -> np.ndarray:
+    """``fn`` of every value, computed once per distinct value (a cohort repeats a few)."""
+    codes, distinct = pd.factorize(values.astype(object), use_na_sentinel=True)
+    out = np.array([fn(v) for v in distinct] + [missing], dtype=object)
+    return out[codes].astype(float) if isinstance(missing, float) else out[codes]
+
+
+_MG = re.compile(r"(?<![\d.,/])(\d+(?:[.,]\d+)?)\s*(mg|milligrams?|micrograms?|mcg|µg|ug|g)\b(?!\s*/)")
+_TIMES = (
+    (re.compile(r"\b(?:qds|qid|four times)\b|every 6 h"), 4),
+    (re.compile(r"\b(?:tds|tid|three times|thrice)\b|every 8 h"), 3),
+    (re.compile(r"\b(?:bd|bid|twice|two times)\b|every 12 h"), 2),
+)
+
+
+def daily_dose_mg(text: Any) -> float:
+    """Milligrams a day from a free-text dose ("40 mg once daily", "20mg bd", "300 mg at
+    night", "0.5 g"): one strength times how often a day (once when not said). NaN when the
+    text has no single strength (none, several, or a ratio such as "20/10 mg")."""
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return np.nan
+    s = str(text).lower()
+    found = _MG.findall(s)
+    if len(found) != 1:
+        return np.nan
+    value, unit = found[0]
+    mg = float(value.replace(",", ".")) * {"g": 1000.0, "mg": 1.0}.get(
+        unit, 1.0 if unit.startswith("milligram") else 0.001)
+    times = next((n for pattern, n in _TIMES if pattern.search(s)), 1)
+    return mg * times
+
+
+def _stopped_by_choice(meds: pd.DataFrame, kb: DrugKnowledge) -> np.ndarray:
+    """A stop the patient chose: ``stop_reason`` patient_choice, or the free-text indication or
+    dose saying so (phrases in drugs.yaml ``stop_reasons``)."""
+    reason = meds["stop_reason"] if "stop_reason" in meds else pd.Series(None, index=meds.index)
+    chosen = (reason.astype(object) == "patient_choice").to_numpy(dtype=bool)
+    if kb.choice is None:
+        return chosen
+    text = meds["indication"].astype(object).fillna("").astype(str) + " | " + meds[
+        "dose"].astype(object).fillna("").astype(str)
+    said = _per_distinct(text, lambda t: bool(kb.choice.search(_clean(t))), False)
+    return chosen | said.astype(bool)
 
 
 def _add_equivalents(long: pd.DataFrame, kb: DrugKnowledge) -> pd.DataFrame:
@@ -430,7 +487,8 @@ def _add_equivalents(long: pd.DataFrame, kb: DrugKnowledge) -> pd.DataFrame:
             starts = act[act["p"].isin(both)].groupby("p")["start"].max().reindex(both)
             extra.append(pd.DataFrame({
                 "p": both.to_numpy(), "start": starts.to_numpy(), "stop": np.nan,
-                "active": True, "stopped": False, "abrupt": False, "g": gid[product],
+                "active": True, "stopped": False, "abrupt": False, "by_choice": False,
+                "dose_mg_day": np.nan, "g": gid[product],
             }))
     return pd.concat([long, *extra], ignore_index=True) if extra else long
 
@@ -472,7 +530,15 @@ def medication_facts(cohort: Cohort, as_of: pd.Series, kb: DrugKnowledge | None 
         _matrix(last_stop.set_index(["p", "g"])["stop"], n, generics, np.nan, "stopped_{}_t"),
         _matrix(last_stop.set_index(["p", "g"])["abrupt"], n, generics, False,
                 "stopped_abruptly_{}"),
+        _matrix(last_stop.set_index(["p", "g"])["by_choice"], n, generics, False,
+                "stopped_by_choice_{}"),
     ]
+    if kb.dosed:
+        dosed = [gid for gid, d in enumerate(generics) if d in kb.dosed]
+        act_dose = long[long["active"] & long["g"].isin(dosed)]
+        dose = act_dose.groupby(["p", "g"])["dose_mg_day"].max()
+        wide = _matrix(dose, n, generics, np.nan, "daily_dose_mg_{}")
+        parts.append(wide[[f"daily_dose_mg_{d}" for d in kb.dosed]])
 
     # Classes: distinct active generics per class, their names, and the latest class stop.
     cid = {c: i for i, c in enumerate(classes)}

@@ -543,21 +543,25 @@ def _evaluate(rs: RuleSet, facts: pd.DataFrame, fmt_time: Formatter,
     return [{k: _finish(k, v) for k, v in p.items()} for p in out]
 
 
-def _merge(section: dict[str, dict[str, Any]], rule: Rule, level: str, summary: str,
+def _merge(section: dict[Any, dict[str, Any]], rule: Rule, level: str, summary: str,
            because: list[str], sources: list[str], domain: str | None) -> None:
-    cur = section.get(rule.code)
+    # One recommendation per code (one need, all its reasons); alerts with the same code but
+    # another action stay separate entries, so that no rule's advice is merged away (e.g.
+    # "avoid hyoscine, glycopyrronium first" beside "two anticholinergics").
+    key: Any = (rule.code, summary) if rule.kind == "alert" else rule.code
+    cur = section.get(key)
     if cur is None:
         if rule.kind == "recommendation":
-            section[rule.code] = {
+            section[key] = {
                 "code": rule.code, "domain": domain, "priority": level,
                 "discipline": rule.discipline, "summary": summary, "because": because,
                 "sources": list(sources), "rule_id": rule.id, "rule_ids": [rule.id]}
         elif rule.kind == "alert":
-            section[rule.code] = {
+            section[key] = {
                 "code": rule.code, "severity": level, "summary": summary, "because": because,
                 "sources": list(sources), "rule_id": rule.id, "rule_ids": [rule.id]}
         else:
-            section[rule.code] = {"code": rule.code, "summary": summary}
+            section[key] = {"code": rule.code, "summary": summary}
         return
     if rule.kind == "gap":
         if summary not in cur["summary"]:

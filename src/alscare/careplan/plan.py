@@ -17,9 +17,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from alscare.careplan import derived, engine
+from alscare.careplan import derived, engine, options
 from alscare.frames import Cohort
 
 PROTOCOL_ENV = "ALSCARE_PROTOCOL"
@@ -99,11 +100,159 @@ def plan(cohort: Cohort, facts: pd.DataFrame,
     rs = active_ruleset(protocol)
     f = full_facts(cohort, facts)
     alive = ~f["deceased"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    per_patient = engine.evaluate(rs, f, time_formatter(cohort), alive=alive)
+    fmt = time_formatter(cohort)
+    per_patient = engine.evaluate(rs, f, fmt, alive=alive)
+    options.screen(f, rs.vocab, per_patient, fmt)
+    wishes = respected_wishes(f, fmt)
     warn = warning_alerts(cohort)
+    urgency = forecast_urgency(f)
     out = []
-    for pid, care in zip(f.index, per_patient, strict=True):
+    for i, (pid, care) in enumerate(zip(f.index, per_patient, strict=True)):
+        care["alerts"] = sorted(care["alerts"], key=lambda a: engine.RANK[a["severity"]])
         care["alerts"] = warn.get(pid, []) + care["alerts"]
+        care["do_first"] = do_first(care, urgency[i])
+        care["respected_wishes"] = wishes[i]
         out.append(care)
+    return out
+
+
+# -- what to act on first ----------------------------------------------------------------------
+
+DO_FIRST_MAX = 5
+PER_DISCIPLINE_MAX = 2
+# Order of domains within one urgency tier: what threatens life or safety soonest first
+# (breathing, then nutrition before respiratory decline closes the gastrostomy window).
+DOMAIN_ORDER = ("respiratory", "nutrition", "disease_modifying", "symptoms", "end_of_life",
+                "psychosocial", "cognition", "caregiver", "care", "genetics", "communication",
+                "mobility", "research")
+
+
+def forecast_urgency(f: pd.DataFrame) -> list[dict[str, bool]]:
+    """Per patient, which domains the forecast says are coming: respiratory (FVC below 60% or
+    a 6-month probability of FVC < 50% of at least 0.3) and communication (loss of speech
+    likely within 6 months)."""
+    def col(name: str) -> pd.Series:
+        return pd.to_numeric(f.get(name, pd.Series(np.nan, index=f.index)), errors="coerce")
+
+    resp = ((col("fvc_percent_predicted") < 60) | (col("p_fvc_below_50_6m") >= 0.3)).tolist()
+    speech = ((col("p_loss_of_speech_6m") >= 0.5) & (col("item_speech") >= 2)).tolist()
+    return [{"respiratory": r, "communication": c} for r, c in zip(resp, speech, strict=True)]
+
+
+def do_first(care: dict[str, Any], coming: dict[str, bool]) -> list[str]:
+    """At most five codes to act on first, across disciplines, most urgent first: a suicide
+    risk, high-severity alerts, urgent recommendations, moderate medication alerts, then the
+    'soon' recommendations in the order of DOMAIN_ORDER, brought forward by the forecast
+    (communication before mobility when speech is about to be lost). Routine items and
+    low-severity alerts never make the list; at most two items per discipline."""
+    order = list(DOMAIN_ORDER)
+    if coming.get("communication"):
+        order.remove("communication")
+        order.insert(3, "communication")
+    rank = {d: i for i, d in enumerate(order)}
+    items: list[tuple[tuple[int, int, int], str, str]] = []
+    for n, a in enumerate(care["alerts"]):
+        if a["code"].startswith("data."):
+            continue
+        tier = {"high": 1, "moderate": 3}.get(a["severity"])
+        if tier is not None:
+            items.append(((tier, 0, n), a["code"], "pharmacy"))
+    for n, r in enumerate(care["recommendations"]):
+        tier = 0 if r["code"] == "psych.suicide.assess" else {
+            "urgent": 2, "soon": 4}.get(r["priority"])
+        if tier is None:
+            continue
+        items.append(((tier, rank.get(r.get("domain") or "", len(rank)), n), r["code"],
+                      r["discipline"]))
+    out: list[str] = []
+    per: dict[str, int] = {}
+    for _key, code, disc in sorted(items):
+        if code in out or per.get(disc, 0) >= PER_DISCIPLINE_MAX:
+            continue
+        out.append(code)
+        per[disc] = per.get(disc, 0) + 1
+        if len(out) == DO_FIRST_MAX:
+            break
+    return out
+
+
+# -- respected wishes --------------------------------------------------------------------------
+
+# (condition on the facts, statement): what the record says the person declined, said once.
+def respected_wishes(f: pd.DataFrame, fmt) -> list[list[str]]:
+    """Per patient, the documented refusals and wishes the plan respects, each said once
+    ("NIV declined on 2026-05-02: not re-offered")."""
+    n = len(f)
+    out: list[list[str]] = [[] for _ in range(n)]
+
+    def col(name: str) -> pd.Series:
+        return f[name] if name in f.columns else pd.Series(None, index=f.index, dtype=object)
+
+    def when(tcol: str) -> list[str]:
+        return [f" on {fmt(t)}" if t is not None and np.isfinite(t) else ""
+                for t in pd.to_numeric(col(tcol), errors="coerce").astype(float).tolist()]
+
+    for kind, label, what in (
+            ("niv", "NIV", "not re-offered; breathlessness is managed for comfort"),
+            ("gastrostomy", "Gastrostomy", "not re-offered; feeding plan respects the decision"),
+            ("tracheostomy", "Tracheostomy", "not re-offered"),
+            ("voice_banking", "Voice banking", "not re-offered"),
+            ("aac", "Communication aids", "not re-offered")):
+        status = col(f"{kind}_status").astype(object)
+        dates = when(f"{kind}_status_t")
+        for i in np.flatnonzero((status == "declined").to_numpy(dtype=bool)):
+            out[i].append(f"{label} declined{dates[i]}: {what}.")
+    pref = col("ventilation_preference").astype(object)
+    for i in np.flatnonzero((pref == "no_ventilation").to_numpy(dtype=bool)):
+        out[i].append("No ventilation wanted: NIV and tracheostomy are not offered.")
+    for i in np.flatnonzero((pref == "niv_only").to_numpy(dtype=bool)):
+        out[i].append("Invasive ventilation not wanted: tracheostomy is not discussed.")
+    dnr = (col("resuscitation").astype(object) == "dnr").to_numpy(dtype=bool)
+    for i in np.flatnonzero(dnr):
+        out[i].append("Do not attempt resuscitation is recorded.")
+    from alscare.careplan.drugs import load as load_drugs
+
+    kb = load_drugs()
+    for d in kb.members("dmt"):
+        by_choice = col(f"stopped_by_choice_{d}").astype("boolean").fillna(False).to_numpy(
+            dtype=bool)
+        on = col(f"on_{d}").astype("boolean").fillna(False).to_numpy(dtype=bool)
+        dates = when(f"stopped_{d}_t")
+        for i in np.flatnonzero(by_choice & ~on):
+            out[i].append(f"{d.replace('_', ' ').capitalize()} stopped by the patient's "
+                          f"choice{dates[i]}: not re-offered.")
+    comfort = col("comfort_focused").astype("boolean").fillna(False).to_numpy(dtype=bool)
+    for i in np.flatnonzero(comfort):
+        out[i].append("Comfort-focused care: no trial screening, no shorter review interval to "
+                      "bring forward declined treatments; sedatives titrated for comfort.")
+    return out
+
+
+# -- reading a response --------------------------------------------------------------------------
+
+def survival_only_response(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A drug whose established benefit is survival (drugs.yaml ``benefit: survival``:
+    riluzole) is never labelled "not responding": the ALSFRS-R slope cannot show its effect, so
+    a steep decline on it is not a reason to stop it. The slope finding is kept apart
+    (``functional_decline``); the status says the data cannot judge it."""
+    from alscare.careplan.drugs import load as load_drugs, match_name
+
+    kb = load_drugs()
+    out = []
+    for e in entries:
+        generics = match_name(e.get("treatment"), kb).generics
+        if not any(kb.drugs.get(g, {}).get("benefit") == "survival" for g in generics):
+            out.append(e)
+            continue
+        e = dict(e)
+        e["functional_decline"] = {"status": e.get("status"),
+                                   "p_no_slowing": e.get("p_no_response")}
+        e["status"] = "indeterminate"
+        e["p_no_response"] = None
+        e["reason"] = (f"{str(e.get('treatment')).capitalize()} prolongs survival (about 2-3 "
+                       "months in trials) rather than slowing the ALSFRS-R decline, so the "
+                       "functional course cannot show whether it works; continuing decline is "
+                       "not a reason to stop it. " + str(e.get("reason") or "")).strip()
+        out.append(e)
     return out
 
