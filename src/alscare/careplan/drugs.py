@@ -436,7 +436,8 @@ def _per_distinct(values: pd.Series, fn: Any, missing: Any) -> np.ndarray:
     return out[codes].astype(float) if isinstance(missing, float) else out[codes]
 
 
-_MG = re.compile(r"(?<![\d.,/])(\d+(?:[.,]\d+)?)\s*(mg|milligrams?|micrograms?|mcg|µg|ug|g)\b(?!\s*/)")
+_MG = re.compile(r"(?<![\d.,/])(\d+(?:[.,]\d+)?)\s*"
+                 r"(mg|milligrams?|micrograms?|mcg|µg|ug|g)\b(?!\s*/)")
 _TIMES = (
     (re.compile(r"\b(?:qds|qid|four times)\b|every 6 h"), 4),
     (re.compile(r"\b(?:tds|tid|three times|thrice)\b|every 8 h"), 3),

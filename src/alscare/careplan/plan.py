@@ -235,7 +235,8 @@ def survival_only_response(entries: list[dict[str, Any]]) -> list[dict[str, Any]
     riluzole) is never labelled "not responding": the ALSFRS-R slope cannot show its effect, so
     a steep decline on it is not a reason to stop it. The slope finding is kept apart
     (``functional_decline``); the status says the data cannot judge it."""
-    from alscare.careplan.drugs import load as load_drugs, match_name
+    from alscare.careplan.drugs import load as load_drugs
+    from alscare.careplan.drugs import match_name
 
     kb = load_drugs()
     out = []
