@@ -20,7 +20,7 @@ import numpy as np
 T0 = time.perf_counter()
 from alscare import facts as facts_mod  # noqa: E402
 from alscare import progression, synth  # noqa: E402
-from alscare.assess import assess_frames  # noqa: E402
+from alscare.assess import assess_cohort  # noqa: E402
 from alscare.careplan import engine, plan  # noqa: E402
 
 IMPORT_S = time.perf_counter() - T0
@@ -73,8 +73,8 @@ def main(n: int = 10_000, seed: int = 1) -> None:
           f"cohort: {int(full['deceased'].sum())}")
 
     t = time.perf_counter()
-    n_out = sum(1 for _ in assess_frames(cohort))
-    print(f"whole assessment to contract JSON objects (assess_frames): "
+    n_out = sum(1 for _ in assess_cohort(cohort))
+    print(f"whole assessment to contract JSON objects (assess_cohort): "
           f"{time.perf_counter() - t:.2f} s for {n_out} patients")
 
     recs = Counter(r["priority"] for p in out for r in p["recommendations"])

@@ -185,15 +185,16 @@ def child_read(folder: Path) -> dict:
 
 
 def child_assess(folder: Path) -> dict:
-    from alscare.pipeline import run_cohort
+    from alscare.pipeline import load_cohort, run_cohort
 
     with tempfile.TemporaryDirectory() as d:
         t1, c1 = time.perf_counter(), _cpu()
-        summary = run_cohort(out=Path(d) / "out.jsonl", proact=folder)
+        cohort, refused = load_cohort(proact=folder)
+        run = run_cohort(out=Path(d) / "out.jsonl", cohort=cohort, refused=refused)
         t2, c2 = time.perf_counter(), _cpu()
         size = (Path(d) / "out.jsonl").stat().st_size
-    return {"seconds": t2 - t1, "cpu_s": c2 - c1, "assessed": summary["assessed"],
-            "refused": summary["refused"],
+    return {"seconds": t2 - t1, "cpu_s": c2 - c1, "assessed": run.assessed,
+            "refused": len(run.refused),
             "out_mb": size / 1e6, "maxrss_mb": _maxrss_mb()}
 
 
@@ -203,7 +204,7 @@ def child_profile(folder: Path) -> dict:
     import alscare.facts as facts_mod
     import alscare.importers.proact as proact_mod
     import alscare.progression as prog_mod
-    from alscare.pipeline import run_cohort
+    from alscare.pipeline import load_cohort, run_cohort
 
     spent: dict[str, float] = {}
 
@@ -225,7 +226,8 @@ def child_profile(folder: Path) -> dict:
     timed(plan_mod, "plan", "careplan.plan")
     with tempfile.TemporaryDirectory() as d:
         t = _cpu()
-        run_cohort(out=Path(d) / "out.jsonl", proact=folder)
+        cohort, refused = load_cohort(proact=folder)
+        run_cohort(out=Path(d) / "out.jsonl", cohort=cohort, refused=refused)
         total = _cpu() - t
     spent["rest: per-patient assembly + JSON writing"] = total - sum(spent.values())
     spent["total"] = total

@@ -16,14 +16,29 @@ def write(tmp_path, rec):
     return f
 
 
+TODAY = dt.date(2026, 12, 3)
+
+
 def test_death_after_last_visit_counts_as_latest_data(tmp_path):
     rec = copy.deepcopy(load_vignette(VIGNETTES[0])["record"])
     rec["deceased_date"] = "2026-02-01"
-    out = assess_file(write(tmp_path, rec))
+    out = assess_file(write(tmp_path, rec), today=TODAY)
     assert out["deceased"] is True
-    assert out["as_of"] == "2026-02-01"
+    assert out["as_of"] == TODAY.isoformat()
     assert out["scores"]["mitos_stage"] == 5
-    assert out["recommendations"] == []
+    assert out["recommendations"] == [] and out["do_first"] == []
+
+
+def test_dated_records_are_assessed_as_of_today_and_a_long_gap_is_overdue(tmp_path):
+    rec = copy.deepcopy(load_vignette(VIGNETTES[0])["record"])
+    last = max(v["date"] for v in rec["visits"])
+    out = assess_file(write(tmp_path, rec), today=TODAY)
+    assert out["as_of"] == TODAY.isoformat() and out["latest_data"] == last
+    overdue = [r for r in out["recommendations"] if r["code"] == "care.followup.overdue"]
+    gap_days = (TODAY - dt.date.fromisoformat(last)).days
+    assert bool(overdue) == (gap_days > 183), (gap_days, overdue)
+    recent = assess_file(write(tmp_path, rec), dt.date.fromisoformat(last))
+    assert "care.followup.overdue" not in {r["code"] for r in recent["recommendations"]}
 
 
 def test_as_of_before_later_visits_ignores_them(tmp_path):

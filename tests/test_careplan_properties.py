@@ -8,8 +8,8 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alscare.assess import assess_frames
-from alscare.frames import from_records, to_day
+from alscare.assess import assess_cohort
+from alscare.frames import from_records
 from alscare.record.models import ALSFRS_ITEMS, SYMPTOMS, PatientRecord
 
 AS_OF = dt.date(2026, 6, 1)
@@ -76,7 +76,7 @@ def normal_record(draw, pid: str) -> dict:
     lambda xs: st.tuples(*[normal_record(f"N{i}") for i in range(len(xs))])))
 def test_normal_values_everywhere_give_no_urgent_recommendation(records):
     cohort = from_records([PatientRecord.model_validate(r) for r in records])
-    for out in assess_frames(cohort, to_day(AS_OF)):
+    for out in assess_cohort(cohort, AS_OF):
         urgent = [r["code"] for r in out["recommendations"] if r["priority"] == "urgent"]
         assert urgent == [], (out["patient_id"], urgent)
         assert not {r["code"] for r in out["recommendations"]} & ABNORMAL_ONLY

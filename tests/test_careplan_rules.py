@@ -17,9 +17,11 @@ import yaml
 from alscare import facts as facts_mod
 from alscare import progression
 from alscare.careplan import engine, plan
+from alscare.careplan import protocol as protocol_mod
 from alscare.careplan.derived import derive
 from alscare.frames import from_records, to_day
-from alscare.pipeline import assess_file, cohort_from_records, records_from_file
+from alscare.importers import load
+from alscare.pipeline import assess_file
 
 DATA = Path(__file__).parent / "data" / "careplan"
 NORMAL = DATA / "normal_patient.json"
@@ -32,7 +34,7 @@ SECTION = {"recommendation": "recommendations", "alert": "alerts", "gap": "data_
 
 @pytest.fixture(scope="module")
 def normal_facts() -> pd.DataFrame:
-    cohort = cohort_from_records(records_from_file(NORMAL)[0])
+    cohort = load(NORMAL).cohort
     f = facts_mod.build(cohort, to_day(AS_OF))
     f, _ = progression.annotate(cohort, f)
     return plan.full_facts(cohort, f)
@@ -198,7 +200,7 @@ def test_dates_in_because_follow_the_cohort_time_kind(normal_facts):
     frame = _with(normal_facts, {"fvc_percent_predicted": 45})
     rule = engine.load_ruleset().by_id()["resp-niv-discuss"]
     rs = engine.RuleSet([rule], engine.vocabulary(), engine.action_codes())
-    cohort_dates = cohort_from_records(records_from_file(NORMAL)[0])
+    cohort_dates = load(NORMAL).cohort
     dated = engine.evaluate(rs, frame, plan.time_formatter(cohort_dates))[0]
     assert "FVC 45% predicted on 2026-06-01 (< 50%)" in dated["recommendations"][0]["because"]
     proact = dataclasses.replace(cohort_dates, time_kind="day")
@@ -216,7 +218,7 @@ def test_derived_fast_progressor_and_cognition_thresholds(normal_facts):
     base["slope_per_month"] = [np.nan, np.nan, -1.0, -0.99]
     base["ecas_total"] = [105, 106, 120, 120]
     base["ecas_als_specific"] = [90, 90, 77, 78]
-    cohort = cohort_from_records(records_from_file(NORMAL)[0])
+    cohort = load(NORMAL).cohort
     cohort = cohort.subset([])
     d = derive(cohort, base)
     assert d["fast_progressor"].tolist() == [True, False, True, False]
@@ -299,7 +301,7 @@ def test_protocol_disables_enables_overrides_and_adds(tmp_path, normal_facts):
         "params": {"resp-niv-discuss-symptomatic.fvc_at_or_below": 70, "every_days": 60,
                    "first_line": "mexiletine"},
         "rules": [added]})
-    rs = engine.load_ruleset(protocol=path)
+    rs = protocol_mod.load(path)
     by = rs.by_id()
     assert not by["resp-niv-discuss"].enabled and by["resp-niv-discuss-symptomatic"].enabled
     assert by["resp-niv-discuss-symptomatic"].params["fvc_at_or_below"] == 70
@@ -329,7 +331,7 @@ def test_protocol_disables_enables_overrides_and_adds(tmp_path, normal_facts):
 def test_bad_protocol_refused(tmp_path, doc, reason):
     path = _protocol(tmp_path, {"protocol": "bad", **doc})
     with pytest.raises(engine.RuleError) as e:
-        engine.load_ruleset(protocol=path)
+        protocol_mod.load(path)
     assert str(path) in str(e.value) and reason in str(e.value), str(e.value)
 
 

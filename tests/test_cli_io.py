@@ -114,9 +114,13 @@ def test_import_refuses_bad_records_and_keeps_the_rest(db_url, tmp_path):
     src = tmp_path / "mixed.jsonl"
     write_jsonl(src, [docs[0], bad, docs[1]])
     r = alscare("import", src, "--db", db_url)
-    assert r.exit_code == 2
+    assert r.exit_code == 0, r.stderr  # went on past the refused record (contract)
     assert "1 refused" in r.stdout
     assert bad["patient"]["id"] in r.stderr and "visits[0].alsfrs_r.speech" in r.stderr
+    report = tmp_path / "mixed.jsonl.errors.jsonl"
+    assert r.stderr.strip().splitlines()[-1].endswith(str(report))
+    assert [json.loads(x)["patient_id"] for x in report.read_text().splitlines()] == [
+        bad["patient"]["id"]]
     assert sorted(patient_ids(db_url)) == sorted([docs[0]["patient"]["id"],
                                                   docs[1]["patient"]["id"]])
 
@@ -188,7 +192,7 @@ def test_import_proact_folder_refuses_the_patient_with_a_bad_row(db_url, tmp_pat
     _, errors = read_cohort(folder)
     assert len(errors) == 1
     r = alscare("import", folder, "--db", db_url)
-    assert r.exit_code == 2
+    assert r.exit_code == 0, r.stderr
     assert "7 new" in r.stdout and "1 refused" in r.stdout
     assert "Q1_Speech" in r.stderr
     assert len(patient_ids(db_url)) == 7
@@ -267,3 +271,17 @@ def test_commands_on_a_database_never_initialised(tmp_path):
     assert r.exit_code == 2 and "alscare db init" in r.stderr
     r = alscare("import", tmp_path / "nothing.json", "--db", empty)
     assert r.exit_code == 2 and "no such file or folder" in r.stderr
+
+
+def test_import_of_only_refused_records_exits_2_and_an_empty_input_is_said(tmp_path):
+    db = tmp_path / "a.db"
+    bad = json.loads(json.dumps(record_docs()[0]))
+    bad["visits"][0]["alsfrs_r"]["speech"] = 7
+    src = tmp_path / "bad.json"
+    src.write_text(json.dumps(bad))
+    r = alscare("import", src, "--db", db)
+    assert r.exit_code == 2 and "visits[0].alsfrs_r.speech" in r.stderr
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    r = alscare("import", empty, "--db", db)
+    assert r.exit_code == 2 and "no patients found" in r.stderr

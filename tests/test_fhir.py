@@ -509,17 +509,17 @@ def test_interventions_without_alscare_extensions_use_the_fhir_status():
 def test_synthetic_cohort_as_fhir_imports_to_the_same_records(tmp_path: Path):
     """`alscare synth --format fhir` and `--format records` of one seed: the Bundle must import
     to exactly the records (a realistic multi-patient Bundle through the real CLI)."""
-    from alscare.pipeline import records_from_file
+    from alscare.importers import load
 
     outs = {fmt: tmp_path / name for fmt, name in (("fhir", "c.json"), ("records", "c.jsonl"))}
     for fmt, out in outs.items():
         r = _alscare("synth", "--patients", "15", "--seed", "7", "--format", fmt,
                      "--out", str(out))
         assert r.returncode == 0, r.stderr
-    via_fhir, bad = records_from_file(outs["fhir"])
-    direct, bad2 = records_from_file(outs["records"])
-    assert not bad and not bad2 and len(direct) == 15
-    assert [r.model_dump() for r, _ in via_fhir] == [r.model_dump() for r, _ in direct]
+    via_fhir, direct = load(outs["fhir"]), load(outs["records"])
+    assert via_fhir.kind == "fhir" and direct.kind == "records"
+    assert not via_fhir.refused and not direct.refused and len(direct) == 15
+    assert [r.model_dump() for r in via_fhir.records] == [r.model_dump() for r in direct.records]
 
 
 def _bounds(model: type, name: str) -> tuple[float, float]:

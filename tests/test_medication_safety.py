@@ -22,6 +22,7 @@ import yaml
 
 from alscare.careplan import engine
 from alscare.careplan.plan import survival_only_response
+from alscare.importers import load
 from alscare.pipeline import assess_file, run_cohort
 from tests.conftest import SHARED, load_vignette
 
@@ -93,8 +94,9 @@ def results(tmp_path_factory) -> dict[str, dict[str, Any]]:
         src.write_text("".join(json.dumps(build_record(c)) + "\n" for c in CASES
                                if as_of(c) == day))
         dest = tmp / f"out-{day}.jsonl"
-        summary = run_cohort(out=dest, records=src, as_of=day)
-        assert summary["refused"] == 0, Path(summary["errors_path"]).read_text()
+        loaded = load(src)
+        run = run_cohort(out=dest, cohort=loaded.cohort, refused=loaded.refused, as_of=day)
+        assert not run.refused, run.refused
         for line in dest.read_text().splitlines():
             a = json.loads(line)
             out[a["patient_id"]] = a

@@ -1,121 +1,130 @@
-"""The assessment: a cohort (of one or of thousands) -> one contract object per patient.
+"""The library's entrance: assess patients, a cohort of one or of thousands, with every setting
+passed as an argument (no environment variables, no files read behind the caller's back).
 
-Steps, all over the whole cohort at once:
-  facts (scores, latest values, gaps) -> progression (posterior, forecasts, milestones, response)
-  -> care plan (recommendations, alerts, data gaps) -> contract JSON.
+    from alscare.assess import assess_records
+    results = assess_records(records, as_of=date(2026, 10, 1), protocol=path, model=model)
+
+One road for every source: records (canonical JSON, FHIR), PRO-ACT folders and the database all
+arrive as a :class:`~alscare.frames.Cohort`; :func:`assess_cohort` runs, over the whole cohort
+at once, the facts (scores, latest values, gaps), the plausibility warnings, progression
+(posterior, forecasts, milestones, response), the care plan (recommendations with screened
+drug options, alerts, data gaps, what to do first) and the contract view. A single-patient
+answer and a registry-wide pass cannot disagree.
+
+As-of: a date for dated cohorts (records, FHIR, database), defaulting to today, so a patient not
+seen for months is assessed as of now (and flagged as overdue); a PRO-ACT day number for
+PRO-ACT cohorts, defaulting to each patient's latest data (PRO-ACT has no calendar).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from alscare import dates, plausibility, progression
 from alscare import facts as facts_mod
-from alscare import progression
 from alscare.careplan import plan as careplan_plan
-from alscare.frames import Cohort
+from alscare.frames import Cohort, from_day, from_records, to_day
+from alscare.importers.canonical import InputError
+from alscare.progression import model as model_mod
+from alscare.record.models import PatientRecord
+from alscare.views import contract
 
 
-def _rounded(x: pd.Series, ndigits: int) -> pd.Series:
-    x = pd.to_numeric(x, errors="coerce").astype(float)
-    return x.where(np.isfinite(x)).round(ndigits)
+@dataclass(frozen=True)
+class Settings:
+    """How to assess: a clinic protocol (rule overrides) and a progression model."""
+
+    protocol: Path | None = None
+    model: model_mod.PopulationModel | None = None
+
+    @classmethod
+    def of(cls, protocol: str | Path | None = None,
+           model: str | Path | model_mod.PopulationModel | None = None) -> Settings:
+        """Settings from paths as a user gives them; a missing or unusable file raises
+        InputError naming it."""
+        if protocol is not None:
+            protocol = Path(protocol)
+            if not protocol.is_file():
+                raise InputError(f"--protocol {protocol}: no such file; allowed: a clinic "
+                                 "protocol YAML (check it with `alscare rules check`)")
+            careplan_plan.ruleset(str(protocol))  # RuleError (a ValueError) if unusable
+        if model is not None and not isinstance(model, model_mod.PopulationModel):
+            if not Path(model).is_file():
+                raise InputError(f"--model {model}: no such file; allowed: a model file "
+                                 "written by `alscare model fit`")
+            model = model_mod.load(model)
+        return cls(protocol, model)
+
+    def population_model(self) -> model_mod.PopulationModel:
+        return self.model if self.model is not None else model_mod.default()
 
 
-def _as_int(x: pd.Series) -> pd.Series:
-    return pd.to_numeric(x, errors="coerce").astype(float).astype("Int64")
+def model_summary(m: model_mod.PopulationModel) -> dict[str, Any]:
+    """The contract's ``model`` key: which model made the numbers."""
+    fitted = m.fitted or {}
+    return {"id": m.version,
+            "patients": fitted.get("n_patients") or fitted.get("patients"),
+            "fitted": fitted.get("date") or fitted.get("fitted")}
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as plain dicts with None for missing values (JSON-ready), column by column."""
-    cols = {}
-    for c in df.columns:
-        col = df[c]
-        values = col.astype(object).where(col.notna(), None).tolist()
-        if pd.api.types.is_integer_dtype(col.dtype):
-            values = [None if v is None else int(v) for v in values]
-        elif pd.api.types.is_float_dtype(col.dtype):
-            values = [None if v is None else float(v) for v in values]
-        cols[c] = values
-    keys = list(cols)
-    return [dict(zip(keys, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
+def resolve_as_of(cohort: Cohort, as_of: dt.date | int | str | None,
+                  today: dt.date | None = None) -> float:
+    """The as-of on the cohort's time scale: a date for dated cohorts (default today), a PRO-ACT
+    day for day cohorts (default NaN: each patient's latest data)."""
+    if cohort.time_kind == "date":
+        if isinstance(as_of, int):
+            raise dates.DateError(f"--as-of = {as_of!r}: {dates.DATE_ALLOWED}")
+        chosen = dates.parse_date(as_of, "--as-of") if as_of is not None else (
+            today or dates.today())
+        return to_day(chosen)
+    if isinstance(as_of, dt.date):
+        raise dates.DateError(f"--as-of = {as_of.isoformat()!r}: {dates.DAY_ALLOWED} (PRO-ACT "
+                              "has no calendar dates)")
+    day = dates.parse_day(as_of, "--as-of")
+    return float(day) if day is not None else np.nan
 
 
-def scores_frame(f: pd.DataFrame) -> pd.DataFrame:
-    """The contract's ``scores`` section for every patient, vectorised."""
-    ref = np.where(f["weight_reference_kg"].isna(), None,
-                   np.where(f["weight_reference_is_premorbid"], "premorbid", "first recorded"))
-    return pd.DataFrame({
-        "alsfrs_r_total": _as_int(f["alsfrs_r_total"]),
-        "bulbar": _as_int(f["bulbar"]),
-        "fine_motor": _as_int(f["fine_motor"]),
-        "gross_motor": _as_int(f["gross_motor"]),
-        "respiratory": _as_int(f["respiratory"]),
-        "delta_fs": _rounded(f["delta_fs"], 3),
-        "delta_fs_label": f["delta_fs_label"],
-        "kings_stage": f["kings_stage"],
-        "kings_stage_basis": f["kings_stage_basis"],
-        "mitos_stage": _as_int(f["mitos_stage"]),
-        "fvc_percent_predicted": _rounded(f["fvc_percent_predicted"], 1),
-        "snip_cmh2o": _rounded(f["snip_cmh2o"], 1),
-        "bmi": _rounded(f["bmi"], 1),
-        "weight_kg": _rounded(f["weight_kg"], 1),
-        "weight_loss_percent": _rounded(f["weight_loss_percent"], 1),
-        "weight_loss_reference": pd.Series(ref, index=f.index, dtype=object),
-    }, index=f.index)
+def as_of_notes(cohort: Cohort, as_of: float, today: dt.date | None = None) -> list[str]:
+    """Warnings about the as-of for the whole run (before all the data, after today)."""
+    if cohort.time_kind != "date" or not np.isfinite(as_of) or cohort.visits.empty:
+        return []
+    first = from_day(float(cohort.visits["t"].min()))
+    last = from_day(float(cohort.visits["t"].max()))
+    return dates.as_of_problems(from_day(as_of), first, last, today)
 
 
-def measured_frame(f: pd.DataFrame, cohort: Cohort) -> list[dict[str, Any]]:
-    """When each key measurement was last taken, and how many days before as-of."""
-    key = cohort.time_key()
-    parts = {
-        "alsfrs_r": "alsfrs_t",
-        "fvc": "fvc_percent_predicted_t",
-        "snip": "snip_cmh2o_t",
-        "weight": "weight_kg_t",
-    }
-    cols = {}
-    for name, tcol in parts.items():
-        cols[name] = (
-            _format_times(f[tcol], cohort),
-            _as_int((f["as_of"] - f[tcol]).round()).astype(object).where(f[tcol].notna(), None)
-            .tolist(),
-        )
-    return [
-        {name: {key: cols[name][0][i], "days_ago": cols[name][1][i]} for name in parts}
-        for i in range(len(f))
-    ]
+def assess_cohort(cohort: Cohort, as_of: dt.date | int | str | None = None, *,
+                  protocol: str | Path | None = None,
+                  model: model_mod.PopulationModel | str | Path | None = None,
+                  today: dt.date | None = None,
+                  settings: Settings | None = None) -> Iterator[dict[str, Any]]:
+    """One contract assessment per patient, in the cohort's order (a generator: the work is
+    done for the whole cohort when the first one is asked for)."""
+    settings = settings or Settings.of(protocol, model)
+    t = resolve_as_of(cohort, as_of, today)
+    if len(cohort) == 0:
+        return
+    f = facts_mod.build(cohort, t)
+    pm = settings.population_model()
+    f, prog_sections = progression.annotate(cohort, f, model=pm)
+    for sec in prog_sections:
+        if sec.get("response"):
+            sec["response"] = careplan_plan.survival_only_response(sec["response"])
+    warnings = plausibility.find(cohort)
+    plans = careplan_plan.plan(cohort, f, protocol=settings.protocol, warnings=warnings)
+    yield from contract.assessments(cohort, f, prog_sections, plans, model_summary(pm))
 
 
-def _format_times(t: pd.Series, cohort: Cohort) -> list[str | int | None]:
-    if cohort.time_kind == "day":
-        return [None if v is None else int(v) for v in _as_int(t.round()).astype(object)
-                .where(t.notna(), None).tolist()]
-    dates = pd.to_datetime(t, unit="D", errors="coerce").dt.strftime("%Y-%m-%d")
-    return dates.astype(object).where(t.notna(), None).tolist()
-
-
-def assess_frames(cohort: Cohort, as_of: float | None = None) -> Iterator[dict[str, Any]]:
-    """Yield one assessment per patient, in the cohort's order."""
-    f = facts_mod.build(cohort, as_of)
-    f, prog_sections = progression.annotate(cohort, f)
-    plans = careplan_plan.plan(cohort, f)
-    scores = _records(scores_frame(f))
-    measured = measured_frame(f, cohort)
-    as_of_out = _format_times(f["as_of"], cohort)
-    latest_out = _format_times(f["latest_data_t"], cohort)
-    deceased = f["deceased"].astype(bool).tolist()
-    for i, (pid, prog, care) in enumerate(zip(f.index, prog_sections, plans, strict=True)):
-        if prog.get("response"):
-            prog = {**prog, "response": careplan_plan.survival_only_response(prog["response"])}
-        yield {
-            "patient_id": pid,
-            "as_of": as_of_out[i],
-            "latest_data": latest_out[i],
-            "deceased": deceased[i],
-            "scores": {**scores[i], "measured": measured[i]},
-            **prog,
-            **care,
-        }
+def assess_records(records: Iterable[PatientRecord], as_of: dt.date | None = None, *,
+                   protocol: str | Path | None = None,
+                   model: model_mod.PopulationModel | str | Path | None = None,
+                   today: dt.date | None = None) -> list[dict[str, Any]]:
+    """Canonical records -> their assessments (the web app's and a notebook's entrance)."""
+    cohort = from_records(list(records))
+    return list(assess_cohort(cohort, as_of, protocol=protocol, model=model, today=today))

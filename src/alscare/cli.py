@@ -6,7 +6,6 @@ file, the record, the field, the value and what is allowed.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from enum import StrEnum
@@ -35,44 +34,36 @@ class Format(StrEnum):
 
 ProtocolOption = Annotated[
     Path | None,
-    typer.Option("--protocol", help="Clinic protocol YAML (disable/add rules, thresholds); "
-                 "same as $ALSCARE_PROTOCOL. Check it with `alscare rules check`."),
+    typer.Option("--protocol", envvar="ALSCARE_PROTOCOL",
+                 help="Clinic protocol YAML (disable/add rules, thresholds); default "
+                 "$ALSCARE_PROTOCOL. Check it with `alscare rules check`."),
 ]
 ModelOption = Annotated[
     Path | None,
-    typer.Option("--model", help="Progression model file from `alscare model fit`; same as "
-                 "$ALSCARE_MODEL (default: the packaged model)."),
+    typer.Option("--model", envvar="ALSCARE_MODEL",
+                 help="Progression model file from `alscare model fit`; default $ALSCARE_MODEL, "
+                 "else the packaged model."),
 ]
-
-
-def _use(protocol: Path | None, model: Path | None) -> None:
-    """Options that choose the clinic protocol and progression model for this run. The engine
-    and the model read them from the environment, so a flag and the variable are one thing."""
-    import os
-
-    for value, var, what in ((protocol, "ALSCARE_PROTOCOL", "--protocol"),
-                             (model, "ALSCARE_MODEL", "--model")):
-        if value is None:
-            continue
-        if not value.is_file():
-            refuse(f"{what} {value}: no such file")
-        os.environ[var] = str(value)
+AS_OF_HELP = ("Assess as of this date, YYYY-MM-DD (default: today). For a PRO-ACT folder a day "
+              "number instead: PRO-ACT has no calendar dates, its days count from each trial's "
+              "enrolment (day 0; onset is negative); default: each patient's latest data.")
 
 
 def refuse(message: str) -> None:
-    """Print a refusal to stderr and exit with status 2."""
+    """Print a refusal to stderr and exit with status 2 (nothing was written)."""
     typer.echo(f"alscare: {message}", err=True)
     raise typer.Exit(2)
 
 
-def _parse_date(value: str | None, what: str) -> dt.date | None:
-    if value is None:
-        return None
+def settings(protocol: Path | None, model: Path | None):
+    """The run's settings from the options; a missing or unusable file is refused."""
+    from alscare.assess import Settings
+
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        refuse(f"{what} = {value!r}: allowed: an ISO date YYYY-MM-DD")
-    return None
+        return Settings.of(protocol, model)
+    except ValueError as e:  # InputError, RuleError, a model file that does not parse
+        refuse(str(e))
+        raise
 
 
 @app.command()
@@ -84,30 +75,26 @@ def version() -> None:
 @app.command()
 def assess(
     file: Annotated[Path, typer.Argument(help="Canonical record (.json) or FHIR R4 Bundle.")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Assess as of this date "
-                                                              "(YYYY-MM-DD).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
     format: Annotated[Format, typer.Option("--format", help="json or text.")] = Format.json,
     protocol: ProtocolOption = None,
     model: ModelOption = None,
 ) -> None:
     """Assess one patient: scores, progression, care plan, alerts and data gaps."""
+    from alscare.dates import parse_date
     from alscare.pipeline import assess_file
 
-    _use(protocol, model)
-    as_of_date = _parse_date(as_of, "--as-of")
+    chosen = settings(protocol, model)
     try:
-        result = assess_file(file, as_of_date)
-    except ValueError as e:  # RecordError, InputError: refused input
+        day = parse_date(as_of, "--as-of")
+        result = assess_file(file, day, protocol=chosen.protocol, model=chosen.model)
+    except ValueError as e:  # RecordError, InputError, DateError: refused input
         refuse(str(e))
         return
-    _emit(result, format)
-
-
-def _emit(result: dict, format: Format) -> None:
     if format == Format.json:
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:
-        from alscare.report import render
+        from alscare.views.text import render
 
         typer.echo(render(result), nl=False)
 
@@ -132,33 +119,44 @@ def cohort_assess(
     proact: Annotated[Path | None, typer.Option("--proact", help="PRO-ACT CSV folder.")] = None,
     db: Annotated[str | None, typer.Option("--db", help="SQLite path or postgresql:// URL.")] =
     None,
-    records: Annotated[Path | None, typer.Option("--records", help="Canonical JSON/JSONL file or "
-                                                 "folder of records.")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Date (records/db) or day "
-                                              "(PRO-ACT) to assess as of.")] = None,
+    records: Annotated[Path | None, typer.Option("--records", help="Canonical JSON/JSONL file, "
+                                                 "FHIR Bundle or folder of records.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
     protocol: ProtocolOption = None,
     model: ModelOption = None,
 ) -> None:
     """Assess every patient of a cohort, one JSON line each; refused patients go to
-    OUT.errors.jsonl and stderr while the rest go on."""
-    from alscare.pipeline import run_cohort
+    OUT.errors.jsonl and stderr while the rest go on (exit 0)."""
+    from alscare.pipeline import load_cohort, run_cohort
 
-    _use(protocol, model)
     sources = [s for s in (proact, db, records) if s is not None]
     if len(sources) != 1:
         refuse("cohort assess needs exactly one of --proact DIR, --db URL, --records PATH")
+    chosen = settings(protocol, model)
     try:
-        summary = run_cohort(proact=proact, db=db, records=records, out=out, as_of=as_of,
-                             progress=sys.stderr.isatty())
+        cohort, refused = load_cohort(proact=proact, db=db, records=records)
+        if len(cohort) == 0 and not refused:
+            refuse(f"{sources[0]}: no patients found; nothing assessed")
+        run = run_cohort(out=out, cohort=cohort, refused=refused, as_of=as_of, settings=chosen,
+                         progress=_progress_bar() if sys.stderr.isatty() else None)
     except ValueError as e:
         refuse(str(e))
         return
+    for note in run.notes:
+        typer.echo(f"alscare: warning: {note}", err=True)
+    for e in run.refused:
+        typer.echo(f"alscare: refused {e['message']}", err=True)
     typer.echo(
-        f"alscare: {summary['assessed']} patients assessed -> {out}; "
-        f"{summary['refused']} refused" + (f" -> {summary['errors_path']}"
-                                           if summary['refused'] else ""),
-        err=True,
-    )
+        f"alscare: {run.assessed} patients assessed -> {out}; {len(run.refused)} refused"
+        + (f" -> {run.errors_path}" if run.refused else ""), err=True)
+
+
+def _progress_bar():
+    def show(i: int, total: int) -> None:
+        if i % max(1, total // 100) == 0 or i == total:
+            sys.stderr.write(f"\rassessing {i}/{total}" + ("\n" if i == total else ""))
+            sys.stderr.flush()
+    return show
 
 
 def _register_subcommands() -> None:

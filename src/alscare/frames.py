@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -29,7 +29,6 @@ from alscare.record.models import (
     Questionnaires,
     Respiratory,
 )
-from alscare.record.validation import DataWarning
 
 EPOCH = dt.date(1970, 1, 1)
 TimeKind = Literal["date", "day"]
@@ -101,14 +100,13 @@ def from_day(t: float | None) -> dt.date | None:
 
 @dataclass
 class Cohort:
-    """Patients, visits, medications and interventions of one cohort, plus what was flagged."""
+    """Patients, visits, medications and interventions of one cohort."""
 
     time_kind: TimeKind
     patients: pd.DataFrame  # index: patient_id (str)
     visits: pd.DataFrame
     medications: pd.DataFrame
     interventions: pd.DataFrame
-    warnings: list[tuple[str, DataWarning]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.patients)
@@ -137,14 +135,12 @@ class Cohort:
 
     def subset(self, ids: list[str] | pd.Index) -> Cohort:
         ids = pd.Index(ids)
-        keep = set(ids)
         return Cohort(
             self.time_kind,
             self.patients.loc[ids],
             self.visits[self.visits["patient_id"].isin(ids)],
             self.medications[self.medications["patient_id"].isin(ids)],
             self.interventions[self.interventions["patient_id"].isin(ids)],
-            [w for w in self.warnings if w[0] in keep],
         )
 
 
@@ -167,13 +163,7 @@ def combine(cohorts: list[Cohort], prefixes: list[str]) -> Cohort:
     frames = [pd.concat([tagged(getattr(c, name), p)
                          for c, p in zip(cohorts, prefixes, strict=True)], ignore_index=True)
               for name in ("visits", "medications", "interventions")]
-    warnings = [(p + pid, w) for c, p in zip(cohorts, prefixes, strict=True)
-                for pid, w in c.warnings]
-    return Cohort(kinds.pop(), patients, *frames, warnings=warnings)
-
-
-def empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    return Cohort(kinds.pop(), patients, *frames)
 
 
 def _visit_row(pid: str, v: Any) -> dict[str, Any]:
@@ -233,6 +223,18 @@ def _patient_row(rec: PatientRecord) -> dict[str, Any]:
     return row
 
 
+def study_drugs(names: pd.Series) -> pd.Series:
+    """Which medications are a blinded or unnamed trial drug ("study drug", PRO-ACT's Active
+    arm) by name: drugs.yaml's ``investigational_drug``, the one source of drug names for every
+    path (a source may flag a trial drug of another name as well)."""
+    from alscare.careplan.drugs import normalise
+
+    if names.empty:
+        return pd.Series(False, index=names.index, dtype=bool)
+    generics = normalise(names)["generics"]
+    return generics.map(lambda g: "investigational_drug" in g).astype(bool)
+
+
 def finish_frames(
     patients: pd.DataFrame,
     visits: pd.DataFrame,
@@ -258,7 +260,8 @@ def finish_frames(
         medications[c] = pd.to_numeric(medications[c], errors="coerce").astype(float)
     medications["patient_id"] = medications["patient_id"].astype(str)
     medications["study_drug"] = (
-        medications["study_drug"].astype("boolean").fillna(False).astype(bool))
+        medications["study_drug"].astype("boolean").fillna(False).astype(bool)
+        | study_drugs(medications["name"]))
     medications = medications.reset_index(drop=True)
     interventions = interventions.reindex(columns=list(INTERVENTION_COLUMNS))
     for c in ("t", "hours_per_day"):
@@ -268,10 +271,7 @@ def finish_frames(
     return patients, visits, medications, interventions
 
 
-def from_records(
-    records: list[PatientRecord],
-    warnings: list[tuple[str, DataWarning]] | None = None,
-) -> Cohort:
+def from_records(records: list[PatientRecord]) -> Cohort:
     """Canonical records -> a dated cohort."""
     prow, vrows, mrows, irows = [], [], [], []
     for rec in records:
@@ -283,7 +283,6 @@ def from_records(
                 "patient_id": pid, "name": m.name, "dose": m.dose, "start": to_day(m.start_date),
                 "stop": to_day(m.stop_date), "stopped_abruptly": m.stopped_abruptly,
                 "indication": m.indication, "stop_reason": m.stop_reason,
-                "study_drug": m.name.strip().lower() == STUDY_DRUG_NAME,
             })
         for i in rec.interventions:
             irows.append({
@@ -297,7 +296,7 @@ def from_records(
         pd.DataFrame(mrows, columns=list(MEDICATION_COLUMNS)),
         pd.DataFrame(irows, columns=list(INTERVENTION_COLUMNS)),
     )
-    return Cohort("date", *frames, warnings=list(warnings or []))
+    return Cohort("date", *frames)
 
 
 # --------------------------------------------------------------------------- frames -> records

@@ -1,136 +1,110 @@
-"""Glue between sources and the assessment: read, validate, assess, write.
+"""The edge between files and the library: read a source, assess it, write JSON Lines.
 
-Every path (one file, a PRO-ACT folder, a database) ends in ``assess.assess_frames`` over a
-``Cohort``, so a single-patient answer and a registry-wide pass cannot disagree.
+Used by the command line and the demo; nothing here prints (the caller says what happened).
+Every source is read by the one registry (``alscare.importers.load``) or the database
+(``alscare.store.repository.load_cohort``) and assessed by the one entrance
+(``alscare.assess.assess_cohort``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from alscare.assess import assess_frames
-from alscare.frames import Cohort, from_records
-from alscare.importers.canonical import InputError, is_fhir_bundle, load_json, records_from_document
-from alscare.record.models import PatientRecord
-from alscare.record.validation import DataWarning, RecordError
+from alscare.assess import Settings, as_of_notes, assess_cohort, resolve_as_of
+from alscare.frames import Cohort
+from alscare.importers import error_dict, load
+from alscare.importers.canonical import InputError
+from alscare.record.validation import Problem, RecordError
 
 
-def records_from_file(path: Path) -> tuple[list[tuple[PatientRecord, list[DataWarning]]],
-                                           list[RecordError]]:
-    """A canonical record, a list of records, JSON Lines of records, or a FHIR Bundle."""
-    if path.suffix == ".jsonl":
-        ok, bad = [], []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as e:
-                bad.append(RecordError(f"{path}:{n}", None, []))
-                bad[-1].args = (f"{path}:{n}: not valid JSON ({e.msg})",)
-                continue
-            o, b = records_from_document(doc, f"{path}:{n}")
-            ok.extend(o)
-            bad.extend(b)
-        return ok, bad
-    doc = load_json(path)
-    if is_fhir_bundle(doc):
-        from alscare.importers.fhir import records_from_bundle
+@dataclass
+class CohortRun:
+    """What one cohort run did: how many were assessed, refused (and where they are listed),
+    and warnings about the run (an as-of before the data or after today)."""
 
-        return records_from_bundle(doc, str(path))
-    return records_from_document(doc, str(path))
-
-
-def cohort_from_records(pairs: list[tuple[PatientRecord, list[DataWarning]]]) -> Cohort:
-    warnings = [(rec.patient.id, w) for rec, ws in pairs for w in ws]
-    return from_records([rec for rec, _ in pairs], warnings)
-
-
-def assess_file(path: Path, as_of: dt.date | None = None) -> dict[str, Any]:
-    """One patient from a file; a refused record raises RecordError / InputError."""
-    ok, bad = records_from_file(path)
-    if bad:
-        raise bad[0]
-    if len(ok) != 1:
-        raise InputError(f"{path}: holds {len(ok)} patient records; `assess` takes exactly one "
-                         "(use `alscare cohort assess --records` for several)")
-    cohort = cohort_from_records(ok)
-    return next(assess_frames(cohort, cohort.parse_time(as_of) if as_of else None))
+    assessed: int = 0
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    errors_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def load_cohort(*, proact: Path | None = None, db: str | None = None,
                 records: Path | None = None) -> tuple[Cohort, list[dict[str, Any]]]:
     """A cohort from one source, with the refused patients as error dicts."""
-    if proact is not None:
-        from alscare.importers.proact import read_cohort
-
-        return read_cohort(proact)
     if db is not None:
         from alscare.store.repository import load_cohort as load_db
 
         return load_db(db)
-    assert records is not None
-    files = sorted(records.glob("*.json*")) if records.is_dir() else [records]
-    ok: list = []
-    errors: list[dict[str, Any]] = []
-    for f in files:
-        o, b = records_from_file(f)
-        ok.extend(o)
-        errors.extend(error_dict(e) for e in b)
-    return cohort_from_records(ok), errors
+    path = proact if proact is not None else records
+    assert path is not None
+    loaded = load(path, kind="proact" if proact is not None else None)
+    if proact is not None and loaded.kind != "proact":
+        raise InputError(f"--proact {path}: not a PRO-ACT folder (no .csv tables)")
+    return loaded.cohort, loaded.refused
 
 
-def error_dict(e: RecordError) -> dict[str, Any]:
-    return {
-        "patient_id": e.record_id,
-        "source": e.source,
-        "message": str(e),
-        "problems": [{"path": p.path, "value": p.value, "allowed": p.allowed}
-                     for p in e.problems],
-    }
+def assess_file(path: Path, as_of: dt.date | None = None, *, protocol: Path | None = None,
+                model: Path | None = None, today: dt.date | None = None) -> dict[str, Any]:
+    """The one patient of a file (canonical record or FHIR Bundle); a refused record raises
+    RecordError, an unreadable file InputError."""
+    loaded = load(path)
+    if loaded.refused:
+        first = loaded.refused[0]
+        raise RecordError(first["source"], first["patient_id"],
+                          [Problem(p["path"], p["value"], p["allowed"])
+                           for p in first["problems"]])
+    if len(loaded) != 1:
+        raise InputError(f"{path}: holds {len(loaded)} patient records; `assess` takes exactly "
+                         "one (use `alscare cohort assess --records` for several)")
+    return next(assess_cohort(loaded.cohort, as_of, protocol=protocol, model=model,
+                              today=today))
 
 
-def run_cohort(*, out: Path, proact: Path | None = None, db: str | None = None,
-               records: Path | None = None, as_of: str | None = None,
-               progress: bool = False) -> dict[str, Any]:
-    cohort, errors = load_cohort(proact=proact, db=db, records=records)
-    t = cohort.parse_time(as_of) if as_of is not None else None
+def run_cohort(*, out: Path, cohort: Cohort, refused: Iterable[dict[str, Any]] = (),
+               as_of: str | dt.date | None = None, settings: Settings | None = None,
+               today: dt.date | None = None,
+               progress: Callable[[int, int], None] | None = None) -> CohortRun:
+    """Assess a whole cohort into ``out`` (JSON Lines, one assessment a line); refused patients
+    go to ``<out>.errors.jsonl`` beside it (removed when there are none)."""
+    settings = settings or Settings()
+    run = CohortRun(refused=list(refused))
+    run.notes = as_of_notes(cohort, resolve_as_of(cohort, as_of, today), today)
     out.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
     # orjson: about 5x faster than json.dumps on 10,000 assessments, and writes null (never
     # the invalid token NaN) for a non-finite float.
+    results = assess_cohort(cohort, as_of, settings=settings, today=today)
     with out.open("wb") as fh:
-        for a in _progress(assess_frames(cohort, t), len(cohort), progress):
+        for a in _counted(results, len(cohort), progress):
             fh.write(orjson.dumps(a, option=orjson.OPT_APPEND_NEWLINE))
-            n += 1
-    errors_path = out.with_name(out.name.removesuffix(".jsonl") + ".errors.jsonl")
-    if errors:
-        import sys
-
-        with errors_path.open("w", encoding="utf-8") as fh:
-            for e in errors:
-                fh.write(json.dumps(e, ensure_ascii=False, default=str) + "\n")
-                print(f"alscare: refused {e['message']}", file=sys.stderr)
-    elif errors_path.exists():
-        errors_path.unlink()
-    return {"assessed": n, "refused": len(errors), "errors_path": str(errors_path)}
+            run.assessed += 1
+    run.errors_path = out.with_name(out.name.removesuffix(".jsonl") + ".errors.jsonl")
+    if run.refused:
+        write_errors(run.refused, run.errors_path)
+    elif run.errors_path.exists():
+        run.errors_path.unlink()
+    return run
 
 
-def _progress(it, total: int, enabled: bool):
-    if not enabled:
-        yield from it
-        return
-    import sys
+def write_errors(errors: Iterable[dict[str, Any]], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for e in errors:
+            fh.write(json.dumps(e, ensure_ascii=False, default=str) + "\n")
 
-    step = max(1, total // 100)
+
+def _counted(it: Iterator[dict[str, Any]], total: int,
+             progress: Callable[[int, int], None] | None) -> Iterator[dict[str, Any]]:
     for i, x in enumerate(it, 1):
-        if i % step == 0 or i == total:
-            sys.stderr.write(f"\rassessing {i}/{total}")
-            sys.stderr.flush()
+        if progress is not None:
+            progress(i, total)
         yield x
-    sys.stderr.write("\n")
+
+
+__all__ = ["CohortRun", "assess_file", "error_dict", "load_cohort", "run_cohort",
+           "write_errors"]

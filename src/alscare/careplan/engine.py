@@ -393,7 +393,8 @@ class RuleSet:
         return {r.id: r for r in self.rules}
 
 
-def load_ruleset(directory: Path = RULES_DIR, protocol: Path | None = None) -> RuleSet:
+def load_ruleset(directory: Path = RULES_DIR) -> RuleSet:
+    """The packaged rules (a clinic protocol is applied by ``alscare.careplan.protocol``)."""
     vocab, codes = vocabulary(), action_codes()
     rules: list[Rule] = []
     problems: list[tuple[str, str | None, str]] = []
@@ -411,17 +412,7 @@ def load_ruleset(directory: Path = RULES_DIR, protocol: Path | None = None) -> R
         rules.extend(got)
     if problems:
         raise RuleError(problems)
-    rs = RuleSet(rules, vocab, codes)
-    if protocol is not None:
-        rs = apply_protocol(rs, protocol)
-    return rs
-
-
-def apply_protocol(rs: RuleSet, path: Path) -> RuleSet:
-    """A clinic protocol applied to a rule set (see alscare.careplan.protocol)."""
-    from alscare.careplan import protocol
-
-    return protocol.apply(rs, path)
+    return RuleSet(rules, vocab, codes)
 
 
 # -- evaluation ---------------------------------------------------------------------------------

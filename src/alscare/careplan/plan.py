@@ -1,18 +1,18 @@
-"""The care plan for every patient of a cohort: recommendations, alerts and data gaps.
+"""The care plan for every patient of a cohort: recommendations (with their drug options
+screened against the record), alerts, data gaps, what to do first and the wishes respected.
 
 facts (alscare.facts + progression) + medication facts (alscare.careplan.drugs, the medication
 safety layer) + derived facts (alscare.careplan.derived) -> the rule engine over the whole cohort
--> per patient {recommendations, alerts, data_gaps}. ``data.*`` alerts come from the record's
-plausibility warnings (cohort.warnings). A deceased patient gets no recommendations, no
-medication alerts and no data gaps (only the data-quality alerts about the record itself).
+-> option screening (alscare.careplan.options) -> per patient {recommendations, alerts,
+data_gaps, do_first, respected_wishes}. ``data.*`` alerts come from the plausibility warnings
+(alscare.plausibility). A deceased patient gets no recommendations, no medication alerts and no
+data gaps (only the data-quality alerts about the record itself).
 
-A clinic protocol (see engine.apply_protocol) is read from the file named by the environment
-variable ALSCARE_PROTOCOL, or given to :func:`plan` directly.
+A clinic protocol (alscare.careplan.protocol) is passed to :func:`plan` as a path.
 """
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,12 @@ import numpy as np
 import pandas as pd
 
 from alscare.careplan import derived, engine, options
+from alscare.careplan import protocol as protocol_mod
+from alscare.careplan.drugs import load as load_drugs
+from alscare.careplan.drugs import match_name, medication_facts, normalise
 from alscare.frames import Cohort
+from alscare.record.validation import DataWarning
 
-PROTOCOL_ENV = "ALSCARE_PROTOCOL"
 WARNING_SOURCE = {
     "data.alsfrs.inconsistent": "reference.md section 1.1 (ALSFRS-R items 0-4, total 0-48; 5a or "
                                 "5b) [not graded; verified V]",
@@ -35,42 +38,29 @@ WARNING_SOURCE = {
 @lru_cache(maxsize=8)
 def ruleset(protocol: str | None = None) -> engine.RuleSet:
     """The packaged rules, with a clinic protocol applied when given (cached)."""
-    return engine.load_ruleset(protocol=Path(protocol) if protocol else None)
-
-
-def active_ruleset(protocol: str | Path | None = None) -> engine.RuleSet:
-    chosen = protocol or os.environ.get(PROTOCOL_ENV) or None
-    return ruleset(str(chosen) if chosen else None)
+    return protocol_mod.load(Path(protocol)) if protocol else engine.load_ruleset()
 
 
 def drug_ids(names: pd.Series) -> pd.Series:
     """Generic drug id of each medication name (the first component of a combination), by the
     medication-safety layer's normaliser: one alias table for the whole engine."""
-    from alscare.careplan.drugs import normalise
-
     generics = normalise(names)["generics"]
     return generics.map(lambda g: g[0] if g else None).astype(object)
 
 
-def medication_facts(cohort: Cohort, as_of: pd.Series) -> pd.DataFrame:
-    """on_<drug>, n_class_<class>, ... from the medication-safety layer (alscare.careplan.drugs);
-    an empty frame (all medication facts missing) until that module exists."""
-    try:
-        from alscare.careplan.drugs import medication_facts as mf
-    except ImportError:
-        return pd.DataFrame(index=as_of.index)
-    return mf(cohort, as_of)
+def disease_modifying_ids() -> set[str]:
+    """Generic ids of the disease-modifying drugs (drugs.yaml classes dmt and amx0035)."""
+    kb = load_drugs()
+    return set(kb.members("dmt")) | set(kb.members("amx0035"))
 
 
 def full_facts(cohort: Cohort, facts: pd.DataFrame) -> pd.DataFrame:
     """The facts table the rules read: facts + medication facts + derived facts."""
     med = medication_facts(cohort, facts["as_of"]).reindex(facts.index)
     base = facts.join(med[[c for c in med.columns if c not in facts.columns]])
-    vocab_drugs, _ = engine.drug_vocabulary()
-    dmt = {d for d in vocab_drugs if d in ("riluzole", "edaravone", "tofersen", "amx0035")}
     names = drug_ids(cohort.medications["name"]) if len(cohort.medications) else pd.Series(
         dtype=object)
-    extra = derived.derive(cohort, base, dmt or {"edaravone", "tofersen"}, names)
+    extra = derived.derive(cohort, base, disease_modifying_ids(), names)
     return base.join(extra[[c for c in extra.columns if c not in base.columns]])
 
 
@@ -81,9 +71,9 @@ def time_formatter(cohort: Cohort):
     return lru_cache(maxsize=None)(lambda t: f"day {cohort.format_time(t)}")
 
 
-def warning_alerts(cohort: Cohort) -> dict[str, list[dict[str, Any]]]:
+def warning_alerts(warnings: list[tuple[str, DataWarning]]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for pid, w in cohort.warnings:
+    for pid, w in warnings:
         out.setdefault(pid, []).append({
             "code": w.code, "severity": "low", "summary": w.summary, "because": list(w.because),
             "sources": [WARNING_SOURCE.get(
@@ -94,17 +84,18 @@ def warning_alerts(cohort: Cohort) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def plan(cohort: Cohort, facts: pd.DataFrame,
-         protocol: str | Path | None = None) -> list[dict[str, Any]]:
-    """Per patient (in facts order): {recommendations, alerts, data_gaps}."""
-    rs = active_ruleset(protocol)
+def plan(cohort: Cohort, facts: pd.DataFrame, protocol: str | Path | None = None,
+         warnings: list[tuple[str, DataWarning]] | None = None) -> list[dict[str, Any]]:
+    """Per patient (in facts order): {recommendations, alerts, data_gaps, do_first,
+    respected_wishes}; ``warnings`` are the plausibility warnings (data.* alerts)."""
+    rs = ruleset(str(protocol) if protocol else None)
     f = full_facts(cohort, facts)
     alive = ~f["deceased"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     fmt = time_formatter(cohort)
     per_patient = engine.evaluate(rs, f, fmt, alive=alive)
     options.screen(f, rs.vocab, per_patient, fmt)
     wishes = respected_wishes(f, fmt)
-    warn = warning_alerts(cohort)
+    warn = warning_alerts(warnings or [])
     urgency = forecast_urgency(f)
     out = []
     for i, (pid, care) in enumerate(zip(f.index, per_patient, strict=True)):
@@ -210,8 +201,6 @@ def respected_wishes(f: pd.DataFrame, fmt) -> list[list[str]]:
     dnr = (col("resuscitation").astype(object) == "dnr").to_numpy(dtype=bool)
     for i in np.flatnonzero(dnr):
         out[i].append("Do not attempt resuscitation is recorded.")
-    from alscare.careplan.drugs import load as load_drugs
-
     kb = load_drugs()
     for d in kb.members("dmt"):
         by_choice = col(f"stopped_by_choice_{d}").astype("boolean").fillna(False).to_numpy(
@@ -235,9 +224,6 @@ def survival_only_response(entries: list[dict[str, Any]]) -> list[dict[str, Any]
     riluzole) is never labelled "not responding": the ALSFRS-R slope cannot show its effect, so
     a steep decline on it is not a reason to stop it. The slope finding is kept apart
     (``functional_decline``); the status says the data cannot judge it."""
-    from alscare.careplan.drugs import load as load_drugs
-    from alscare.careplan.drugs import match_name
-
     kb = load_drugs()
     out = []
     for e in entries:

@@ -12,8 +12,8 @@
 Everything is validated: unknown rule ids, parameters no rule declares, a value of the wrong
 type, a text parameter outside the values the rules test, and added rules that do not pass the
 packaged rules' checks are refused with the file, rule id and reason (engine.RuleError).
-`alscare rules check FILE` runs this; `alscare assess` applies the protocol named by the
-environment variable ALSCARE_PROTOCOL.
+`alscare rules check FILE` runs this; `alscare assess --protocol FILE` (or the library's
+``protocol=``) applies it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ EXAMPLE = engine.HERE / "protocols" / "example_clinic.yaml"
 
 
 PROTOCOL_KEYS = {"protocol", "disable", "enable", "params", "rules", "note"}
+
+
+def load(path: Path) -> engine.RuleSet:
+    """The packaged rules with a clinic protocol applied."""
+    return apply(engine.load_ruleset(), path)
 
 
 def apply(rs: engine.RuleSet, path: Path) -> engine.RuleSet:

@@ -32,7 +32,7 @@ def demo(
     """Generate a demo cohort, store it, assess everyone and show the clinic's worklist."""
     from alscare import synth
     from alscare.frames import to_records
-    from alscare.pipeline import run_cohort
+    from alscare.pipeline import load_cohort, run_cohort
     from alscare.store.engine import display_url, init_db
     from alscare.store.repository import save_records
 
@@ -46,13 +46,14 @@ def demo(
                f"{display_url(engine)} ({len(summary.added)} added, {len(summary.replaced)} "
                f"replaced, {len(summary.unchanged)} unchanged).")
     assessments = out / "assessments.jsonl"
-    result = run_cohort(out=assessments, db=url)
-    typer.echo(f"Assessed {result['assessed']} patients -> {assessments}")
+    cohort, _ = load_cohort(db=url)
+    result = run_cohort(out=assessments, cohort=cohort)
+    typer.echo(f"Assessed {result.assessed} patients -> {assessments}")
     _print_worklist(assessments)
 
 
 def _print_worklist(path: Path) -> None:
-    from alscare.report import render
+    from alscare.views.text import render
 
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     alive = [a for a in rows if not a["deceased"]]

@@ -2,14 +2,14 @@
 
 Import reads a canonical record (``.json``), a JSON list or JSON Lines of records, a FHIR R4
 Bundle, a folder of such files, or a PRO-ACT folder (CSV files; days become dates relative to
-``--reference-date``). Every patient is validated and written on its own: refused patients are
-named on stderr with the reason, the others are stored, and the exit status is 2 if any was
-refused. Importing the same data again changes nothing; a changed record replaces the stored one.
+``--reference-date``), all through the one registry (``alscare.importers.load``). Every patient
+is validated and written on its own: refused patients are named on stderr and listed in a report
+file while the others are stored (exit 0); when nothing could be written the exit status is 2.
+Importing the same data again changes nothing.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import re
@@ -28,78 +28,57 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _is_proact_folder(folder: Path) -> bool:
-    return any(p.suffix.lower() == ".csv" for p in folder.iterdir())
-
-
-def read_source(path: Path, reference_date: dt.date | None
-                ) -> tuple[list[PatientRecord], list[str], dict[str, dict[str, int]]]:
-    """Records from any importable source, one message per refused record, and the ALSFRS-R
-    totals recorded without items (PRO-ACT; the database keeps them beside the records)."""
-    from alscare.pipeline import records_from_file
-
-    if path.is_dir() and _is_proact_folder(path):
-        from alscare.frames import recorded_totals, to_records
-        from alscare.importers.proact import read_cohort
-
-        cohort, errors = read_cohort(path)
-        return (to_records(cohort, reference_date), [e["message"] for e in errors],
-                recorded_totals(cohort, reference_date))
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl"))
-        if not files:
-            raise ValueError(f"{path}: a folder with neither PRO-ACT .csv files nor .json/.jsonl "
-                             "records")
-    else:
-        files = [path]
-    records: list[PatientRecord] = []
-    refused: list[str] = []
-    for f in files:
-        ok, bad = records_from_file(f)
-        records.extend(rec for rec, _ in ok)
-        refused.extend(str(e) for e in bad)
-    return records, refused, {}
-
-
 def import_(
     path: Annotated[Path, typer.Argument(help="Record .json/.jsonl, FHIR Bundle, a folder of "
                                               "records, or a PRO-ACT folder.")],
     db: DbOption = None,
     reference_date: Annotated[str | None, typer.Option(
-        "--reference-date", help="PRO-ACT only: the date of day 0 (YYYY-MM-DD); default "
+        "--reference-date", help="PRO-ACT only: the calendar date of day 0 (YYYY-MM-DD; "
+                                 "PRO-ACT days count from each trial's enrolment); default "
                                  "2000-01-01.")] = None,
+    errors: Annotated[Path | None, typer.Option(
+        "--errors", help="Where refused patients are listed (JSON Lines); default "
+                         "<input>.errors.jsonl beside the input.")] = None,
 ) -> None:
     """Import patients into the database (created if needed); re-importing is safe."""
+    from alscare.dates import parse_date
+    from alscare.importers import load
+    from alscare.pipeline import write_errors
     from alscare.store.engine import display_url, init_db
     from alscare.store.repository import save_records
 
-    ref = None
-    if reference_date is not None:
-        try:
-            ref = dt.date.fromisoformat(reference_date)
-        except ValueError:
-            _fail(f"--reference-date = {reference_date!r}: allowed: an ISO date YYYY-MM-DD")
-    if not path.exists():
-        _fail(f"{path}: no such file or folder")
     try:
-        records, refused, totals = read_source(path, ref)
+        ref = parse_date(reference_date, "--reference-date")
+        loaded = load(path)
+        if len(loaded) == 0 and not loaded.refused:
+            _fail(f"{path}: no patients found; nothing imported")
+        records, totals = loaded.as_records(ref)
         engine = init_db(db)
         summary = save_records(engine, records, recorded_totals=totals)
-    except ValueError as e:  # unreadable input (InputError), unusable database (StoreError)
+    except ValueError as e:  # unreadable input (InputError), a bad date, unusable database
         _fail(str(e))
         return
-    for message in refused:
-        typer.echo(f"alscare: refused {message}", err=True)
-    for r in summary.refused:
-        typer.echo(f"alscare: {path}: {r}", err=True)
-    n_refused = len(refused) + len(summary.refused)
+    refused = list(loaded.refused) + [
+        {"patient_id": r.patient_id, "source": str(path), "message": str(r), "problems": []}
+        for r in summary.refused]
+    report = errors or path.with_name(path.name + ".errors.jsonl")
+    for e in refused:
+        typer.echo(f"alscare: refused {e['message']}", err=True)
+    if refused:
+        try:
+            write_errors(refused, report)
+        except OSError:  # a read-only input folder: the current folder instead
+            report = Path(report.name)
+            write_errors(refused, report)
     typer.echo(
         f"alscare: imported {summary.imported} patients into {display_url(engine)} "
         f"({len(summary.added)} new, {len(summary.replaced)} replaced); "
-        f"{len(summary.unchanged)} unchanged; {n_refused} refused"
-    )
-    if n_refused:
-        raise typer.Exit(2)
+        f"{len(summary.unchanged)} unchanged; {len(refused)} refused"
+        + (f" -> {report}" if refused else ""))
+    if refused:
+        typer.echo(f"alscare: {len(refused)} refused, listed in {report}", err=True)
+        if summary.imported + len(summary.unchanged) == 0:
+            raise typer.Exit(2)  # nothing was written: the input is refused
 
 
 class ExportFormat(StrEnum):

@@ -6,8 +6,8 @@
     alscare rules list [--protocol F]   the active rules with code, priority, discipline, sources
                                         (--all also shows the disabled alternatives)
 
-`alscare assess` and `alscare cohort assess` apply the protocol named by the environment
-variable ALSCARE_PROTOCOL.
+`alscare assess` and `alscare cohort assess` apply a protocol given with `--protocol FILE`
+(or the environment variable ALSCARE_PROTOCOL, read by the command line only).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def check(file: Annotated[Path, typer.Argument(help="Rule file or clinic protoco
           ) -> None:
     """Validate a rule file or a clinic protocol against the fact vocabulary and action codes."""
     from alscare.careplan import engine
+    from alscare.careplan import protocol as protocol_mod
 
     if not file.is_file():
         _fail(f"{file}: no such file")
@@ -44,7 +45,7 @@ def check(file: Annotated[Path, typer.Argument(help="Rule file or clinic protoco
         return
     try:
         if isinstance(doc, dict) and PROTOCOL_MARKERS & set(doc):
-            rs = engine.apply_protocol(engine.load_ruleset(), file)
+            rs = protocol_mod.load(file)
             added = sum(r.file == str(file) for r in rs.rules)
             typer.echo(f"{file}: protocol {rs.protocol!r} OK: {len(rs.active)} active rules "
                        f"({added} added by the protocol)")
@@ -70,9 +71,10 @@ def list_rules(
 ) -> None:
     """Print the active rules: id, code, priority or severity, discipline, parameters, sources."""
     from alscare.careplan import engine
+    from alscare.careplan import protocol as protocol_mod
 
     try:
-        rs = engine.load_ruleset(protocol=protocol)
+        rs = protocol_mod.load(protocol) if protocol else engine.load_ruleset()
     except engine.RuleError as e:
         for line in str(e).splitlines():
             typer.echo(f"alscare: {line}", err=True)

@@ -1,1 +1,161 @@
-"""Importers: a source -> validated records (or a cohort) plus per-record errors."""
+"""Every source of patients in one registry: what a path holds, and reading it.
+
+:func:`load` is the one entrance the command line, the library and the web app use. A path is
+
+- ``records``: a canonical record (``.json``), a JSON list of records, JSON Lines (``.jsonl``)
+  or a folder of such files;
+- ``fhir``: a FHIR R4 Bundle (``resourceType: Bundle``, detected by content);
+- ``proact``: a folder of PRO-ACT CSV tables (any release's names).
+
+Whatever the source, the result is a :class:`Loaded`: the cohort as frames (what every score,
+rule and model reads), the canonical records when the source has them, and the refused
+patients as error dicts (file, record, field, value, what is allowed). A patient id used twice
+in one import is refused the second time, never merged or double-counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from alscare.frames import Cohort, from_records, recorded_totals, to_records
+from alscare.importers.canonical import InputError, is_fhir_bundle, load_json, records_from_document
+from alscare.record.models import PatientRecord
+from alscare.record.validation import Problem, RecordError
+
+Kind = Literal["records", "fhir", "proact"]
+RECORD_SUFFIXES = (".json", ".jsonl")
+
+
+@dataclass
+class Loaded:
+    """What one source held."""
+
+    path: Path
+    kind: Kind
+    cohort: Cohort
+    records: list[PatientRecord] | None = None  # None for PRO-ACT (day numbers, no dates)
+    refused: list[dict[str, Any]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.cohort)
+
+    def as_records(self, reference_date: dt.date | None = None
+                   ) -> tuple[list[PatientRecord], dict[str, dict[str, int]]]:
+        """Canonical records (PRO-ACT days become dates from ``reference_date``) and the
+        ALSFRS-R totals recorded without items, which the canonical record cannot carry."""
+        if self.records is not None:
+            return self.records, {}
+        return (to_records(self.cohort, reference_date),
+                recorded_totals(self.cohort, reference_date))
+
+
+def error_dict(e: RecordError) -> dict[str, Any]:
+    return {
+        "patient_id": e.record_id,
+        "source": e.source,
+        "message": str(e),
+        "problems": [{"path": p.path, "value": p.value, "allowed": p.allowed}
+                     for p in e.problems],
+    }
+
+
+def kind_of(path: Path) -> Kind:
+    """What a path holds; raises InputError for a path that is no source at all."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        entries = list(path.iterdir())
+        if any(p.suffix.lower() == ".csv" for p in entries):
+            return "proact"
+        if any(p.suffix.lower() in RECORD_SUFFIXES for p in entries):
+            return "records"
+        raise InputError(f"{path}: a folder with neither PRO-ACT .csv files nor .json/.jsonl "
+                         "records")
+    if path.suffix.lower() == ".csv":
+        raise InputError(f"{path}: a single CSV file; allowed: a PRO-ACT folder holding the "
+                         "CSV tables (give the folder)")
+    return "records"  # a JSON file: canonical record(s) or a FHIR Bundle, told by content
+
+
+def load(path: str | Path, *, kind: Kind | None = None) -> Loaded:
+    """Read any source (see the module doc). Unreadable input raises InputError; refused
+    patients are in ``Loaded.refused`` while the others are kept."""
+    path = Path(path)
+    kind = kind or kind_of(path)
+    if kind == "proact":
+        from alscare.importers.proact import read_cohort
+
+        cohort, errors = read_cohort(path)
+        return Loaded(path, "proact", cohort, None, errors)
+    files = (sorted(p for p in path.iterdir() if p.suffix.lower() in RECORD_SUFFIXES)
+             if path.is_dir() else [path])
+    records: list[PatientRecord] = []
+    bad: list[RecordError] = []
+    for f in files:
+        ok, refused, fhir = read_file(f)
+        records.extend(ok)
+        bad.extend(refused)
+        kind = "fhir" if fhir else kind
+    records, dup = _unique(records)
+    bad.extend(dup)
+    return Loaded(path, kind, from_records(records), records, [error_dict(e) for e in bad])
+
+
+def read_file(path: Path) -> tuple[list[PatientRecord], list[RecordError], bool]:
+    """The records of one file (a canonical record, a list of them, JSON Lines or a FHIR
+    Bundle), the refused ones, and whether it was a FHIR Bundle."""
+    if path.suffix.lower() == ".jsonl":
+        return (*_read_jsonl(path), False)
+    doc = load_json(path)
+    if is_fhir_bundle(doc):
+        from alscare.importers.fhir import records_from_bundle
+
+        ok, bad = records_from_bundle(doc, str(path))
+        return [rec for rec, _ in ok], bad, True
+    ok, bad = records_from_document(doc, str(path))
+    return [rec for rec, _ in ok], bad, False
+
+
+def _read_jsonl(path: Path) -> tuple[list[PatientRecord], list[RecordError]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read as UTF-8 text: {e}") from None
+    ok: list[PatientRecord] = []
+    bad: list[RecordError] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as e:
+            bad.append(RecordError(where, None, [Problem("(line)", line[:60],
+                                                         f"a JSON object ({e.msg})")]))
+            continue
+        got, refused = records_from_document(doc, where)
+        ok.extend(rec for rec, _ in got)
+        bad.extend(refused)
+    return ok, bad
+
+
+def _unique(records: list[PatientRecord]) -> tuple[list[PatientRecord], list[RecordError]]:
+    """The first record of each patient id; later ones are refused (one import, one record per
+    patient: two would be two answers)."""
+    seen: set[str] = set()
+    keep: list[PatientRecord] = []
+    bad: list[RecordError] = []
+    for rec in records:
+        pid = rec.patient.id
+        if pid in seen:
+            bad.append(RecordError("import", pid, [Problem(
+                "patient.id", pid, "each patient id once per import (an earlier record in "
+                "this import has the same id; merge them or give one id each)")]))
+            continue
+        seen.add(pid)
+        keep.append(rec)
+    return keep, bad

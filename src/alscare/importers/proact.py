@@ -50,13 +50,13 @@ from alscare.frames import (
     INTERVENTION_COLUMNS,
     MEDICATION_COLUMNS,
     PATIENT_COLUMNS,
+    STUDY_DRUG_NAME,
     Cohort,
     finish_frames,
 )
 from alscare.importers.canonical import InputError
 from alscare.record.models import ALSFRS_ITEMS
-from alscare.record.validation import DataWarning, Problem, RecordError
-from alscare.scores import alsfrs
+from alscare.record.validation import Problem, RecordError
 
 POUND_KG = 0.45359237  # exact, international avoirdupois pound
 INCH_CM = 2.54  # exact
@@ -388,8 +388,9 @@ def _part(d: pd.DataFrame, delta: str | None, **columns: Any) -> pd.DataFrame:
                          "_line": d["_line"], "_col": delta or ""}, index=d.index)
 
 
-def _alsfrs(tab: Table, pr: Problems) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """ALSFRS rows -> visit columns; and the rows whose recorded total disagrees with items."""
+def _alsfrs(tab: Table, pr: Problems) -> pd.DataFrame:
+    """ALSFRS rows -> visit columns (a recorded total that disagrees with the items is kept
+    and flagged by alscare.plausibility)."""
     d, delta = _dated(tab, r"alsfrs_delta")
     sub = Table(tab.key, d, tab.columns)
     out = _part(d, delta)
@@ -410,11 +411,7 @@ def _alsfrs(tab: Table, pr: Problems) -> tuple[pd.DataFrame, pd.DataFrame]:
     out["cutting_food_with_gastrostomy"] = flag
     recorded = pr.check_range(sub, sub.col(r"alsfrs_r_total"), *TOTAL_RANGE, whole=True)
     out["alsfrs_r_total_recorded"] = recorded
-    items = out[list(ALSFRS_ITEMS)]
-    bad = alsfrs.inconsistent_recorded_total(items, recorded)
-    mismatch = pd.DataFrame({"pid": out["patient_id"], "t": out["t"], "recorded": recorded,
-                             "items": alsfrs.total(items)})[bad]
-    return out, mismatch
+    return out
 
 
 def _best_trial(tab: Table, pr: Problems, name: str, lo: float, hi: float) -> pd.Series:
@@ -581,7 +578,7 @@ def _medications(tables: dict[str, Table]) -> pd.DataFrame:
         active = tab.text(r"study_arm") == "active"
         d = tab.df[active & tab.df["_pid"].notna()]
         parts.append(pd.DataFrame({
-            "patient_id": d["_pid"], "name": "study drug",
+            "patient_id": d["_pid"], "name": STUDY_DRUG_NAME,
             "start": tab.number(r"treatment_group_delta")[d.index], "study_drug": True}))
     if not parts:
         return pd.DataFrame(columns=list(MEDICATION_COLUMNS))
@@ -669,43 +666,6 @@ def _course_problems(parts: list[pd.DataFrame], visits: pd.DataFrame, patients: 
     return out
 
 
-def _warnings(visits: pd.DataFrame, patients: pd.DataFrame,
-              mismatch: pd.DataFrame) -> list[tuple[str, DataWarning]]:
-    """The contract's plausibility warnings, found over the whole cohort at once."""
-    out: list[tuple[str, DataWarning]] = []
-    for pid, t, rec, items in zip(mismatch["pid"], mismatch["t"], mismatch["recorded"],
-                                  mismatch["items"], strict=True):
-        out.append((pid, DataWarning(
-            "data.alsfrs.inconsistent",
-            "Recorded ALSFRS-R total differs from the sum of its items; the item sum is used.",
-            [f"ALSFRS_R_Total {rec:g} on day {t:g}; items sum to {items:g}"])))
-    total = alsfrs.best_total(visits[list(ALSFRS_ITEMS)], visits["alsfrs_r_total_recorded"])
-    s = pd.DataFrame({"pid": visits["patient_id"], "t": visits["t"], "total": total})
-    s = s[s["total"].notna()]
-    prev = s.groupby("pid", sort=False)[["t", "total"]].shift(1)
-    rise = s["total"] - prev["total"] > 4
-    for pid, t0, v0, t1, v1 in zip(s["pid"][rise], prev["t"][rise], prev["total"][rise],
-                                   s["t"][rise], s["total"][rise], strict=True):
-        out.append((pid, DataWarning(
-            "data.alsfrs.inconsistent",
-            "ALSFRS-R rose by more than 4 points between visits; check the scoring.",
-            [f"ALSFRS-R {v0:g} on day {t0:g} -> {v1:g} on day {t1:g}"])))
-    late = patients["onset"] > patients["diagnosis"]
-    for pid in patients.index[late]:
-        out.append((pid, DataWarning(
-            "data.dates.inconsistent", "Symptom onset is recorded after the diagnosis date.",
-            [f"Onset_Delta {patients.at[pid, 'onset']:g} > Diagnosis_Delta "
-             f"{patients.at[pid, 'diagnosis']:g}"])))
-    fvc = visits["fvc_percent_predicted"] > 150
-    for pid, t, x in zip(visits["patient_id"][fvc], visits["t"][fvc],
-                         visits["fvc_percent_predicted"][fvc], strict=True):
-        out.append((pid, DataWarning(
-            "data.measurement.implausible",
-            "FVC above 150% predicted is implausible; check the measurement.",
-            [f"FVC {x:g}% predicted on day {t:g}"])))
-    return out
-
-
 def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
     """A PRO-ACT folder (any release) -> (cohort on PRO-ACT days, refused patients)."""
     folder = Path(folder)
@@ -724,9 +684,8 @@ def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
                "a subject_id")
 
     visit_parts: list[pd.DataFrame] = []
-    mismatch = pd.DataFrame(columns=["pid", "t", "recorded", "items"])
     if "alsfrs" in tables:
-        a, mismatch = _alsfrs(tables["alsfrs"], pr)
+        a = _alsfrs(tables["alsfrs"], pr)
         visit_parts.append(a)
     if "fvc" in tables:
         visit_parts.append(_capacity(tables["fvc"], pr, r"forced_vital_capacity_delta",
@@ -779,9 +738,6 @@ def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
     patients["height_cm"] = heights.reindex(patients.index).astype(float)
     meds = _medications(tables)
     meds = meds[~meds["patient_id"].isin(refused)]
-    mismatch = mismatch[~mismatch["pid"].isin(refused)]
     frames = finish_frames(patients, visits, meds,
                            pd.DataFrame(columns=list(INTERVENTION_COLUMNS)))
-    cohort = Cohort("day", *frames)
-    cohort.warnings = _warnings(cohort.visits, cohort.patients, mismatch)
-    return cohort, errors
+    return Cohort("day", *frames), errors

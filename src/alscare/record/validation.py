@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from alscare.record.models import ALSFRS_ITEMS, PatientRecord
+from alscare.record.models import PatientRecord
 
 
 @dataclass(frozen=True)
@@ -105,34 +105,9 @@ WARNING_RULES = "2026-11-25"
 
 
 def record_warnings(rec: PatientRecord) -> list[DataWarning]:
-    """The contract's warnings: onset after diagnosis, ALSFRS-R rising by more than 4 points
-    between visits, FVC above 150% predicted."""
-    out: list[DataWarning] = []
-    p = rec.patient
-    if p.onset_date and p.diagnosis_date and p.onset_date > p.diagnosis_date:
-        out.append(DataWarning(
-            "data.dates.inconsistent",
-            "Symptom onset is recorded after the diagnosis date.",
-            [f"onset_date {p.onset_date} > diagnosis_date {p.diagnosis_date}"],
-        ))
-    prev = None
-    for v in sorted(rec.visits, key=lambda v: v.date):
-        if v.alsfrs_r is not None:
-            items = [getattr(v.alsfrs_r, k) for k in ALSFRS_ITEMS]
-            if all(i is not None for i in items):
-                total = sum(items)
-                if prev is not None and total - prev[1] > 4:
-                    out.append(DataWarning(
-                        "data.alsfrs.inconsistent",
-                        "ALSFRS-R rose by more than 4 points between visits; check the scoring.",
-                        [f"ALSFRS-R {prev[1]} on {prev[0]} -> {total} on {v.date}"],
-                    ))
-                prev = (v.date, total)
-        fvc = v.respiratory.fvc_percent_predicted if v.respiratory else None
-        if fvc is not None and fvc > 150:
-            out.append(DataWarning(
-                "data.measurement.implausible",
-                "FVC above 150% predicted is implausible; check the measurement.",
-                [f"FVC {fvc}% predicted on {v.date}"],
-            ))
-    return out
+    """The plausibility warnings of one record (the one implementation, over frames, is
+    alscare.plausibility)."""
+    from alscare.frames import from_records
+    from alscare.plausibility import find
+
+    return [w for _, w in find(from_records([rec]))]

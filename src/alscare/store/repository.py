@@ -58,7 +58,7 @@ from alscare.frames import (
     finish_frames,
 )
 from alscare.record.models import PatientRecord
-from alscare.record.validation import WARNING_RULES, DataWarning, record_warnings
+from alscare.record.validation import WARNING_RULES, record_warnings
 from alscare.store.engine import make_engine, require_schema
 from alscare.store.tables import (
     PATIENT_TABLES,
@@ -444,11 +444,7 @@ def load_cohort(target: Target) -> tuple[Cohort, list[dict[str, Any]]]:
     frames = finish_frames(
         _patient_frame(t["patients"], t["genetics"], t["care"], t["caregivers"]),
         t["visits"].reindex(columns=list(VISIT_COLUMNS)),
-        t["medications"].assign(study_drug=False).reindex(columns=list(MEDICATION_COLUMNS)),
+        t["medications"].reindex(columns=list(MEDICATION_COLUMNS)),
         t["interventions"].reindex(columns=list(INTERVENTION_COLUMNS)),
     )
-    w = t["data_warnings"]
-    warnings = [(pid, DataWarning(code, summary, list(because)))
-                for pid, code, summary, because in zip(w["patient_id"], w["code"], w["summary"],
-                                                       w["because"], strict=True)]
-    return Cohort("date", *frames, warnings=warnings), []
+    return Cohort("date", *frames), []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from alscare.report import short_source
+from alscare.views.text import short_source
 from tests.conftest import ROOT
 
 
@@ -35,7 +35,7 @@ def test_text_form_of_the_example_patient():
 
 
 def test_milestone_without_a_probability_says_why():
-    from alscare.report import render
+    from alscare.views.text import render
 
     a = {"patient_id": "X", "as_of": "2026-01-01", "scores": {
         "alsfrs_r_total": 40, "bulbar": 12, "fine_motor": 10, "gross_motor": 8, "respiratory": 10,
