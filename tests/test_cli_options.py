@@ -41,3 +41,31 @@ def test_missing_protocol_or_model_file_is_refused(tmp_path):
         p = run("cohort", "assess", "--records", str(f), "--out", str(tmp_path / "o.jsonl"),
                 flag, str(tmp_path / "nope.yaml"))
         assert p.returncode == 2 and "no such file" in p.stderr
+
+
+def test_as_of_is_refused_the_same_way_by_every_command(tmp_path):
+    """One date validator: `20261001` and `2026-13-01` are refused with the same message by
+    assess and cohort assess; a PRO-ACT as-of is a day number."""
+    f = ROOT / "examples" / "patient.json"
+    for bad in ("20261001", "2026-13-01", "01/10/2026", "2026-W40-4"):
+        for args in (("assess", str(f)),
+                     ("cohort", "assess", "--records", str(f), "--out",
+                      str(tmp_path / "o.jsonl"))):
+            p = run(*args, "--as-of", bad)
+            assert p.returncode == 2, (args, bad, p.stderr)
+            assert p.stderr.strip() == (f"alscare: --as-of = {bad!r}: allowed: an ISO date "
+                                        "YYYY-MM-DD (e.g. 2026-10-01)"), p.stderr
+
+
+def test_as_of_after_today_or_before_the_data_is_warned(tmp_path):
+    f = ROOT / "examples" / "patient.json"
+    out = tmp_path / "o.jsonl"
+    p = run("cohort", "assess", "--records", str(f), "--out", str(out), "--as-of", "2099-01-01")
+    assert p.returncode == 0 and "is after today" in p.stderr and "typing error" in p.stderr
+    p = run("cohort", "assess", "--records", str(f), "--out", str(out), "--as-of", "1990-01-01")
+    assert p.returncode == 0 and "before the earliest data" in p.stderr
+
+
+def test_help_explains_proact_days():
+    p = run("cohort", "assess", "--help")
+    assert "enrolment" in p.stdout and "YYYY-MM-DD" in p.stdout

@@ -1,19 +1,16 @@
 """Every public specialist vignette (../shared/vignettes) as a test: include, include_any,
 exclude, alerts, priorities, max_urgent, no_recommendations, scores and response, the same
-checks as /work/shared/tools/check_vignettes.py, run in-process."""
+checks as ../shared/tools/check_vignettes.py, run in-process."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 
 from alscare.pipeline import assess_file
-
-VIGNETTES = Path("/work/shared/vignettes")
-FILES = sorted(VIGNETTES.glob("*.json"))
+from tests.conftest import VIGNETTES as FILES
 
 
 @pytest.fixture(scope="module", params=FILES, ids=lambda p: p.stem)

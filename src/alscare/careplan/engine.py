@@ -30,6 +30,7 @@ with the most urgent priority and all the reasons.
 from __future__ import annotations
 
 import gc
+import re
 import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -193,13 +194,35 @@ class Rule:
     def sources_text(self) -> list[str]:
         return [render_source(s) for s in self.sources]
 
+    def references(self) -> list[dict[str, Any]]:
+        return [reference(s) for s in self.sources]
+
+
+VERIFIED_WORDS = {"V": "verified against the source", "P": "partly verified",
+                  "U": "not verified"}
+_DIGEST_INLINE = re.compile(r"reference\.md(?:\s+(?:R\d+|section\s+[\d.]+|s\d+))?")
+_DIGEST = re.compile(r"^reference\.md\s+(?:(?:R\d+|section\s+[\d.]+|s\d+)"
+                     r"(?:\s*(?:,|-|/|and)\s*(?:R\d+|[\d.]+))*)?\s*:?\s*")
+
 
 def render_source(s: Mapping[str, Any]) -> str:
-    """'NICE NG42 1.14.x ... [not graded; verified V; reference R18]'."""
-    bits = [str(s.get("grade") or "not graded"), f"verified {s.get('verified', 'U')}"]
-    if s.get("ref"):
-        bits.append(f"reference {s['ref']}")
-    return f"{s['citation']} [{'; '.join(bits)}]"
+    """A source in plain words: 'NICE NG42 1.14 (CG105): FVC < 50% ... (not graded; verified
+    against the source)'. The reference digest's rule numbers stay in :func:`reference`."""
+    citation = _DIGEST.sub("", str(s["citation"])).strip() or str(s["citation"])
+    if citation != s["citation"]:
+        citation = "ALS clinical reference digest: " + citation
+    citation = _DIGEST_INLINE.sub("the reference digest", citation)
+    grade = str(s.get("grade") or "not graded")
+    inner = re.fullmatch(r"not graded \((.*)\)", grade)
+    grade = inner.group(1) if inner else grade
+    return f"{citation} ({grade}; {VERIFIED_WORDS.get(str(s.get('verified')), 'not verified')})"
+
+
+def reference(s: Mapping[str, Any]) -> dict[str, Any]:
+    """The structured source: citation, grade, verification tag and the rule of
+    ../shared/clinical/reference.md it rests on."""
+    return {"citation": s["citation"], "grade": s.get("grade") or "not graded",
+            "verified": s.get("verified", "U"), "ref": s.get("ref")}
 
 
 def _template(src: Any, comp: Compiler, vocab: Vocabulary, params: Mapping[str, Any]) -> Template:
@@ -525,7 +548,7 @@ def _evaluate(rs: RuleSet, facts: pd.DataFrame, fmt_time: Formatter,
         summaries = renderer.render(rule.summary, rows, rule.params)
         section = {"recommendation": "recommendations", "alert": "alerts",
                    "gap": "data_gaps"}[rule.kind]
-        sources = rule.sources_text()
+        sources = (rule.sources_text(), rule.references())
         domain = rs.codes.recommendations[rule.code]["domain"] if rule.kind == \
             "recommendation" else None
         for j, i in enumerate(rows.tolist()):
@@ -535,22 +558,26 @@ def _evaluate(rs: RuleSet, facts: pd.DataFrame, fmt_time: Formatter,
 
 
 def _merge(section: dict[Any, dict[str, Any]], rule: Rule, level: str, summary: str,
-           because: list[str], sources: list[str], domain: str | None) -> None:
+           because: list[str], sources: tuple[list[str], list[dict[str, Any]]],
+           domain: str | None) -> None:
     # One recommendation per code (one need, all its reasons); alerts with the same code but
     # another action stay separate entries, so that no rule's advice is merged away (e.g.
     # "avoid hyoscine, glycopyrronium first" beside "two anticholinergics").
     key: Any = (rule.code, summary) if rule.kind == "alert" else rule.code
+    texts, refs = sources
     cur = section.get(key)
     if cur is None:
         if rule.kind == "recommendation":
             section[key] = {
                 "code": rule.code, "domain": domain, "priority": level,
                 "discipline": rule.discipline, "summary": summary, "because": because,
-                "sources": list(sources), "rule_id": rule.id, "rule_ids": [rule.id]}
+                "sources": list(texts), "references": list(refs), "rule_id": rule.id,
+                "rule_ids": [rule.id]}
         elif rule.kind == "alert":
             section[key] = {
                 "code": rule.code, "severity": level, "summary": summary, "because": because,
-                "sources": list(sources), "rule_id": rule.id, "rule_ids": [rule.id]}
+                "sources": list(texts), "references": list(refs), "rule_id": rule.id,
+                "rule_ids": [rule.id]}
         else:
             section[key] = {"code": rule.code, "summary": summary}
         return
@@ -565,7 +592,8 @@ def _merge(section: dict[Any, dict[str, Any]], rule: Rule, level: str, summary: 
         if rule.kind == "recommendation":
             cur["discipline"] = rule.discipline
     cur["because"].extend(b for b in because if b not in cur["because"])
-    cur["sources"].extend(s for s in sources if s not in cur["sources"])
+    cur["sources"].extend(s for s in texts if s not in cur["sources"])
+    cur["references"].extend(r for r in refs if r not in cur["references"])
     cur["rule_ids"].append(rule.id)
 
 

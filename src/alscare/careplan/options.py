@@ -220,11 +220,12 @@ def _alert(opt: Option, c: Check, because: str, codes: engine.ActionCodes) -> di
     spec = codes.alerts[c.alert]
     src = opt.source
     sources = [engine.render_source(src)] if src.get("citation") else []
+    refs = [engine.reference(src)] if src.get("citation") else []
     return {
         "code": c.alert, "severity": c.severity or spec.get("severity", "moderate"),
         "summary": f"Do not start {opt.name}: {because}.",
         "because": [because, f"the care plan would otherwise suggest it ({opt.code})"],
-        "sources": sources, "rule_id": f"option:{opt.code}/{opt.id}",
+        "sources": sources, "references": refs, "rule_id": f"option:{opt.code}/{opt.id}",
     }
 
 

@@ -28,11 +28,43 @@ from alscare.frames import Cohort
 from alscare.record.validation import DataWarning
 
 WARNING_SOURCE = {
-    "data.alsfrs.inconsistent": "reference.md section 1.1 (ALSFRS-R items 0-4, total 0-48; 5a or "
-                                "5b) [not graded; verified V]",
-    "data.dates.inconsistent": "reference.md section 1.4 (onset, diagnosis and visit dates) "
-                               "[not graded; verified V]",
+    "data.alsfrs.inconsistent": {"citation": "ALSFRS-R (Cedarbaum 1999): 12 items of 0-4, "
+                                             "total 0-48; item 5a or 5b", "grade": "not graded",
+                                 "verified": "V", "ref": "1.1"},
+    "data.dates.inconsistent": {"citation": "Disease course: onset before diagnosis and visits",
+                                "grade": "not graded", "verified": "V", "ref": "1.4"},
 }
+RECORD_CONTRACT = {"citation": "alscare patient-record contract: plausibility warnings",
+                   "grade": "not graded", "verified": "V", "ref": None}
+
+
+SUBSUMES_YAML = Path(__file__).with_name("subsumes.yaml")
+
+
+@lru_cache(maxsize=1)
+def subsumes() -> dict[str, tuple[str, ...]]:
+    """{code: codes it covers} (subsumes.yaml), checked against the action codes."""
+    doc = engine._read_yaml(SUBSUMES_YAML) or {}
+    codes = engine.action_codes().recommendations
+    bad = [c for k, v in doc.items() for c in [k, *v] if c not in codes]
+    if bad:
+        raise engine.RuleError([(str(SUBSUMES_YAML), None, f"unknown codes {bad}")])
+    return {k: tuple(v) for k, v in doc.items()}
+
+
+def mark_covered(recommendations: list[dict[str, Any]]) -> None:
+    """Mark each recommendation another one of the plan covers (``covered_by``), in place; a
+    covered one that is more urgent than what covers it stays on its own."""
+    held = {r["code"]: r for r in recommendations}
+    rank = engine.RANK
+    for code, covered in subsumes().items():
+        if code not in held or "covered_by" in held[code]:
+            continue
+        for c in covered:
+            r = held.get(c)
+            if r is not None and "covered_by" not in r and rank[r["priority"]] >= rank[
+                    held[code]["priority"]]:
+                r["covered_by"] = code
 
 
 @lru_cache(maxsize=8)
@@ -76,9 +108,8 @@ def warning_alerts(warnings: list[tuple[str, DataWarning]]) -> dict[str, list[di
     for pid, w in warnings:
         out.setdefault(pid, []).append({
             "code": w.code, "severity": "low", "summary": w.summary, "because": list(w.because),
-            "sources": [WARNING_SOURCE.get(
-                w.code, "alscare patient-record contract: plausibility warnings "
-                        "[not graded; verified V]")],
+            "sources": [engine.render_source(WARNING_SOURCE.get(w.code, RECORD_CONTRACT))],
+            "references": [engine.reference(WARNING_SOURCE.get(w.code, RECORD_CONTRACT))],
             "rule_id": "record-warning",
         })
     return out
@@ -101,6 +132,7 @@ def plan(cohort: Cohort, facts: pd.DataFrame, protocol: str | Path | None = None
     for i, (pid, care) in enumerate(zip(f.index, per_patient, strict=True)):
         care["alerts"] = sorted(care["alerts"], key=lambda a: engine.RANK[a["severity"]])
         care["alerts"] = warn.get(pid, []) + care["alerts"]
+        mark_covered(care["recommendations"])
         care["do_first"] = do_first(care, urgency[i])
         care["respected_wishes"] = wishes[i]
         out.append(care)
@@ -110,12 +142,19 @@ def plan(cohort: Cohort, facts: pd.DataFrame, protocol: str | Path | None = None
 # -- what to act on first ----------------------------------------------------------------------
 
 DO_FIRST_MAX = 5
-PER_DISCIPLINE_MAX = 2
+PER_DOMAIN_MAX = 2
 # Order of domains within one urgency tier: what threatens life or safety soonest first
 # (breathing, then nutrition before respiratory decline closes the gastrostomy window).
 DOMAIN_ORDER = ("respiratory", "nutrition", "disease_modifying", "symptoms", "end_of_life",
                 "psychosocial", "cognition", "caregiver", "care", "genetics", "communication",
                 "mobility", "research")
+# Within a domain, the step that comes first (codes not listed keep the plan's order after
+# these): treat hypercapnia before planning NIV, decide on gastrostomy before the diet.
+CODE_ORDER = ("psych.suicide.assess", "resp.bloodgas.urgent", "resp.niv.start",
+              "resp.niv.discuss", "resp.cough.augment", "resp.assessment.refer",
+              "nutrition.gastrostomy.expedite", "nutrition.tube.alternative",
+              "nutrition.gastrostomy.discuss", "nutrition.dietitian.refer",
+              "nutrition.swallow.assess", "monitor.riluzole.liver", "dmt.response.review")
 
 
 def forecast_urgency(f: pd.DataFrame) -> list[dict[str, bool]]:
@@ -134,34 +173,39 @@ def do_first(care: dict[str, Any], coming: dict[str, bool]) -> list[str]:
     """At most five codes to act on first, across disciplines, most urgent first: a suicide
     risk, high-severity alerts, urgent recommendations, moderate medication alerts, then the
     'soon' recommendations in the order of DOMAIN_ORDER, brought forward by the forecast
-    (communication before mobility when speech is about to be lost). Routine items and
-    low-severity alerts never make the list; at most two items per discipline."""
+    (communication before mobility when speech is about to be lost), then CODE_ORDER within a
+    domain. Routine items, low-severity alerts and recommendations another one covers never
+    make the list; at most two items per domain, so the list spans disciplines."""
     order = list(DOMAIN_ORDER)
     if coming.get("communication"):
         order.remove("communication")
         order.insert(3, "communication")
     rank = {d: i for i, d in enumerate(order)}
-    items: list[tuple[tuple[int, int, int], str, str]] = []
+    step = {c: i for i, c in enumerate(CODE_ORDER)}
+    items: list[tuple[tuple[int, int, int, int], str, str]] = []
     for n, a in enumerate(care["alerts"]):
         if a["code"].startswith("data."):
             continue
         tier = {"high": 1, "moderate": 3}.get(a["severity"])
         if tier is not None:
-            items.append(((tier, 0, n), a["code"], "pharmacy"))
+            items.append(((tier, 0, 0, n), a["code"], "medication safety"))
     for n, r in enumerate(care["recommendations"]):
+        if "covered_by" in r:
+            continue
         tier = 0 if r["code"] == "psych.suicide.assess" else {
             "urgent": 2, "soon": 4}.get(r["priority"])
         if tier is None:
             continue
-        items.append(((tier, rank.get(r.get("domain") or "", len(rank)), n), r["code"],
-                      r["discipline"]))
+        domain = r.get("domain") or ""
+        items.append(((tier, rank.get(domain, len(rank)), step.get(r["code"], len(step)), n),
+                      r["code"], domain))
     out: list[str] = []
     per: dict[str, int] = {}
-    for _key, code, disc in sorted(items):
-        if code in out or per.get(disc, 0) >= PER_DISCIPLINE_MAX:
+    for _key, code, domain in sorted(items):
+        if code in out or per.get(domain, 0) >= PER_DOMAIN_MAX:
             continue
         out.append(code)
-        per[disc] = per.get(disc, 0) + 1
+        per[domain] = per.get(domain, 0) + 1
         if len(out) == DO_FIRST_MAX:
             break
     return out

@@ -1,4 +1,12 @@
-"""The readable text form of an assessment: what a clinician reads on one screen."""
+"""The readable text form of an assessment: what a clinician reads in a minute.
+
+Order: who and when; the numbers that matter and the prognosis; DO FIRST (at most five items
+across disciplines, most urgent first, each with its main reasons); alerts; the wishes the
+plan respects; what is coming (forecasts with their 80% intervals, milestones, response to
+treatment); the reasons several items share, said once; the plan by discipline (covered steps
+and data gaps folded into the item they belong to, sources in plain words); the data gaps no
+item covers. Codes stay in brackets so the JSON can be found; everything else is words.
+"""
 
 from __future__ import annotations
 
@@ -6,111 +14,177 @@ import re
 from typing import Any
 
 from alscare.progression.milestones import LABELS as MILESTONE_LABELS
+from alscare.views import plan as plan_view
 
-PRIORITY_ORDER = {"urgent": 0, "soon": 1, "routine": 2}
+WIDTH = 100
 
 
 def short_source(source: str) -> str:
-    """'NICE NG42 1.14 (CG105): FVC < 50% ... [not graded; verified V; reference R18]' ->
-    'NICE NG42 1.14 (CG105) (R18, verified V)': the full citation stays in the JSON."""
-    head = re.sub(r"\s*\[[^\]]*\]", "", source).split(": ", 1)[0].strip()
-    ref = re.search(r"reference ([^\];]+)", source)
-    ver = re.search(r"verified ([VPU])", source)
-    tags = ", ".join(x for x in (ref.group(1).strip() if ref else "",
-                                 f"verified {ver.group(1)}" if ver else "") if x)
-    return f"{head} ({tags})" if tags else head
+    """'NICE NG42 1.14 (CG105): FVC < 50% ... (not graded; verified against the source)' ->
+    'NICE NG42 1.14 (CG105), verified': the full citation stays in the JSON."""
+    body = re.sub(r"\s*\((?:[^()]|\([^()]*\))*\)$", "", source).strip() or source
+    head = body.split(": ", 1)[0].strip()
+    if source.rstrip(")").endswith("verified against the source"):
+        tag = "verified"
+    elif source.rstrip(")").endswith("partly verified"):
+        tag = "partly verified"
+    else:
+        tag = "not verified"
+    return f"{head}, {tag}"
 
 
 def _fmt(x: Any, unit: str = "") -> str:
     return "not recorded" if x is None else f"{x}{unit}"
 
 
-def render(a: dict[str, Any]) -> str:
+def _wrap(text: str, indent: str, first: str = "") -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, WIDTH, initial_indent=first or indent, subsequent_indent=indent,
+                         break_on_hyphens=False) or [first or indent]
+
+
+def _header(a: dict[str, Any]) -> list[str]:
     s = a["scores"]
-    lines = [f"Patient {a['patient_id']}  as of {a['as_of']}"
-             + ("  (deceased)" if a.get("deceased") else "")]
-    lines.append("")
-    lines.append("Scores")
-    lines.append(
-        f"  ALSFRS-R {_fmt(s['alsfrs_r_total'])}/48  (bulbar {_fmt(s['bulbar'])}, fine motor "
-        f"{_fmt(s['fine_motor'])}, gross motor {_fmt(s['gross_motor'])}, respiratory "
-        f"{_fmt(s['respiratory'])})"
-    )
+    who = f"Patient {a['patient_id']}  as of {a['as_of']}"
+    if a.get("latest_data") and a["latest_data"] != a["as_of"]:
+        who += f"  (latest data {a['latest_data']})"
+    if a.get("deceased"):
+        who += "  (deceased)"
+    lines = [who, ""]
     dfs = s.get("delta_fs")
     lines.append(
-        f"  delta-FS {_fmt(dfs)} points/month"
-        + (f" ({s['delta_fs_label']}, Kimura 2006 groups)" if s.get("delta_fs_label") else "")
-    )
-    lines.append(f"  King's stage {_fmt(s['kings_stage'])}   MiToS stage {_fmt(s['mitos_stage'])}")
+        f"ALSFRS-R {_fmt(s['alsfrs_r_total'])}/48 (bulbar {_fmt(s['bulbar'])}, fine motor "
+        f"{_fmt(s['fine_motor'])}, gross motor {_fmt(s['gross_motor'])}, respiratory "
+        f"{_fmt(s['respiratory'])})   delta-FS {_fmt(dfs)}/month"
+        + (f" ({s['delta_fs_label']})" if s.get("delta_fs_label") else ""))
     m = s.get("measured", {})
     fvc_ago = (m.get("fvc") or {}).get("days_ago")
     lines.append(
-        f"  FVC {_fmt(s['fvc_percent_predicted'], '% predicted')}"
+        f"King's stage {_fmt(s['kings_stage'])}   MiToS stage {_fmt(s['mitos_stage'])}   "
+        f"FVC {_fmt(s['fvc_percent_predicted'], '% predicted')}"
         + (f" ({fvc_ago} days ago)" if fvc_ago is not None else "")
-        + f"   SNIP {_fmt(s.get('snip_cmh2o'), ' cmH2O')}"
-    )
+        + f"   SNIP {_fmt(s.get('snip_cmh2o'), ' cmH2O')}")
     lines.append(
-        f"  Weight {_fmt(s.get('weight_kg'), ' kg')}   BMI {_fmt(s['bmi'])}   weight loss "
+        f"Weight {_fmt(s.get('weight_kg'), ' kg')}   BMI {_fmt(s['bmi'])}   weight loss "
         f"{_fmt(s['weight_loss_percent'], '%')}"
-        + (f" from {s['weight_loss_reference']} weight" if s.get("weight_loss_reference") else "")
-    )
-    p = a.get("progression") or {}
-    if p.get("slope_per_month") is not None:
-        lines.append("")
+        + (f" from {s['weight_loss_reference']} weight" if s.get("weight_loss_reference") else ""))
+    p = a.get("prognosis") or {}
+    if p.get("computed"):
+        months = p.get("median_months_from_onset")
+        now = p.get("median_months_from_onset_if_event_free_now")
         lines.append(
-            f"Progression  {p['slope_per_month']:+.2f} points/month (80% interval "
-            f"{p['slope_lower80']:+.2f} to {p['slope_upper80']:+.2f}; {p.get('method')})"
-        )
-        forecast = a.get("forecast") or {}
-        if forecast.get("alsfrs_r_total"):
-            lines.append("  Forecast if alive and followed then (80% interval):")
-        for key, what, unit in (("alsfrs_r_total", "ALSFRS-R", ""),
-                                ("fvc_percent_predicted", "FVC", "% predicted")):
-            for fc in forecast.get(key, []):
-                when = fc.get("date", fc.get("day"))
-                lines.append(f"  {what} at {when}: {fc['mean']:.1f}{unit} "
-                             f"(80% {fc['lower80']:.1f}-{fc['upper80']:.1f})")
-        if a.get("milestones"):
-            lines.append("  Milestones (probability within 6 months; expected date):")
-        for ms in a.get("milestones") or []:
-            when = ms.get("expected_date", ms.get("expected_day"))
-            name = MILESTONE_LABELS.get(ms["event"], ms["event"])
-            if ms.get("probability_within_6_months") is None:
-                lines.append(f"  {name}: not computed ({ms.get('basis', 'no data')})")
-                continue
-            if ms.get("basis") == "already reached":
-                lines.append(f"  {name}: already reached" + (f" ({when})" if when else ""))
-                continue
-            lines.append(f"  {name}: {ms['probability_within_6_months']:.0%} within 6 "
-                         f"months" + (f", expected {when}" if when is not None else ""))
+            f"Prognosis (ENCALS, {p.get('outcome', 'survival')}): median {months} months from "
+            f"onset" + (f", {now} if event-free now" if now else "")
+            + (f"; {p['risk_group']} group" if p.get("risk_group") else "")
+            + (" (group cut-points not verified)" if p.get("risk_group_cutpoints_verified")
+               is False else ""))
+    elif p:
+        lines.append("Prognosis (ENCALS): not computed"
+                     + (f" (missing {', '.join(p['missing_inputs'])})"
+                        if p.get("missing_inputs") else ""))
+    return lines
+
+
+def _do_first(view: plan_view.PlanView) -> list[str]:
+    if not view.do_first:
+        return []
+    lines = ["", "DO FIRST"]
+    for n, it in enumerate(view.do_first, 1):
+        who = plan_view.discipline_name(it.discipline) if it.discipline else "medication safety"
+        lines += _wrap(f"[{it.level}] {it.summary} ({who})", "     ", f"  {n}. ")
+        if it.because:
+            lines += _wrap("because " + "; ".join(it.because[:3]), "     ")
+    return lines
+
+
+def _alerts(view: plan_view.PlanView) -> list[str]:
+    if not view.alerts:
+        return []
+    lines = ["", "ALERTS"]
+    for al in view.alerts:
+        lines += _wrap(f"[{al.level.upper()}] {al.summary} ({al.code})", "      ", "  ")
+        lines += _wrap("because " + "; ".join(al.because), "      ")
+    return lines
+
+
+def _coming(a: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    p = a.get("progression") or {}
+    lines += ["", "WHAT IS COMING (80% intervals; forecasts assume the person is alive and "
+                  "followed then)"]
+    if p.get("slope_per_month") is not None:
+        lines.append(f"  ALSFRS-R changing {p['slope_per_month']:+.2f} points/month (80% "
+                     f"{p['slope_lower80']:+.2f} to {p['slope_upper80']:+.2f})")
+    forecast = a.get("forecast") or {}
+    for key, what, unit in (("alsfrs_r_total", "ALSFRS-R", ""),
+                            ("fvc_percent_predicted", "FVC", "%")):
+        parts = [f"{fc.get('date', fc.get('day'))}: {fc['mean']:.0f}{unit} "
+                 f"({fc['lower80']:.0f}-{fc['upper80']:.0f})" for fc in forecast.get(key, [])]
+        if parts:
+            lines += _wrap(f"{what} " + "; ".join(parts), "    ", "  ")
+    for ms in a.get("milestones") or []:
+        name = MILESTONE_LABELS.get(ms["event"], ms["event"])
+        when = ms.get("expected_date", ms.get("expected_day"))
+        if ms.get("basis") == "already reached":
+            lines.append(f"  {name}: already reached" + (f" ({when})" if when else ""))
+        elif ms.get("probability_within_6_months") is not None:
+            lines.append(f"  {name}: {ms['probability_within_6_months']:.0%} within 6 months"
+                         + (f", expected {when}" if when is not None else ""))
+        else:
+            lines.append(f"  {name}: not computed ({ms.get('basis', 'no data')})")
     for r in a.get("response") or []:
-        # the reason sentence states the probability itself
-        lines.append(f"  Response to {r['treatment']}: {r['status'].replace('_', ' ')}. "
-                     f"{r['reason']}")
-    if a.get("alerts"):
-        lines.append("")
-        lines.append("Alerts")
-        for al in a["alerts"]:
-            lines.append(f"  [{al['severity'].upper()}] {al['code']}: {al['summary']}")
-            for b in al.get("because", []):
-                lines.append(f"      because {b}")
-    recs = a.get("recommendations") or []
-    if recs:
-        lines.append("")
-        lines.append("Care plan (by discipline, most urgent first)")
-        by_disc: dict[str, list[dict[str, Any]]] = {}
-        for r in recs:
-            by_disc.setdefault(r["discipline"], []).append(r)
-        for disc in sorted(by_disc, key=lambda d: min(PRIORITY_ORDER[r["priority"]]
-                                                      for r in by_disc[d])):
-            lines.append(f"  {disc.replace('_', ' ').title()}")
-            for r in sorted(by_disc[disc], key=lambda r: PRIORITY_ORDER[r["priority"]]):
-                lines.append(f"    [{r['priority']}] {r['summary']}  ({r['code']})")
-                lines.append(f"        because: {'; '.join(r['because'])}")
-                lines.append(f"        source: {'; '.join(short_source(x) for x in r['sources'])}")
-    if a.get("data_gaps"):
-        lines.append("")
-        lines.append("Data gaps")
-        for g in a["data_gaps"]:
-            lines.append(f"  - {g['summary']}  ({g['code']})")
+        lines += _wrap(f"Response to {r['treatment']}: {r['status'].replace('_', ' ')}. "
+                       f"{plan_view.plain(r['reason'])}", "    ", "  ")
+    model = a.get("model") or {}
+    if model:
+        lines.append(f"  Model: {_model_words(model)}")
+    return lines
+
+
+def _model_words(model: dict[str, Any]) -> str:
+    n = model.get("patients")
+    words = ("the packaged population model" if str(model.get("id", "")).startswith("default")
+             else f"model {model.get('id')}")
+    return words + (f", fitted on {n:,} patients" if isinstance(n, int) else "") + (
+        f" ({model['fitted']})" if model.get("fitted") else "")
+
+
+def _plan(view: plan_view.PlanView) -> list[str]:
+    lines: list[str] = []
+    if view.shared_reasons:
+        lines += ["", "WHY (reasons shared by several items below)"]
+        for b in view.shared_reasons:
+            lines += _wrap(b, "    ", "  - ")
+    if view.by_discipline:
+        lines += ["", "PLAN BY DISCIPLINE (most urgent first)"]
+    for disc, items in view.by_discipline.items():
+        lines.append(f"  {plan_view.discipline_name(disc)}")
+        for it in items:
+            lines += _wrap(f"[{it.level}] {it.summary} ({it.code})", "        ", "    ")
+            own = [b for b in it.because if b not in view.shared_reasons]
+            if own:
+                lines += _wrap("because: " + "; ".join(own), "        ")
+            for c in it.covers:
+                lines += _wrap(f"also covers: {plan_view.plain(c['summary'])} ({c['code']})",
+                               "        ")
+            for g in it.gaps:
+                lines += _wrap(f"missing data: {g}", "        ")
+            if it.sources:
+                lines += _wrap("source: " + "; ".join(dict.fromkeys(
+                    short_source(x) for x in it.sources)), "        ")
+    return lines
+
+
+def render(a: dict[str, Any]) -> str:
+    view = plan_view.build(a)
+    lines = _header(a) + _do_first(view) + _alerts(view)
+    if view.wishes:
+        lines += ["", "WISHES RESPECTED"] + [x for w in view.wishes for x in _wrap(w, "    ",
+                                                                                  "  - ")]
+    lines += _coming(a) + _plan(view)
+    if view.gaps:
+        lines += ["", "DATA GAPS"] + [x for g in view.gaps for x in _wrap(g, "    ", "  - ")]
+    for note in a.get("notes") or []:
+        lines += _wrap(f"Note: {note}", "  ")
     return "\n".join(lines) + "\n"
