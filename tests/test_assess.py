@@ -63,9 +63,21 @@ def test_missing_measurements_are_null_not_defaults(tmp_path):
 def test_contract_keys_present(tmp_path):
     out = assess_file(write(tmp_path, load_vignette(VIGNETTES[0])["record"]))
     for key in ("patient_id", "as_of", "scores", "progression", "forecast", "milestones",
-                "response", "recommendations", "alerts", "data_gaps"):
+                "response", "recommendations", "alerts", "data_gaps", "do_first", "model"):
         assert key in out
+    assert len(out["do_first"]) <= 5
+    assert set(out["model"]) >= {"id", "patients", "fitted"}
     for key in ("alsfrs_r_total", "bulbar", "fine_motor", "gross_motor", "respiratory",
                 "delta_fs", "kings_stage", "mitos_stage", "fvc_percent_predicted", "bmi",
                 "weight_loss_percent"):
         assert key in out["scores"]
+
+
+def test_an_as_of_before_the_first_visit_or_after_today_is_noted(tmp_path):
+    rec = load_vignette(VIGNETTES[0])["record"]
+    early = assess_file(write(tmp_path, rec), dt.date(2000, 1, 1), today=TODAY)
+    assert any("before this patient's first visit" in n for n in early["notes"])
+    late = assess_file(write(tmp_path, rec), dt.date(2030, 1, 1), today=TODAY)
+    assert any("after today" in n for n in late["notes"])
+    now = assess_file(write(tmp_path, rec), TODAY, today=TODAY)
+    assert now["notes"] == []

@@ -118,7 +118,26 @@ def assess_cohort(cohort: Cohort, as_of: dt.date | int | str | None = None, *,
             sec["response"] = careplan_plan.survival_only_response(sec["response"])
     warnings = plausibility.find(cohort)
     plans = careplan_plan.plan(cohort, f, protocol=settings.protocol, warnings=warnings)
-    yield from contract.assessments(cohort, f, prog_sections, plans, model_summary(pm))
+    notes = patient_notes(cohort, t, today)
+    yield from contract.assessments(cohort, f, prog_sections, plans, model_summary(pm), notes)
+
+
+def patient_notes(cohort: Cohort, as_of: float, today: dt.date | None = None
+                  ) -> dict[str, list[str]]:
+    """Per patient, what to know about the as-of: before their first data, after today."""
+    if cohort.time_kind != "date" or not np.isfinite(as_of):
+        return {}
+    first = cohort.visits.groupby("patient_id")["t"].min()
+    out: dict[str, list[str]] = {}
+    for pid, t in first[first > as_of].items():
+        out.setdefault(str(pid), []).append(
+            f"as of {from_day(as_of).isoformat()}, before this patient's first visit "
+            f"({from_day(float(t)).isoformat()}): nothing measured yet is used")
+    ahead = dates.as_of_problems(from_day(as_of), None, None, today)
+    if ahead:
+        for pid in cohort.patients.index:
+            out.setdefault(str(pid), []).extend(ahead)
+    return out
 
 
 def assess_records(records: Iterable[PatientRecord], as_of: dt.date | None = None, *,

@@ -91,6 +91,8 @@ def assess(
     except ValueError as e:  # RecordError, InputError, DateError: refused input
         refuse(str(e))
         return
+    for note in result.get("notes") or []:
+        typer.echo(f"alscare: warning: {note}", err=True)
     if format == Format.json:
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:
