@@ -59,6 +59,18 @@ def _use(protocol: Path | None, model: Path | None) -> None:
         os.environ[var] = str(value)
 
 
+@app.callback()
+def _private_files() -> None:
+    """Files alscare creates hold patient data: private unless $ALSCARE_UMASK says otherwise
+    (alscare.store.privacy)."""
+    from alscare.store.privacy import apply_umask
+
+    try:
+        apply_umask()
+    except ValueError as e:
+        refuse(str(e))
+
+
 def refuse(message: str) -> None:
     """Print a refusal to stderr and exit with status 2."""
     typer.echo(f"alscare: {message}", err=True)

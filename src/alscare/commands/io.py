@@ -2,9 +2,11 @@
 
 Import reads a canonical record (``.json``), a JSON list or JSON Lines of records, a FHIR R4
 Bundle, a folder of such files, or a PRO-ACT folder (CSV files; days become dates relative to
-``--reference-date``). Every patient is validated and written on its own: refused patients are
-named on stderr with the reason, the others are stored, and the exit status is 2 if any was
-refused. Importing the same data again changes nothing; a changed record replaces the stored one.
+``--reference-date``, else to each patient's day 0 in alscare's manifest). Every patient is
+validated and written on its own, merged into a stored record of the same id (conflicts
+refused unless ``--replace``); refused patients are named on stderr and in a report file, the
+others are stored (``alscare.commands.importing``). Importing the same data again changes
+nothing.
 """
 
 from __future__ import annotations
@@ -62,44 +64,43 @@ def read_source(path: Path, reference_date: dt.date | None
 
 
 def import_(
-    path: Annotated[Path, typer.Argument(help="Record .json/.jsonl, FHIR Bundle, a folder of "
-                                              "records, or a PRO-ACT folder.")],
+    path: Annotated[Path | None, typer.Argument(
+        help="Record .json/.jsonl, FHIR Bundle, a folder of records, or a PRO-ACT folder.",
+        show_default=False)] = None,
     db: DbOption = None,
     reference_date: Annotated[str | None, typer.Option(
-        "--reference-date", help="PRO-ACT only: the date of day 0 (YYYY-MM-DD); default "
+        "--reference-date", help="PRO-ACT only: the date of day 0 (YYYY-MM-DD); default: "
+                                 "each patient's day 0 from the folder's alscare_manifest.json "
+                                 "(written by `alscare export --format proact`), else "
                                  "2000-01-01.")] = None,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Write each incoming record as it is instead of merging it into "
+                          "the stored one (the stored record is kept as a prior version).")
+    ] = False,
+    rollback: Annotated[int | None, typer.Option(
+        "--rollback", metavar="RUN_ID", help="Undo import run RUN_ID (`alscare imports "
+                                             "list`): restore every patient it changed, "
+                                             "delete those it added. No PATH.")] = None,
+    errors: Annotated[Path | None, typer.Option(
+        "--errors", help="Where to list refused and conflicting patients (JSON Lines); "
+                         "default: <PATH>.errors.jsonl beside PATH.")] = None,
 ) -> None:
-    """Import patients into the database (created if needed); re-importing is safe."""
-    from alscare.store.engine import display_url, init_db
-    from alscare.store.repository import save_records
+    """Import patients into the database (created if needed). A patient already stored is
+    merged (new visits and entries added, empty fields filled); a differing value is a
+    conflict and that patient is refused unless --replace. Re-importing is safe; an
+    interrupted import is resumed by running it again, or undone with --rollback."""
+    from alscare.commands import importing
 
-    ref = None
-    if reference_date is not None:
-        try:
-            ref = dt.date.fromisoformat(reference_date)
-        except ValueError:
-            _fail(f"--reference-date = {reference_date!r}: allowed: an ISO date YYYY-MM-DD")
-    if not path.exists():
-        _fail(f"{path}: no such file or folder")
-    try:
-        records, refused, totals = read_source(path, ref)
-        engine = init_db(db)
-        summary = save_records(engine, records, recorded_totals=totals)
-    except ValueError as e:  # unreadable input (InputError), unusable database (StoreError)
-        _fail(str(e))
-        return
-    for message in refused:
-        typer.echo(f"alscare: refused {message}", err=True)
-    for r in summary.refused:
-        typer.echo(f"alscare: {path}: {r}", err=True)
-    n_refused = len(refused) + len(summary.refused)
-    typer.echo(
-        f"alscare: imported {summary.imported} patients into {display_url(engine)} "
-        f"({len(summary.added)} new, {len(summary.replaced)} replaced); "
-        f"{len(summary.unchanged)} unchanged; {n_refused} refused"
-    )
-    if n_refused:
-        raise typer.Exit(2)
+    if rollback is not None:
+        if path is not None:
+            _fail("give either PATH or --rollback RUN_ID, not both")
+        importing.rollback(rollback, db)
+    elif path is None:
+        _fail("missing PATH (a record file, a folder or a PRO-ACT folder), or --rollback "
+              "RUN_ID")
+    else:
+        importing.run_import(path, db, importing.reference_date(reference_date), replace,
+                             errors, read_source)
 
 
 class ExportFormat(StrEnum):
@@ -147,7 +148,8 @@ def export(
     patient: Annotated[list[str] | None, typer.Option(
         "--patient", help="Only this patient (repeat for several).")] = None,
 ) -> None:
-    """Export patients from the database as canonical records, a FHIR Bundle or PRO-ACT."""
+    """Export patients from the database as canonical records, a FHIR Bundle or PRO-ACT
+    (lossy: the folder's alscare_manifest.json lists what PRO-ACT cannot hold)."""
     from alscare.store.repository import load_cohort, load_records, patient_ids
 
     try:
@@ -161,7 +163,7 @@ def export(
         if format == ExportFormat.proact:
             from alscare.exporters.proact import write_proact
 
-            cohort, _ = load_cohort(db)
+            cohort, _ = load_cohort(db, ids=ids if patient else None)
             write_proact(cohort.subset(ids), out)
         else:
             records = load_records(db, ids)
@@ -173,10 +175,16 @@ def export(
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(bundle_from_records(records), ensure_ascii=False,
                                           indent=2) + "\n", encoding="utf-8")
+        from alscare.commands.importing import audit_export
+
+        audit_export(db, format.value, len(ids), out)
     except ValueError as e:  # StoreError: no database / not initialised
         _fail(str(e))
         return
     typer.echo(f"alscare: exported {len(ids)} patients as {format.value} -> {out}", err=True)
+    if format == ExportFormat.proact:
+        typer.echo(f"alscare: PRO-ACT cannot hold every field; what was dropped is listed in "
+                   f"{out / 'alscare_manifest.json'}", err=True)
 
 
 def register(app: typer.Typer) -> None:
