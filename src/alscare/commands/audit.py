@@ -11,6 +11,7 @@ from alscare.commands.db import DbOption
 
 def verify(db: DbOption = None) -> None:
     """Verify the audit log's hash chain (exit 0 intact, 2 tampered or broken)."""
+    from alscare.commands.patients import fail
     from alscare.store.audit import check
     from alscare.store.engine import display_url, open_store
 
@@ -18,8 +19,8 @@ def verify(db: DbOption = None) -> None:
         engine = open_store(db)
         result = check(engine)
     except ValueError as e:  # StoreError
-        typer.echo(f"alscare: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(e))
+        return
     if not result.ok:
         typer.echo(f"alscare: audit log of {display_url(engine)} is broken at entry "
                    f"{result.first_bad_id}: {result.reason} ({result.entries} entries before "

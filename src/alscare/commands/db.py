@@ -45,6 +45,7 @@ def status(db: DbOption = None) -> None:
     from sqlalchemy import func, select
 
     from alscare.commands.imports import run_lines
+    from alscare.commands.patients import fail
     from alscare.store.engine import current_revision, display_url, open_store
     from alscare.store.runs import list_runs
     from alscare.store.tables import audit_log, patients, record_versions
@@ -56,8 +57,8 @@ def status(db: DbOption = None) -> None:
                  for t in (patients, record_versions, audit_log)}
         runs = list_runs(engine)
     except ValueError as e:  # StoreError
-        typer.echo(f"alscare: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(e))
+        return
     typer.echo(f"database {display_url(engine)}: schema revision {current_revision(engine)}; "
                f"{n['patients']} patients, {n['record_versions']} earlier record versions, "
                f"{n['audit_log']} audit entries, {len(runs)} import runs")

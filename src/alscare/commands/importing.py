@@ -19,16 +19,15 @@ from pathlib import Path
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from alscare.commands.patients import audit_read, fail
 from alscare.exporters.proact_manifest import dated_records, read_manifest
 from alscare.record.models import PatientRecord
-from alscare.store import audit
 from alscare.store.engine import (
     StoreError,
     display_url,
     init_db,
     open_store,
     reason,
-    writing,
 )
 from alscare.store.repository import ImportSummary, Refusal, save_records
 from alscare.store.versions import rollback_run
@@ -37,18 +36,13 @@ ReadSource = Callable[[Path, dt.date | None],
                       tuple[list[PatientRecord], list[str], dict[str, dict[str, int]]]]
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"alscare: {message}", err=True)
-    raise typer.Exit(2)
-
-
 def reference_date(value: str | None) -> dt.date | None:
     if value is None:
         return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        _fail(f"--reference-date = {value!r}: allowed: an ISO date YYYY-MM-DD")
+        fail(f"--reference-date = {value!r}: allowed: an ISO date YYYY-MM-DD")
     return None
 
 
@@ -69,11 +63,11 @@ def run_import(path: Path, db: str | None, ref: dt.date | None, replace: bool,
     """``alscare import PATH``: read, store (merge or replace), report; exit 2 when every
     patient was refused (nothing written), else 0 with the refused ones listed."""
     if not path.exists():
-        _fail(f"{path}: no such file or folder")
+        fail(f"{path}: no such file or folder")
     try:
         records, refused, totals = _read_for_import(path, ref, read)
     except ValueError as e:  # unreadable input (InputError)
-        _fail(str(e))
+        fail(str(e))
         return
     if not records and not refused:
         typer.echo(f"alscare: no patients found in {path}; nothing imported", err=True)
@@ -83,10 +77,10 @@ def run_import(path: Path, db: str | None, ref: dt.date | None, replace: bool,
         summary = save_records(engine, records, recorded_totals=totals, replace=replace,
                                source=str(path), refused=[Refusal(None, m) for m in refused])
     except StoreError as e:
-        _fail(str(e))
+        fail(str(e))
         return
     except SQLAlchemyError as e:  # the database failed mid-import (disk full, server gone)
-        _fail(f"the import into {display_url(engine)} stopped: {reason(e)}; what was committed "
+        fail(f"the import into {display_url(engine)} stopped: {reason(e)}; what was committed "
               "stays (`alscare imports list`): run the import again to resume it, or roll "
               "it back with `alscare import --rollback RUN_ID`")
         return
@@ -126,7 +120,7 @@ def rollback(run_id: int, db: str | None) -> None:
         engine = open_store(db)
         done = rollback_run(engine, run_id)
     except StoreError as e:
-        _fail(str(e))
+        fail(str(e))
         return
     typer.echo(f"alscare: rolled back import run {run_id} in {display_url(engine)}: "
                f"{len(done.restored)} patients restored to their earlier version, "
@@ -136,6 +130,5 @@ def rollback(run_id: int, db: str | None) -> None:
 
 def audit_export(db: str | None, format: str, n: int, out: Path) -> None:
     """An export reads patient data: one audit entry (who, how many, where to)."""
-    with writing(open_store(db)) as conn:
-        audit.append(conn, actor=audit.current_actor(), action="records.exported",
-                     detail={"format": format, "patients": n, "out": str(out)})
+    audit_read(db, "records.exported", detail={"format": format, "patients": n,
+                                               "out": str(out)})

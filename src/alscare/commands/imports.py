@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from alscare.commands.db import DbOption
-from alscare.commands.patients import Format, FormatOption
+from alscare.commands.patients import Format, FormatOption, fail
 
 
 def run_lines(runs_: list) -> list[str]:
@@ -39,8 +39,8 @@ def list_(
     try:
         found = list_runs(db, limit=limit)
     except ValueError as e:  # StoreError
-        typer.echo(f"alscare: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(e))
+        return
     if format == Format.json:
         typer.echo(json.dumps([{
             "id": r.id, "state": r.state, "status": r.status, "mode": r.mode,

@@ -160,6 +160,9 @@ def export(
             if missing:
                 _fail(f"--patient {', '.join(map(repr, missing))}: not in the database")
             ids = list(dict.fromkeys(patient))
+        from alscare.commands.importing import audit_export
+
+        audit_export(db, format.value, len(ids), out)  # before any data leaves the store
         if format == ExportFormat.proact:
             from alscare.exporters.proact import write_proact
 
@@ -175,9 +178,6 @@ def export(
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(bundle_from_records(records), ensure_ascii=False,
                                           indent=2) + "\n", encoding="utf-8")
-        from alscare.commands.importing import audit_export
-
-        audit_export(db, format.value, len(ids), out)
     except ValueError as e:  # StoreError: no database / not initialised
         _fail(str(e))
         return

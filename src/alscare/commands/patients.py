@@ -27,19 +27,28 @@ class Format(StrEnum):
 FormatOption = Annotated[Format, typer.Option("--format", help="text or json.")]
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> None:
+    """Refuse: the message on stderr, exit 2 (nothing written)."""
     typer.echo(f"alscare: {message}", err=True)
     raise typer.Exit(2)
 
 
-def _audit(db: str | None, action: str, patient_id: str | None = None,
-           detail: dict[str, Any] | None = None) -> None:
-    from alscare.store import audit
-    from alscare.store.engine import open_store, writing
+def audit_read(db: str | None, action: str, patient_id: str | None = None,
+               detail: dict[str, Any] | None = None) -> None:
+    """One audit entry for a read of patient data; a database that cannot take it refuses
+    the read (StoreError)."""
+    from sqlalchemy.exc import SQLAlchemyError
 
-    with writing(open_store(db)) as conn:
-        audit.append(conn, actor=audit.current_actor(), action=action, patient_id=patient_id,
-                     detail=detail or {})
+    from alscare.store import audit
+    from alscare.store.engine import open_store, unusable, writing
+
+    engine = open_store(db)
+    try:
+        with writing(engine) as conn:
+            audit.append(conn, actor=audit.current_actor(), action=action,
+                         patient_id=patient_id, detail=detail or {})
+    except SQLAlchemyError as e:  # a read-only database: no unaudited reads
+        raise unusable(engine, e) from None
 
 
 def list_(db: DbOption = None, format: FormatOption = Format.text) -> None:
@@ -48,9 +57,9 @@ def list_(db: DbOption = None, format: FormatOption = Format.text) -> None:
 
     try:
         rows = patient_summaries(db)
-        _audit(db, "patients.listed", detail={"patients": len(rows)})
+        audit_read(db, "patients.listed", detail={"patients": len(rows)})
     except ValueError as e:  # StoreError
-        _fail(str(e))
+        fail(str(e))
         return
     if format == Format.json:
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False))
@@ -82,20 +91,20 @@ def show(
         if history:
             versions = record_history(db, patient_id)
             if not versions:
-                _fail(f"patient {patient_id!r}: not in the database and never was")
-            _audit(db, "record.history_read", patient_id)
+                fail(f"patient {patient_id!r}: not in the database and never was")
+            audit_read(db, "record.history_read", patient_id)
             _print_history([v.as_dict() for v in versions], format)
             return
         rec = load_record(db, patient_id, version)
         if rec is None:
             what = f"version {version} of patient {patient_id!r}" if version is not None \
                 else f"patient {patient_id!r}"
-            _fail(f"{what}: not in the database (`alscare patients show {patient_id} "
+            fail(f"{what}: not in the database (`alscare patients show {patient_id} "
                   "--history` lists its versions)")
             return
-        _audit(db, "record.read", patient_id, {"version": version} if version else None)
+        audit_read(db, "record.read", patient_id, {"version": version} if version else None)
     except ValueError as e:  # StoreError
-        _fail(str(e))
+        fail(str(e))
         return
     if format == Format.json:
         typer.echo(json.dumps(rec.model_dump(mode="json", exclude_none=True), indent=2,
@@ -184,10 +193,10 @@ def delete(
     try:
         engine = open_store(db)
         if patient_id not in patient_ids(engine):
-            _fail(f"patient {patient_id!r}: not in the database {display_url(engine)}")
+            fail(f"patient {patient_id!r}: not in the database {display_url(engine)}")
         if not yes:
             if not _on_terminal():
-                _fail(f"refusing to delete patient {patient_id!r} without confirmation: not on "
+                fail(f"refusing to delete patient {patient_id!r} without confirmation: not on "
                       "a terminal; add --yes")
             if not typer.confirm(f"Delete patient {patient_id!r} from {display_url(engine)}? "
                                  "(its record is kept as a prior version)"):
@@ -195,10 +204,10 @@ def delete(
                 raise typer.Exit(1)
         version = delete_patient(engine, patient_id)
     except ValueError as e:  # StoreError
-        _fail(str(e))
+        fail(str(e))
         return
     if version is None:  # deleted by someone else meanwhile
-        _fail(f"patient {patient_id!r}: not in the database {display_url(engine)}")
+        fail(f"patient {patient_id!r}: not in the database {display_url(engine)}")
     typer.echo(f"alscare: deleted patient {patient_id!r} from {display_url(engine)}; its record "
                f"is kept as version {version} (`alscare patients show {patient_id} "
                "--history`)")

@@ -305,18 +305,39 @@ def _write_one(conn: Connection, plan: _Plan, run: _Run, race: bool = True) -> _
         return plan.refused(f"the database refused it: {reason(e)}")
 
 
+def _redecide_new(conn: Connection, plans: list[_Plan], run: _Run) -> list[_Plan] | None:
+    """After a unique-key failure: the plans again, with the "new" patients that another
+    writer stored meanwhile re-read and decided again; None if no such patient."""
+    ids = [p.pid for p in plans if p.kind == "new"]
+    heads = _lock_heads(conn, ids) if ids else {}
+    if not heads:
+        return None
+    digests = {p.pid: p.item.digest for p in plans}
+    stored = read_stored(conn, [pid for pid, h in heads.items()
+                                if h["record_sha256"] != digests[pid]])
+    return [_decide(p.item, heads[p.pid], stored.get(p.pid), run.replace, 1)
+            if p.kind == "new" and p.pid in heads else p for p in plans]
+
+
 def _write(conn: Connection, plans: list[_Plan], run: _Run) -> list[_Plan]:
-    """All plans in one SAVEPOINT; if the database refuses that, one by one."""
-    todo = [p for p in plans if p.kind in WRITES]
-    if not todo:
-        return plans
-    try:
-        with conn.begin_nested():
-            _apply(conn, todo, run)
-        return plans
-    except SQLAlchemyError as e:
-        if is_transient(e):
-            raise
+    """All plans in one SAVEPOINT; after a unique-key race, once more with the patients
+    another writer stored re-decided; if the database still refuses, one by one."""
+    for attempt in range(2):
+        todo = [p for p in plans if p.kind in WRITES]
+        if not todo:
+            return plans
+        try:
+            with conn.begin_nested():
+                _apply(conn, todo, run)
+            return plans
+        except SQLAlchemyError as e:
+            if is_transient(e):
+                raise
+            again = _redecide_new(conn, plans, run) \
+                if attempt == 0 and isinstance(e, IntegrityError) else None
+            if again is None:
+                break
+            plans = again
     return [_write_one(conn, p, run) if p.kind in WRITES else p for p in plans]
 
 
