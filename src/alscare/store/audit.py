@@ -25,11 +25,14 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from alscare.store.tables import audit_head, audit_log
+
+if TYPE_CHECKING:
+    from alscare.store.engine import Target
 
 GENESIS_HASH = "0" * 64
 
@@ -120,7 +123,7 @@ def append(conn: Connection, *, actor: str, action: str, patient_id: str | None 
     return append_many(conn, [AuditEntry(actor, action, patient_id, detail or {}, origin)])[0]
 
 
-def check(target) -> AuditCheck:
+def check(target: Target) -> AuditCheck:
     """Walk the whole chain: every id in sequence, every ``prev_hash`` the previous entry's
     hash, every hash recomputed, and the head pointing at the last entry."""
     from alscare.store.engine import open_store
@@ -150,13 +153,13 @@ def check(target) -> AuditCheck:
     return AuditCheck(True, n)
 
 
-def verify(target) -> tuple[bool, int | None]:
+def verify(target: Target) -> tuple[bool, int | None]:
     """(intact, id of the first bad entry or None): see :func:`check`."""
     result = check(target)
     return result.ok, result.first_bad_id
 
 
-def entries(target, *, patient_id: str | None = None) -> list[dict[str, Any]]:
+def entries(target: Target, *, patient_id: str | None = None) -> list[dict[str, Any]]:
     """The log's entries in order, all or one patient's (for a record's history page)."""
     from alscare.store.engine import open_store
 

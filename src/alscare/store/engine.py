@@ -47,6 +47,8 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 # pg_advisory_xact_lock key serialising alscare's schema migrations on one database.
 MIGRATION_LOCK_KEY = 0x616C_7363_6D69_6772  # "alscmigr"
 WRITE_OPTION = "alscare_write"
+# A database as the store's functions take it: a path, a URL, an Engine, or None (the default).
+Target = str | os.PathLike | Engine | None
 
 
 class StoreError(ValueError):

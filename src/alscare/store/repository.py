@@ -36,7 +36,6 @@ patients.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,7 +68,7 @@ from alscare.frames import (
 from alscare.record.models import PatientRecord
 from alscare.record.validation import DataWarning
 from alscare.store import audit, runs
-from alscare.store.engine import open_store, reason, writing
+from alscare.store.engine import Target, open_store, reason, writing
 from alscare.store.merge import Conflict, merge_records
 from alscare.store.retry import is_transient, retrying
 from alscare.store.rows import (
@@ -101,9 +100,6 @@ __all__ = [
     "load_records", "patient_ids", "patient_summaries", "record_digest", "record_history",
     "record_rows", "rollback_run", "save_records",
 ]
-
-Target = str | os.PathLike | Engine | None
-
 
 @dataclass(frozen=True)
 class Refusal:

@@ -17,12 +17,15 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from alscare.store import audit
 from alscare.store.tables import import_runs
+
+if TYPE_CHECKING:
+    from alscare.store.engine import Target
 
 COUNTS = ("new", "merged", "replaced", "unchanged", "refused", "deleted")
 
@@ -148,7 +151,7 @@ def get_run(conn: Connection, run_id: int) -> ImportRun | None:
     return _run(row) if row else None
 
 
-def list_runs(target, *, limit: int | None = None) -> list[ImportRun]:
+def list_runs(target: Target, *, limit: int | None = None) -> list[ImportRun]:
     """Import runs, newest first (``limit``: at most that many)."""
     from alscare.store.engine import open_store
 

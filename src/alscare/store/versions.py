@@ -28,7 +28,7 @@ from sqlalchemy import Connection, select, update
 
 from alscare.record.models import PatientRecord
 from alscare.store import audit, runs
-from alscare.store.engine import StoreError, open_store, writing
+from alscare.store.engine import StoreError, Target, open_store, writing
 from alscare.store.retry import retrying
 from alscare.store.rows import (
     StoredRecord,
@@ -93,7 +93,7 @@ def _actors(conn: Connection, run_ids: set[int | None]) -> dict[int, str]:
     return dict(conn.execute(q).all())
 
 
-def record_history(target, patient_id: str) -> list[RecordVersion]:
+def record_history(target: Target, patient_id: str) -> list[RecordVersion]:
     """Every version of a patient's record, oldest first, the current one (if the patient is
     still stored) last; [] for an id never stored."""
     with open_store(target).connect() as conn:
@@ -122,7 +122,7 @@ def _archived(conn: Connection, patient_id: str, version: int) -> dict[str, Any]
     ).mappings().first()
 
 
-def load_record(target, patient_id: str, version: int | None = None
+def load_record(target: Target, patient_id: str, version: int | None = None
                 ) -> PatientRecord | None:
     """A patient's record: the current one, or version ``version`` (current or earlier);
     None when there is no such patient or version."""
@@ -134,7 +134,7 @@ def load_record(target, patient_id: str, version: int | None = None
     return PatientRecord.model_validate_json(row["record_json"]) if row else None
 
 
-def delete_patient(target, patient_id: str, *, actor: str | None = None,
+def delete_patient(target: Target, patient_id: str, *, actor: str | None = None,
                    origin: str = "cli") -> int | None:
     """Delete a patient's record, keeping it as a final version (reason ``deleted``) and
     writing an audit entry; returns that version number, or None for an unknown id."""
@@ -199,7 +199,7 @@ def _touched(conn: Connection, run_id: int) -> tuple[dict[str, dict], list[str]]
     return archived, written
 
 
-def rollback_run(target, run_id: int, *, actor: str | None = None,
+def rollback_run(target: Target, run_id: int, *, actor: str | None = None,
                  origin: str = "cli") -> RollbackSummary:
     """Undo import run ``run_id`` (see the module's docstring); one transaction, recorded as
     a run of mode ``rollback``; raises :class:`StoreError` (nothing written) when refused."""
