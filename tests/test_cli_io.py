@@ -86,7 +86,7 @@ def test_import_jsonl_twice_is_idempotent(db_url, tmp_path):
     write_jsonl(src, record_docs())
     r = alscare("import", src, "--db", db_url)
     assert r.exit_code == 0, r.stderr
-    assert "imported 8 patients" in r.stdout and "(8 new, 0 replaced)" in r.stdout
+    assert "imported 8 patients" in r.stdout and "(8 new, 0 merged, 0 replaced)" in r.stdout
     r = alscare("import", src, "--db", db_url)
     assert r.exit_code == 0, r.stderr
     assert "imported 0 patients" in r.stdout and "8 unchanged" in r.stdout
@@ -114,15 +114,20 @@ def test_import_refuses_bad_records_and_keeps_the_rest(db_url, tmp_path):
     src = tmp_path / "mixed.jsonl"
     write_jsonl(src, [docs[0], bad, docs[1]])
     r = alscare("import", src, "--db", db_url)
-    assert r.exit_code == 0, r.stderr  # went on past the refused record (contract)
+    assert r.exit_code == 0, r.stderr  # the run went on past the refused record
     assert "1 refused" in r.stdout
     assert bad["patient"]["id"] in r.stderr and "visits[0].alsfrs_r.speech" in r.stderr
-    report = tmp_path / "mixed.jsonl.errors.jsonl"
-    assert r.stderr.strip().splitlines()[-1].endswith(str(report))
-    assert [json.loads(x)["patient_id"] for x in report.read_text().splitlines()] == [
-        bad["patient"]["id"]]
+    report = tmp_path / "mixed.errors.jsonl"
+    assert r.stderr.strip().splitlines()[-1].endswith(f"1 refused; listed in {report}")
+    (listed,) = [json.loads(x) for x in report.read_text().splitlines()]
+    assert "visits[0].alsfrs_r.speech" in listed["reason"]
+    assert listed["patient_id"] == bad["patient"]["id"]
     assert sorted(patient_ids(db_url)) == sorted([docs[0]["patient"]["id"],
                                                   docs[1]["patient"]["id"]])
+    only_bad = tmp_path / "bad.json"
+    only_bad.write_text(json.dumps(bad))
+    r = alscare("import", only_bad, "--db", db_url)
+    assert r.exit_code == 2  # the input is refused and nothing is written
 
 
 def test_import_fhir_bundle(db_url, tmp_path):
@@ -177,7 +182,12 @@ def test_import_proact_keeps_a_total_recorded_without_items(db_url, tmp_path):
     assert "1 unchanged" not in again.stdout and "8 unchanged" in again.stdout
     total_only[header.index("ALSFRS_R_Total")] = "30"
     alsfrs.write_text("\n".join([*lines, ",".join(total_only)]) + "\n")
-    changed = alscare("import", folder, "--db", db_url)
+    conflict = alscare("import", folder, "--db", db_url)
+    assert conflict.exit_code == 0, conflict.stderr
+    assert "1 refused" in conflict.stdout and "7 unchanged" in conflict.stdout
+    assert "alsfrs_r_total_recorded: stored 31, incoming 30" in conflict.stderr
+    assert "--replace" in conflict.stderr.splitlines()[-1]
+    changed = alscare("import", folder, "--db", db_url, "--replace")
     assert changed.exit_code == 0, changed.stderr
     assert "1 replaced" in changed.stdout and "7 unchanged" in changed.stdout
     cohort, _ = load_cohort(db_url)

@@ -20,6 +20,7 @@ from alscare.frames import from_records
 from alscare.record.models import ALSFRS_ITEMS, SYMPTOMS, PatientRecord
 from alscare.record.validation import parse_record
 from alscare.store import repository, tables
+from alscare.store import rows as rows_mod
 from alscare.store.engine import (
     StoreError,
     head_revision,
@@ -193,7 +194,7 @@ def records(draw) -> PatientRecord:
 def test_any_record_round_trips(db_url, rec):
     """One database for all examples: a repeated id is a replacement, which must also be exact."""
     engine = init_db(db_url)
-    summary = save_records(engine, [rec])
+    summary = save_records(engine, [rec], replace=True)
     assert not summary.refused
     (back,) = load_records(engine, [rec.patient.id])
     assert back.model_dump(mode="json") == rec.model_dump(mode="json")
@@ -227,26 +228,33 @@ def test_import_twice_does_not_duplicate(db_url):
 
 def test_a_change_of_the_warning_rules_rewrites_stored_patients(db_url, monkeypatch):
     """Stored data.* warnings are the findings of the rules of their import: after the rules
-    change (WARNING_RULES), re-importing the same records rewrites them instead of counting
-    them unchanged with stale warnings."""
+    change (WARNING_RULES), re-importing the same records rewrites their rows (fresh digest
+    and warnings) while the records, unchanged, keep their version."""
     engine = init_db(db_url)
     records = vignette_records()
     save_records(engine, records)
-    monkeypatch.setattr(repository, "WARNING_RULES", "a later version")
+    monkeypatch.setattr(rows_mod, "WARNING_RULES", "a later version")
     again = save_records(engine, records)
-    assert sorted(again.replaced) == sorted(r.patient.id for r in records)
+    assert sorted(again.unchanged) == sorted(r.patient.id for r in records)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(tables.patients.c.id,
+                                          tables.patients.c.record_sha256)).all())
+        assert all(v == 1 for v in conn.execute(select(tables.patients.c.version)).scalars())
+    assert all(stored[r.patient.id] == rows_mod.record_digest(r) for r in records)
     assert save_records(engine, records).unchanged  # and then unchanged again
 
 
-def test_reimport_replaces_the_patient_as_a_whole(db_url):
+def test_replace_writes_the_patient_as_a_whole(db_url):
     engine = init_db(db_url)
     records = vignette_records()
     save_records(engine, records)
     counts = row_counts(engine)
     p = next(r for r in records if len(r.visits) > 1 and r.medications)
     changed = p.model_copy(update={"visits": p.visits[:1], "medications": []})
-    summary = save_records(engine, [changed])
+    assert save_records(engine, [changed]).unchanged == [p.patient.id]  # merge: nothing new
+    summary = save_records(engine, [changed], replace=True)
     assert summary.replaced == [p.patient.id]
+    assert repository.load_record(engine, p.patient.id, version=1) == p
     assert load_records(engine, [p.patient.id]) == [changed]
     now = row_counts(engine)
     assert now["visits"] == counts["visits"] - (len(p.visits) - 1)
@@ -266,15 +274,15 @@ def test_a_patient_the_database_refuses_is_rolled_back_alone(db_url, monkeypatch
     changed_victim = victim.model_copy(update={"visits": victim.visits[:1]})
     real_rows = repository.record_rows
 
-    def broken_rows(rec, digest, now, totals=None):
-        rows = real_rows(rec, digest, now, totals)
+    def broken_rows(rec, digest, now, totals=None, **kw):
+        rows = real_rows(rec, digest, now, totals, **kw)
         if rec.patient.id == victim.patient.id:
             rows[tables.medications][0]["name"] = None  # violates NOT NULL
         return rows
 
     monkeypatch.setattr(repository, "record_rows", broken_rows)
     others = [r for r in records if r is not victim]
-    summary = save_records(engine, [*others[:3], changed_victim, *others[3:]])
+    summary = save_records(engine, [*others[:3], changed_victim, *others[3:]], replace=True)
     assert [r.patient_id for r in summary.refused] == [victim.patient.id]
     assert "the database refused it" in summary.refused[0].reason
     assert sorted(summary.added) == sorted(r.patient.id for r in others)

@@ -49,6 +49,18 @@ AS_OF_HELP = ("Assess as of this date, YYYY-MM-DD (default: today). For a PRO-AC
               "enrolment (day 0; onset is negative); default: each patient's latest data.")
 
 
+@app.callback()
+def _private_files() -> None:
+    """Files alscare creates hold patient data: private unless $ALSCARE_UMASK says otherwise
+    (alscare.store.privacy)."""
+    from alscare.store.privacy import apply_umask
+
+    try:
+        apply_umask()
+    except ValueError as e:
+        refuse(str(e))
+
+
 def refuse(message: str) -> None:
     """Print a refusal to stderr and exit with status 2 (nothing was written)."""
     typer.echo(f"alscare: {message}", err=True)

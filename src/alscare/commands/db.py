@@ -1,4 +1,5 @@
-"""`alscare db init`: create or upgrade the database schema (Alembic ``upgrade head``)."""
+"""`alscare db init`: create or upgrade the database schema (Alembic ``upgrade head``);
+`alscare db status`: what the database holds and which import runs are incomplete."""
 
 from __future__ import annotations
 
@@ -39,9 +40,42 @@ def init(db: DbOption = None) -> None:
                f"(schema revision {current_revision(engine)})")
 
 
+def status(db: DbOption = None) -> None:
+    """Schema revision, patients, audit entries, and import runs that did not complete."""
+    from sqlalchemy import func, select
+
+    from alscare.commands.imports import run_lines
+    from alscare.commands.patients import fail
+    from alscare.store.engine import current_revision, display_url, open_store
+    from alscare.store.runs import list_runs
+    from alscare.store.tables import audit_log, patients, record_versions
+
+    try:
+        engine = open_store(db)
+        with engine.connect() as conn:
+            n = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                 for t in (patients, record_versions, audit_log)}
+        runs = list_runs(engine)
+    except ValueError as e:  # StoreError
+        fail(str(e))
+        return
+    typer.echo(f"database {display_url(engine)}: schema revision {current_revision(engine)}; "
+               f"{n['patients']} patients, {n['record_versions']} earlier record versions, "
+               f"{n['audit_log']} audit entries, {len(runs)} import runs")
+    incomplete = [r for r in runs if r.incomplete]
+    if incomplete:
+        typer.echo(f"{len(incomplete)} import run(s) did not complete (re-run the same import "
+                   "to resume, or `alscare import --rollback RUN_ID`):")
+        for line in run_lines(incomplete):
+            typer.echo(line)
+    else:
+        typer.echo("every import run completed")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``alscare db ...`` to the main app."""
     db_app = typer.Typer(help="The alscare database: SQLite file or PostgreSQL.",
                          no_args_is_help=True)
     db_app.command("init")(init)
+    db_app.command("status")(status)
     app.add_typer(db_app, name="db")

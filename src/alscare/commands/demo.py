@@ -1,9 +1,10 @@
 """``alscare demo``: the main job end to end on the embedded default database.
 
 Generates a synthetic demo cohort (``alscare.synth``, with its ground truth kept beside it),
-stores it in the SQLite database (the default, or ``--db``), assesses every patient from the
-database in one pass, writes the assessments as JSON Lines and prints a clinic summary plus the
-care plan of the patient who needs the most urgent attention.
+stores it in a database of its own (``<out>/demo.db``, or ``--db``; never the clinic's
+default database, so synthetic patients are never mixed with real ones), assesses every
+patient from the database in one pass, writes the assessments as JSON Lines and prints a clinic
+summary plus the care plan of the patient who needs the most urgent attention.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ def register(app: typer.Typer) -> None:
 def demo(
     patients: Annotated[int, typer.Option("--patients", min=1, help="Demo cohort size.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Generator seed.")] = 1,
-    db: Annotated[str | None, typer.Option("--db", help="Database (default: the SQLite file "
-                                           "~/.local/share/alscare/alscare.db or $ALSCARE_DB).")]
-    = None,
+    db: Annotated[str | None, typer.Option("--db", help="Database for the demo cohort "
+                                           "(default: OUT/demo.db; never the clinic database "
+                                           "$ALSCARE_DB).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo outputs.")] = Path(
         "alscare-demo"),
 ) -> None:
@@ -36,14 +37,16 @@ def demo(
     from alscare.store.engine import display_url, init_db
     from alscare.store.repository import save_records
 
-    engine = init_db(db)
+    out.mkdir(parents=True, exist_ok=True)
+    engine = init_db(db if db is not None else out / "demo.db")
     url = engine.url.render_as_string(hide_password=False)
     generated = synth.generate(patients, seed)
-    out.mkdir(parents=True, exist_ok=True)
     generated.truth.to_csv(out / "truth.csv")
-    summary = save_records(engine, to_records(generated.cohort))
+    # the demo's own database: a rerun with another seed or size replaces its patients
+    summary = save_records(engine, to_records(generated.cohort), replace=True,
+                           source=f"alscare demo (seed {seed})")
     typer.echo(f"Demo cohort: {patients} synthetic patients (seed {seed}) stored in "
-               f"{display_url(engine)} ({len(summary.added)} added, {len(summary.replaced)} "
+               f"{display_url(engine)} ({len(summary.new)} new, {len(summary.replaced)} "
                f"replaced, {len(summary.unchanged)} unchanged).")
     assessments = out / "assessments.jsonl"
     cohort, _ = load_cohort(db=url)

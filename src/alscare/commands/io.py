@@ -2,10 +2,11 @@
 
 Import reads a canonical record (``.json``), a JSON list or JSON Lines of records, a FHIR R4
 Bundle, a folder of such files, or a PRO-ACT folder (CSV files; days become dates relative to
-``--reference-date``), all through the one registry (``alscare.importers.load``). Every patient
-is validated and written on its own: refused patients are named on stderr and listed in a report
-file while the others are stored (exit 0); when nothing could be written the exit status is 2.
-Importing the same data again changes nothing.
+``--reference-date``, else to each patient's day 0 in alscare's manifest). Every patient is
+validated and written on its own, merged into a stored record of the same id (conflicts
+refused unless ``--replace``); refused patients are named on stderr and in a report file, the
+others are stored (``alscare.commands.importing``). Importing the same data again changes
+nothing.
 """
 
 from __future__ import annotations
@@ -29,56 +30,43 @@ def _fail(message: str) -> None:
 
 
 def import_(
-    path: Annotated[Path, typer.Argument(help="Record .json/.jsonl, FHIR Bundle, a folder of "
-                                              "records, or a PRO-ACT folder.")],
+    path: Annotated[Path | None, typer.Argument(
+        help="Record .json/.jsonl, FHIR Bundle, a folder of records, or a PRO-ACT folder.",
+        show_default=False)] = None,
     db: DbOption = None,
     reference_date: Annotated[str | None, typer.Option(
-        "--reference-date", help="PRO-ACT only: the calendar date of day 0 (YYYY-MM-DD; "
-                                 "PRO-ACT days count from each trial's enrolment); default "
+        "--reference-date", help="PRO-ACT only: the date of day 0 (YYYY-MM-DD); default: "
+                                 "each patient's day 0 from the folder's alscare_manifest.json "
+                                 "(written by `alscare export --format proact`), else "
                                  "2000-01-01.")] = None,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Write each incoming record as it is instead of merging it into "
+                          "the stored one (the stored record is kept as a prior version).")
+    ] = False,
+    rollback: Annotated[int | None, typer.Option(
+        "--rollback", metavar="RUN_ID", help="Undo import run RUN_ID (`alscare imports "
+                                             "list`): restore every patient it changed, "
+                                             "delete those it added. No PATH.")] = None,
     errors: Annotated[Path | None, typer.Option(
-        "--errors", help="Where refused patients are listed (JSON Lines); default "
-                         "<input>.errors.jsonl beside the input.")] = None,
+        "--errors", help="Where to list refused and conflicting patients (JSON Lines); "
+                         "default: <PATH>.errors.jsonl beside PATH.")] = None,
 ) -> None:
-    """Import patients into the database (created if needed); re-importing is safe."""
-    from alscare.dates import parse_date
-    from alscare.importers import load
-    from alscare.pipeline import write_errors
-    from alscare.store.engine import display_url, init_db
-    from alscare.store.repository import save_records
+    """Import patients into the database (created if needed). A patient already stored is
+    merged (new visits and entries added, empty fields filled); a differing value is a
+    conflict and that patient is refused unless --replace. Re-importing is safe; an
+    interrupted import is resumed by running it again, or undone with --rollback."""
+    from alscare.commands import importing
 
-    try:
-        ref = parse_date(reference_date, "--reference-date")
-        loaded = load(path)
-        if len(loaded) == 0 and not loaded.refused:
-            _fail(f"{path}: no patients found; nothing imported")
-        records, totals = loaded.as_records(ref)
-        engine = init_db(db)
-        summary = save_records(engine, records, recorded_totals=totals)
-    except ValueError as e:  # unreadable input (InputError), a bad date, unusable database
-        _fail(str(e))
-        return
-    refused = list(loaded.refused) + [
-        {"patient_id": r.patient_id, "source": str(path), "message": str(r), "problems": []}
-        for r in summary.refused]
-    report = errors or path.with_name(path.name + ".errors.jsonl")
-    for e in refused:
-        typer.echo(f"alscare: refused {e['message']}", err=True)
-    if refused:
-        try:
-            write_errors(refused, report)
-        except OSError:  # a read-only input folder: the current folder instead
-            report = Path(report.name)
-            write_errors(refused, report)
-    typer.echo(
-        f"alscare: imported {summary.imported} patients into {display_url(engine)} "
-        f"({len(summary.added)} new, {len(summary.replaced)} replaced); "
-        f"{len(summary.unchanged)} unchanged; {len(refused)} refused"
-        + (f" -> {report}" if refused else ""))
-    if refused:
-        typer.echo(f"alscare: {len(refused)} refused, listed in {report}", err=True)
-        if summary.imported + len(summary.unchanged) == 0:
-            raise typer.Exit(2)  # nothing was written: the input is refused
+    if rollback is not None:
+        if path is not None:
+            _fail("give either PATH or --rollback RUN_ID, not both")
+        importing.rollback(rollback, db)
+    elif path is None:
+        _fail("missing PATH (a record file, a folder or a PRO-ACT folder), or --rollback "
+              "RUN_ID")
+    else:
+        importing.run_import(path, db, importing.reference_date(reference_date), replace,
+                             errors)
 
 
 class ExportFormat(StrEnum):
@@ -126,7 +114,8 @@ def export(
     patient: Annotated[list[str] | None, typer.Option(
         "--patient", help="Only this patient (repeat for several).")] = None,
 ) -> None:
-    """Export patients from the database as canonical records, a FHIR Bundle or PRO-ACT."""
+    """Export patients from the database as canonical records, a FHIR Bundle or PRO-ACT
+    (lossy: the folder's alscare_manifest.json lists what PRO-ACT cannot hold)."""
     from alscare.store.repository import load_cohort, load_records, patient_ids
 
     try:
@@ -137,10 +126,13 @@ def export(
             if missing:
                 _fail(f"--patient {', '.join(map(repr, missing))}: not in the database")
             ids = list(dict.fromkeys(patient))
+        from alscare.commands.importing import audit_export
+
+        audit_export(db, format.value, len(ids), out)  # before any data leaves the store
         if format == ExportFormat.proact:
             from alscare.exporters.proact import write_proact
 
-            cohort, _ = load_cohort(db)
+            cohort, _ = load_cohort(db, ids=ids if patient else None)
             write_proact(cohort.subset(ids), out)
         else:
             records = load_records(db, ids)
@@ -156,6 +148,9 @@ def export(
         _fail(str(e))
         return
     typer.echo(f"alscare: exported {len(ids)} patients as {format.value} -> {out}", err=True)
+    if format == ExportFormat.proact:
+        typer.echo(f"alscare: PRO-ACT cannot hold every field; what was dropped is listed in "
+                   f"{out / 'alscare_manifest.json'}", err=True)
 
 
 def register(app: typer.Typer) -> None:

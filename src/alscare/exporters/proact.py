@@ -9,10 +9,15 @@ Time: PRO-ACT counts days from enrolment (day 0; onset negative, data.md 1.2). A
 patient's first visit (day 0 = enrolment; a patient without visits: diagnosis, else onset).
 
 What PRO-ACT cannot hold is not written: symptoms, questionnaires, interventions, care
-planning, genetics, drugs other than riluzole and the study drug. Side of limb onset is lost
-("Onset: Limb"), respiratory onset becomes "Onset: Other". FVC is written as one trial in %
-predicted; the litre columns stay empty because a predicted normal volume would need a
-reference equation the cohort does not hold (writing one would invent data).
+planning, genetics, premorbid weight, drugs other than riluzole and the study drug. Side of
+limb onset is lost ("Onset: Limb"), respiratory onset becomes "Onset: Other". FVC is written
+as one trial in % predicted; the litre columns stay empty because a predicted normal volume
+would need a reference equation the cohort does not hold (writing one would invent data).
+
+Beside the tables, ``alscare_manifest.json`` (``alscare.exporters.proact_manifest``) lists
+what was dropped (field paths and how many patients had a value) and each patient's day 0 as
+a date, so that ``alscare import`` puts every day back on its date: together with merging,
+importing the folder back never overwrites the richer stored record.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from alscare.exporters.proact_manifest import write_manifest
 from alscare.frames import Cohort
 from alscare.record.models import ALSFRS_ITEMS
 from alscare.scores import alsfrs
@@ -152,7 +158,8 @@ def _vitals_table(v: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_proact(cohort: Cohort, folder: Path, release: Release = "2022") -> dict[str, Path]:
-    """Write the cohort's PRO-ACT tables into ``folder``; returns table -> path written."""
+    """Write the cohort's PRO-ACT tables and the manifest (key ``"manifest"``) into
+    ``folder``; returns table -> path written."""
     if release not in FILE_NAMES:
         raise ValueError(f"release = {release!r}: allowed: '2022' or '2016'")
     names = FILE_NAMES[release]
@@ -227,4 +234,6 @@ def write_proact(cohort: Cohort, folder: Path, release: Release = "2022") -> dic
         path = folder / names[key]
         df.to_csv(path, index=False)
         written[key] = path
+    written["manifest"] = write_manifest(folder, cohort, zero, release,
+                                         pd.concat([ril, study]))
     return written

@@ -4,6 +4,20 @@ A database is named by ``--db``, else the environment variable ``ALSCARE_DB``, e
 SQLite file ``~/.local/share/alscare/alscare.db``. A bare path means a SQLite file;
 ``postgresql://`` (or ``postgres://``) URLs are served by psycopg 3 (``postgresql+psycopg://``);
 any other SQLAlchemy URL is used as given.
+
+Concurrent writers (several importers, a web server) share a database safely:
+
+- SQLite runs in WAL mode (readers never block the writer, nor the writer the readers) with a
+  busy timeout, and every write transaction begins ``BEGIN IMMEDIATE`` (:func:`writing`), so a
+  writer takes the write lock before it reads what it will change and never has to upgrade a
+  read lock (which fails at once with "database is locked" whatever the timeout);
+- PostgreSQL runs at READ COMMITTED; the repository locks the rows it changes;
+- a transaction that still loses (lock time-out, deadlock) is retried whole with backoff
+  (``alscare.store.retry``);
+- schema migrations are serialised: PostgreSQL ``pg_advisory_xact_lock`` around the Alembic
+  upgrade, SQLite its write lock, so two processes creating a fresh database both succeed.
+
+A SQLite file and the folders alscare creates for it are private (``alscare.store.privacy``).
 """
 
 from __future__ import annotations
@@ -19,12 +33,22 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from alscare.store.privacy import private_file, private_folder
+from alscare.store.retry import retrying
+
 DEFAULT_DB = Path("~/.local/share/alscare/alscare.db")
 MIGRATIONS = Path(__file__).with_name("migrations")
+# How long a SQLite writer waits for the write lock before the transaction is retried.
+SQLITE_BUSY_TIMEOUT_S = 30.0
+# pg_advisory_xact_lock key serialising alscare's schema migrations on one database.
+MIGRATION_LOCK_KEY = 0x616C_7363_6D69_6772  # "alscmigr"
+WRITE_OPTION = "alscare_write"
+# A database as the store's functions take it: a path, a URL, an Engine, or None (the default).
+Target = str | os.PathLike | Engine | None
 
 
 class StoreError(ValueError):
@@ -43,9 +67,10 @@ def resolve_url(db: str | os.PathLike | None = None) -> str:
     return f"sqlite:///{Path(raw).expanduser().resolve()}"
 
 
-def _sqlite_transactions(engine: Engine) -> None:
+def _sqlite_transactions(engine: Engine, file_backed: bool) -> None:
     """Let SQLAlchemy, not pysqlite, begin transactions, so that SAVEPOINTs (one per patient)
-    and transactional DDL work; and enforce foreign keys. Recipe: SQLAlchemy's SQLite dialect
+    and transactional DDL work; enforce foreign keys; WAL journal for a file. Write
+    transactions (:func:`writing`) begin IMMEDIATE. Recipe: SQLAlchemy's SQLite dialect
     documentation, "Serializable isolation / Savepoints / Transactional DDL"."""
 
     @event.listens_for(engine, "connect")
@@ -53,15 +78,32 @@ def _sqlite_transactions(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
+        if file_backed:
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _sqlite_file(database: str) -> Path:
+    path = Path(database)
+    if path.is_dir():
+        raise StoreError(f"cannot use database {path}: it is a folder, not a SQLite file")
+    try:
+        private_folder(path.parent)
+        private_file(path)
+    except OSError as e:
+        what = "the folder of " if not path.parent.is_dir() else ""
+        raise StoreError(f"cannot create {what}{path}: {e.strerror or e}") from None
+    return path
 
 
 def make_engine(db: str | os.PathLike | Engine | None = None) -> Engine:
-    """An engine for a database name (see :func:`resolve_url`); an Engine is returned as is."""
+    """An engine for a database name (see :func:`resolve_url`); an Engine is returned as is.
+    A SQLite file is created empty and private if it does not exist."""
     if isinstance(db, Engine):
         return db
     try:
@@ -69,14 +111,11 @@ def make_engine(db: str | os.PathLike | Engine | None = None) -> Engine:
     except ArgumentError:
         raise StoreError(f"{db!r} is neither a file path nor a database URL") from None
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            try:
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise StoreError(f"cannot create the folder of {url.database}: "
-                                 f"{e.strerror or e}") from None
-        engine = create_engine(url)
-        _sqlite_transactions(engine)
+        file_backed = bool(url.database) and url.database != ":memory:"
+        if file_backed:
+            _sqlite_file(url.database)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        _sqlite_transactions(engine, file_backed)
         return engine
     try:
         return create_engine(url, pool_pre_ping=True)
@@ -88,6 +127,28 @@ def make_engine(db: str | os.PathLike | Engine | None = None) -> Engine:
 def display_url(engine: Engine) -> str:
     """The URL with its password hidden, for messages."""
     return engine.url.render_as_string(hide_password=True)
+
+
+def reason(e: BaseException) -> str:
+    """The first line of a database error's own message (no SQL, no parameters)."""
+    text_ = str(getattr(e, "orig", None) or e).strip()
+    return text_.splitlines()[0] if text_ else type(e).__name__
+
+
+def unusable(engine: Engine, e: BaseException) -> StoreError:
+    """A StoreError naming the database (password hidden) and why it cannot be used."""
+    why = reason(e)
+    if "file is not a database" in why:
+        why = "the file is not a SQLite database"
+    return StoreError(f"cannot open database {display_url(engine)}: {why}")
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction: on SQLite ``BEGIN IMMEDIATE`` (the write lock first, waiting up
+    to the busy timeout), elsewhere a plain transaction. Commits on success."""
+    with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+        yield conn
 
 
 def _config() -> Config:
@@ -107,14 +168,31 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def _upgrade(engine: Engine, revision: str) -> None:
+    cfg = _config()
+    with writing(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                         {"key": MIGRATION_LOCK_KEY})
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def upgrade_to(engine: Engine, revision: str) -> None:
+    """Alembic ``upgrade`` to ``revision`` in one transaction, serialised against any other
+    process migrating the same database (see the module's docstring)."""
+    retrying(lambda: _upgrade(engine, revision))
+
+
 def init_db(db: str | os.PathLike | Engine | None = None) -> Engine:
     """Create or upgrade the schema to the newest migration (``alembic upgrade head``);
-    safe to run on an up-to-date database."""
+    safe to run on an up-to-date database and from several processes at once."""
     engine = make_engine(db)
-    cfg = _config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    try:
+        if current_revision(engine) != head_revision():
+            upgrade_to(engine, "head")
+    except DBAPIError as e:
+        raise unusable(engine, e) from None
     return engine
 
 
@@ -123,7 +201,7 @@ def require_schema(engine: Engine) -> None:
     try:
         current = current_revision(engine)
     except Exception as e:  # unreachable server, bad URL, missing file permissions
-        raise StoreError(f"cannot open database {display_url(engine)}: {e}") from None
+        raise unusable(engine, e) from None
     head = head_revision()
     if current is None:
         raise StoreError(f"database {display_url(engine)} holds no alscare tables; run "
@@ -131,6 +209,13 @@ def require_schema(engine: Engine) -> None:
     if current != head:
         raise StoreError(f"database {display_url(engine)} is at schema revision {current}, "
                          f"this alscare needs {head}; run `alscare db init --db URL` to upgrade")
+
+
+def open_store(db: str | os.PathLike | Engine | None = None) -> Engine:
+    """An engine on an initialised, up-to-date database (else :class:`StoreError`)."""
+    engine = make_engine(db)
+    require_schema(engine)
+    return engine
 
 
 @contextmanager

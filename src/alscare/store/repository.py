@@ -1,15 +1,27 @@
 """Canonical records in and out of the database, and cohorts read as frames.
 
-Writing (:func:`save_records`) is transactional per patient and idempotent:
+Writing (:func:`save_records`) never silently replaces a stored patient:
 
-- every patient is written inside its own SAVEPOINT, so a patient the database refuses is rolled
-  back alone and reported while the others are kept; a refused record writes nothing;
-- patients are committed in chunks (one transaction per ``chunk_size`` patients, each chunk first
-  tried as one bulk insert), so a crash loses at most the uncommitted chunk, never half a patient;
-- a patient already stored is replaced as a whole (all their rows deleted, then written again),
-  unless the record is byte-for-byte the same (same SHA-256 of its canonical JSON, of the
-  recorded totals kept beside it and of the version of the warning rules, ``record_digest``):
-  then nothing is written and it counts as unchanged.
+- a new patient is added (version 1);
+- a patient already stored is **merged** with the incoming record (``alscare.store.merge``):
+  new visits and list entries are added, empty fields filled; the same content is
+  **unchanged** (nothing written); a field whose stored value differs is a **conflict** and the
+  patient is **refused** whole, each conflict named (field path, stored and incoming value);
+- with ``replace=True`` the incoming record is written as it is (**replaced**);
+- every merged or replaced record's previous content is kept as a prior version
+  (``alscare.store.versions``: history, versions, deletion, rollback);
+- each call is an import run (``alscare.store.runs``), and every patient it adds, merges or
+  replaces gets an audit entry (``alscare.store.audit``).
+
+Transactions: patients are written in chunks (one write transaction per ``chunk_size``
+patients, first tried as one bulk write, then patient by patient in SAVEPOINTs if the
+database refuses something, so a refused patient is rolled back alone); a chunk that loses a
+race with another writer (SQLite busy, PostgreSQL deadlock) is retried whole. Stored rows of
+the chunk's patients are locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's write lock)
+before they are compared, so two importers never merge into the same record at once; a
+patient another importer inserted meanwhile (unique-key race) is re-read and compared, so
+identical data counts as unchanged. A crash loses at most the uncommitted chunk, never half a
+patient; the run stays ``running`` (visible) and can be resumed or rolled back.
 
 ALSFRS-R totals recorded without items (PRO-ACT rows with ``ALSFRS_R_Total`` only) have no
 field in the canonical record; ``save_records(..., recorded_totals=...)`` stores them with their
@@ -17,17 +29,14 @@ visit (and in the digest), :func:`load_cohort` reads them back, :func:`load_reco
 
 Reading a cohort (:func:`load_cohort`) reads each table once with ``pandas.read_sql`` and builds
 the same frames as ``alscare.frames.from_records`` with column operations, so a registry of
-10,000 patients loads without building 10,000 record objects.
+10,000 patients loads without building 10,000 record objects; ``ids=`` reads only those
+patients.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import os
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,12 +49,11 @@ from sqlalchemy import (
     Engine,
     Table,
     cast,
-    delete,
     func,
     literal,
     select,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from alscare.frames import (
     EPOCH,
@@ -58,236 +66,393 @@ from alscare.frames import (
     finish_frames,
 )
 from alscare.record.models import PatientRecord
-from alscare.record.validation import WARNING_RULES, record_warnings
-from alscare.store.engine import make_engine, require_schema
-from alscare.store.tables import (
-    PATIENT_TABLES,
-    VISIT_BLOCKS,
-    care,
-    caregivers,
-    data_warnings,
-    genetics,
-    interventions,
-    medications,
-    patients,
-    visits,
+from alscare.store import audit, runs
+from alscare.store.engine import Target, open_store, reason, writing
+from alscare.store.merge import Conflict, merge_records
+from alscare.store.retry import is_transient, retrying
+from alscare.store.rows import (
+    MAX_IN_LIST,
+    StoredRecord,
+    collect_rows,
+    content_digest,
+    delete_children,
+    read_stored,
+    record_digest,
+    record_rows,
+    storable,
+    write_rows,
+)
+from alscare.store.tables import PATIENT_TABLES, patients, record_versions, visits
+from alscare.store.versions import (
+    RecordVersion,
+    RollbackSummary,
+    archive_row,
+    delete_patient,
+    load_record,
+    record_history,
+    rollback_run,
 )
 
-Target = str | os.PathLike | Engine | None
-
+__all__ = [
+    "Conflict", "ImportSummary", "PatientSummary", "RecordVersion", "Refusal",
+    "RollbackSummary", "content_digest", "delete_patient", "load_cohort", "load_record",
+    "load_records", "patient_ids", "patient_summaries", "record_digest", "record_history",
+    "record_rows", "rollback_run", "save_records",
+]
 
 @dataclass(frozen=True)
 class Refusal:
-    """A patient not written, and why."""
+    """A patient not written, and why (with each conflicting field for a conflict)."""
 
     patient_id: str | None
     reason: str
+    conflicts: tuple[Conflict, ...] = ()
 
     def __str__(self) -> str:
         who = f"patient {self.patient_id!r}" if self.patient_id is not None else "record"
-        return f"{who} refused: {self.reason}"
+        text = f"{who} refused: {self.reason}"
+        if self.conflicts:
+            text += ": " + "; ".join(map(str, self.conflicts))
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        """For a ``*.errors.jsonl`` report (values as JSON)."""
+        return {"patient_id": self.patient_id, "reason": self.reason,
+                "conflicts": [{"path": c.path, "stored": c.stored, "incoming": c.incoming}
+                              for c in self.conflicts]}
 
 
 @dataclass
 class ImportSummary:
-    """What one :func:`save_records` call did, patient by patient."""
+    """What one :func:`save_records` call did, patient by patient: ids that were new,
+    merged, replaced or unchanged, and the refusals (conflicts among them)."""
 
-    added: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    run_id: int | None = None
+
+    @property
+    def added(self) -> list[str]:
+        """The new patients (the name before merging existed)."""
+        return self.new
 
     @property
     def imported(self) -> int:
-        return len(self.added) + len(self.replaced)
+        """Patients written: new, merged and replaced."""
+        return len(self.new) + len(self.merged) + len(self.replaced)
 
+    @property
+    def conflicts(self) -> list[Refusal]:
+        return [r for r in self.refused if r.conflicts]
 
-# --------------------------------------------------------------------------- record -> rows
+    def counts(self) -> dict[str, int]:
+        return {"new": len(self.new), "merged": len(self.merged),
+                "replaced": len(self.replaced), "unchanged": len(self.unchanged),
+                "refused": len(self.refused)}
 
-
-def _nul_path(x: Any, path: str = "") -> str | None:
-    """Where a NUL character sits in a dumped record (PostgreSQL cannot store one in text;
-    SQLite would, so both backends refuse it alike). Unpaired surrogates, the other text no
-    database holds, are already refused by the record model."""
-    if isinstance(x, str):
-        return path or "(record)" if "\x00" in x else None
-    items = x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else ()
-    for k, v in items:
-        found = _nul_path(v, f"{path}[{k}]" if isinstance(k, int) else f"{path}.{k}".lstrip("."))
-        if found:
-            return found
-    return None
-
-
-def _sha256(canonical_json: str) -> str:
-    return hashlib.sha256(canonical_json.encode("utf-8")).hexdigest()
-
-
-def _digest(canonical_json: str, totals: Mapping[str, int] | None) -> str:
-    text = canonical_json + f"\nwarning rules {WARNING_RULES}"
-    if totals:
-        text += "\nalsfrs_r_total_recorded " + json.dumps(dict(sorted(totals.items())))
-    return _sha256(text)
-
-
-def record_digest(rec: PatientRecord, totals: Mapping[str, int] | None = None) -> str:
-    """SHA-256 of what is stored for a patient: the record's canonical JSON, the recorded
-    totals kept beside it (``save_records``) and the version of the warning rules whose
-    findings are stored with it (a re-import after the rules change rewrites the patient).
-    Equal digests, equal stored patients."""
-    return _digest(rec.model_dump_json(), totals)
-
-
-def _storable(rec: PatientRecord, totals: Mapping[str, int] | None = None
-              ) -> tuple[str | None, str | None]:
-    """(digest, None) for a record the database can hold, else (None, why not)."""
-    text = rec.model_dump_json()
-    if "\\u0000" in text:  # JSON's escape of NUL; a literal backslash-u0000 just costs a look
-        where = _nul_path(rec.model_dump())
-        if where:
-            return None, f"{where}: text contains a NUL character, which cannot be stored"
-    return _digest(text, totals), None
-
-
-def _visit_row(pid: str, seq: int, v: dict[str, Any],
-               totals: Mapping[str, int] | None = None) -> dict[str, Any]:
-    row: dict[str, Any] = {"patient_id": pid, "seq": seq, "date": v["date"],
-                           "weight_kg": v["weight_kg"],
-                           "alsfrs_r_total_recorded": (totals or {}).get(v["date"].isoformat())}
-    for block, columns in VISIT_BLOCKS.items():
-        obj = v[block]
-        row[f"has_{block}"] = obj is not None
-        for name, column in columns.items():
-            row[column] = obj[name] if obj is not None else None
-    return row
-
-
-def _listed(pid: str, items: list[dict]) -> list[dict]:
-    return [{"patient_id": pid, "seq": i, **item} for i, item in enumerate(items)]
-
-
-def record_rows(rec: PatientRecord, digest: str, now: dt.datetime,
-                totals: Mapping[str, int] | None = None) -> dict[Table, list[dict]]:
-    """One record as rows of every table (the inverse of :func:`_record_from_rows`), with the
-    visits' recorded totals without items (``totals``: {ISO date: total})."""
-    d = rec.model_dump()
-    patient = d["patient"]
-    pid = patient["id"]
-    genes = patient.pop("genetics")
-    care_block = d["care"]
-    caregiver = care_block.pop("caregiver") if care_block is not None else None
-    return {
-        patients: [{**patient, "deceased_date": d["deceased_date"], "record_sha256": digest,
-                    "imported_at": now}],
-        genetics: _listed(pid, genes),
-        visits: [_visit_row(pid, i, v, totals) for i, v in enumerate(d["visits"])],
-        medications: _listed(pid, d["medications"]),
-        interventions: _listed(pid, d["interventions"]),
-        care: [{"patient_id": pid, **care_block}] if care_block is not None else [],
-        caregivers: [{"patient_id": pid, **caregiver}] if caregiver is not None else [],
-        data_warnings: _listed(pid, [{"code": w.code, "summary": w.summary,
-                                      "because": list(w.because)}
-                                     for w in record_warnings(rec)]),
-    }
+    def extend(self, other: ImportSummary) -> None:
+        for name in ("new", "merged", "replaced", "unchanged", "refused"):
+            getattr(self, name).extend(getattr(other, name))
 
 
 # --------------------------------------------------------------------------- writing
 
 
-def _delete_patients(conn: Connection, ids: list[str]) -> None:
-    for table in PATIENT_TABLES:  # children first
-        key = table.c.id if table is patients else table.c.patient_id
-        conn.execute(delete(table).where(key.in_(ids)))
+@dataclass(frozen=True)
+class _Incoming:
+    record: PatientRecord
+    digest: str
+    totals: dict[str, int]
+
+    @property
+    def pid(self) -> str:
+        return self.record.patient.id
 
 
-def _write(conn: Connection, batch: list[tuple[PatientRecord, str]], stored: set[str],
-           now: dt.datetime, totals: Mapping[str, Mapping[str, int]]) -> None:
-    """Replace (or add) every patient of ``batch``; the caller holds the transaction."""
-    replace = [rec.patient.id for rec, _ in batch if rec.patient.id in stored]
-    if replace:
-        _delete_patients(conn, replace)
-    by_table: dict[Table, list[dict]] = defaultdict(list)
-    for rec, digest in batch:
-        for table, rows in record_rows(rec, digest, now, totals.get(rec.patient.id)).items():
-            by_table[table].extend(rows)
-    for table in reversed(PATIENT_TABLES):  # parents first
-        if by_table[table]:
-            conn.execute(table.insert(), by_table[table])
+@dataclass(frozen=True)
+class _Run:
+    id: int
+    actor: str
+    origin: str
+    replace: bool
 
 
-def _save_chunk(engine: Engine, chunk: list[tuple[PatientRecord, str]],
-                summary: ImportSummary, totals: Mapping[str, Mapping[str, int]]) -> None:
-    ids = [rec.patient.id for rec, _ in chunk]
+# What a plan writes: new rows, a merge, a replacement, or a rewrite of an unchanged record
+# whose stored digest is stale (the warning rules changed).
+WRITES = ("new", "merged", "replaced", "refresh")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to do with one incoming patient."""
+
+    kind: str  # one of WRITES, "unchanged" or "refused"
+    item: _Incoming
+    record: PatientRecord | None = None
+    totals: Mapping[str, int] | None = None
+    digest: str | None = None
+    prior: StoredRecord | None = None
+    version: int = 1
+    changes: tuple[str, ...] = ()
+    refusal: Refusal | None = None
+
+    @property
+    def pid(self) -> str:
+        return self.item.pid
+
+    def refused(self, why: str) -> _Plan:
+        return _Plan("refused", self.item, refusal=Refusal(self.pid, why))
+
+
+def _decide(item: _Incoming, head: Mapping[str, Any] | None, stored: StoredRecord | None,
+            replace: bool, fresh_version: int) -> _Plan:
+    """New, unchanged, merged, replaced or refused: the rules of the module's docstring."""
+    if head is None:
+        return _Plan("new", item, item.record, item.totals, item.digest, version=fresh_version)
+    if head["record_sha256"] == item.digest:
+        return _Plan("unchanged", item)
+    assert stored is not None
+    if replace and not (stored.record == item.record and stored.totals == item.totals):
+        return _Plan("replaced", item, item.record, item.totals, item.digest, stored,
+                     stored.version + 1)
+    result = merge_records(stored.record, item.record, stored.totals, item.totals)
+    if result.conflicts:
+        return _Plan("refused", item, refusal=Refusal(
+            item.pid, f"{len(result.conflicts)} field(s) conflict with the stored record; "
+            "nothing was written", tuple(result.conflicts)))
+    if result.unchanged:
+        digest = record_digest(stored.record, stored.totals)
+        if digest == head["record_sha256"]:
+            return _Plan("unchanged", item)
+        return _Plan("refresh", item, stored.record, stored.totals, digest, stored,
+                     stored.version)
+    assert result.record is not None
+    digest, problem = storable(result.record, result.totals)
+    if digest is None:
+        return _Plan("refused", item, refusal=Refusal(item.pid, problem or "cannot be stored"))
+    return _Plan("merged", item, result.record, result.totals, digest, stored,
+                 stored.version + 1, tuple(result.changes))
+
+
+def _lock_heads(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The ``patients`` rows of these ids, locked until the transaction ends (PostgreSQL;
+    on SQLite the write transaction already excludes every other writer)."""
+    q = (select(patients.c.id, patients.c.record_sha256, patients.c.version,
+                patients.c.import_run_id, patients.c.imported_at)
+         .where(patients.c.id.in_(sorted(ids))).order_by(patients.c.id).with_for_update())
+    return {r["id"]: dict(r) for r in conn.execute(q).mappings()}
+
+
+def _fresh_versions(conn: Connection, ids: list[str]) -> dict[str, int]:
+    """The version number a new patient gets: 1, or one past a deleted earlier record's."""
+    if not ids:
+        return {}
+    q = (select(record_versions.c.patient_id, func.max(record_versions.c.version))
+         .where(record_versions.c.patient_id.in_(ids))
+         .group_by(record_versions.c.patient_id))
+    return {pid: int(v) + 1 for pid, v in conn.execute(q)}
+
+
+def _apply(conn: Connection, plans: list[_Plan], run: _Run) -> None:
+    """Write the plans (all of WRITES); the caller holds the transaction or a SAVEPOINT."""
     now = dt.datetime.now(dt.UTC)
-    with engine.begin() as conn:
-        stored = dict(conn.execute(
-            select(patients.c.id, patients.c.record_sha256).where(patients.c.id.in_(ids))
-        ).all())
-        todo = []
-        for rec, digest in chunk:
-            if stored.get(rec.patient.id) == digest:
-                summary.unchanged.append(rec.patient.id)
-            else:
-                todo.append((rec, digest))
+    rewrite = [p.pid for p in plans if p.kind != "new"]
+    if rewrite:
+        delete_children(conn, rewrite)
+    archived = [archive_row(p.prior, reason=p.kind, archived_by_run=run.id, actor=run.actor,
+                            at=now) for p in plans if p.kind in ("merged", "replaced")
+                if p.prior is not None]
+    if archived:
+        conn.execute(record_versions.insert(), archived)
+
+    def rows(p: _Plan):
+        assert p.record is not None and p.digest is not None
+        if p.kind == "refresh" and p.prior is not None:  # same content, same version
+            head = p.prior.head
+            return record_rows(p.record, p.digest, head["imported_at"], p.totals,
+                               version=p.version, run_id=head["import_run_id"])
+        return record_rows(p.record, p.digest, now, p.totals, version=p.version,
+                           run_id=run.id)
+
+    write_rows(conn, collect_rows(rows(p) for p in plans), existing=rewrite)
+
+
+def _write_one(conn: Connection, plan: _Plan, run: _Run, race: bool = True) -> _Plan:
+    """One patient in its own SAVEPOINT; a new patient that another writer stored meanwhile
+    (unique-key race) is re-read and decided again, once."""
+    try:
+        with conn.begin_nested():
+            _apply(conn, [plan], run)
+        return plan
+    except SQLAlchemyError as e:
+        if is_transient(e):
+            raise
+        if isinstance(e, IntegrityError) and plan.kind == "new" and race:
+            head = _lock_heads(conn, [plan.pid]).get(plan.pid)
+            if head is not None:
+                stored = read_stored(conn, [plan.pid]).get(plan.pid)
+                again = _decide(plan.item, head, stored, run.replace, 1)
+                return _write_one(conn, again, run, race=False) if again.kind in WRITES \
+                    else again
+        return plan.refused(f"the database refused it: {reason(e)}")
+
+
+def _redecide_new(conn: Connection, plans: list[_Plan], run: _Run) -> list[_Plan] | None:
+    """After a unique-key failure: the plans again, with the "new" patients that another
+    writer stored meanwhile re-read and decided again; None if no such patient."""
+    ids = [p.pid for p in plans if p.kind == "new"]
+    heads = _lock_heads(conn, ids) if ids else {}
+    if not heads:
+        return None
+    digests = {p.pid: p.item.digest for p in plans}
+    stored = read_stored(conn, [pid for pid, h in heads.items()
+                                if h["record_sha256"] != digests[pid]])
+    return [_decide(p.item, heads[p.pid], stored.get(p.pid), run.replace, 1)
+            if p.kind == "new" and p.pid in heads else p for p in plans]
+
+
+def _write(conn: Connection, plans: list[_Plan], run: _Run) -> list[_Plan]:
+    """All plans in one SAVEPOINT; after a unique-key race, once more with the patients
+    another writer stored re-decided; if the database still refuses, one by one."""
+    for attempt in range(2):
+        todo = [p for p in plans if p.kind in WRITES]
         if not todo:
-            return
-        written: list[tuple[PatientRecord, str]] = []
+            return plans
         try:
             with conn.begin_nested():
-                _write(conn, todo, set(stored), now, totals)
-            written = todo
-        except SQLAlchemyError:
-            # Something in the chunk was refused: redo it one patient per SAVEPOINT to keep
-            # every patient that the database accepts and name the ones it does not.
-            for item in todo:
-                try:
-                    with conn.begin_nested():
-                        _write(conn, [item], set(stored), now, totals)
-                    written.append(item)
-                except SQLAlchemyError as e:
-                    reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-                    summary.refused.append(Refusal(item[0].patient.id,
-                                                   f"the database refused it: {reason}"))
-        for rec, _ in written:
-            (summary.replaced if rec.patient.id in stored else summary.added).append(
-                rec.patient.id)
+                _apply(conn, todo, run)
+            return plans
+        except SQLAlchemyError as e:
+            if is_transient(e):
+                raise
+            again = _redecide_new(conn, plans, run) \
+                if attempt == 0 and isinstance(e, IntegrityError) else None
+            if again is None:
+                break
+            plans = again
+    return [_write_one(conn, p, run) if p.kind in WRITES else p for p in plans]
+
+
+def _changed_fields(paths: Iterable[str]) -> list[str]:
+    """Field paths without their entry labels (which hold dates): no data values in the
+    audit log."""
+    import re
+
+    return sorted({re.sub(r"\[[^\]]*\]", "[]", p) for p in paths})
+
+
+def _audit_entries(plans: list[_Plan], run: _Run) -> list[audit.AuditEntry]:
+    out = []
+    for p in plans:
+        if p.kind not in ("new", "merged", "replaced"):
+            continue
+        detail: dict[str, Any] = {"run": run.id, "version": p.version}
+        if p.kind == "merged":
+            detail["fields"] = _changed_fields(p.changes)
+        action = {"new": "record.created"}.get(p.kind, f"record.{p.kind}")
+        out.append(audit.AuditEntry(run.actor, action, p.pid, detail, run.origin))
+    return out
+
+
+def _summary(plans: list[_Plan]) -> ImportSummary:
+    s = ImportSummary()
+    for p in plans:
+        if p.kind == "refused":
+            assert p.refusal is not None
+            s.refused.append(p.refusal)
+        else:
+            kind = "unchanged" if p.kind == "refresh" else p.kind
+            getattr(s, kind).append(p.pid)
+    return s
+
+
+def _save_chunk(engine: Engine, chunk: list[_Incoming], run: _Run) -> ImportSummary:
+    """One write transaction for a chunk of patients; its summary once committed."""
+    ids = [i.pid for i in chunk]
+    with writing(engine) as conn:
+        heads = _lock_heads(conn, ids)
+        differing = [i.pid for i in chunk
+                     if i.pid in heads and heads[i.pid]["record_sha256"] != i.digest]
+        stored = read_stored(conn, differing)
+        fresh = _fresh_versions(conn, [pid for pid in ids if pid not in heads])
+        plans = [_decide(i, heads.get(i.pid), stored.get(i.pid), run.replace,
+                         fresh.get(i.pid, 1)) for i in chunk]
+        plans = _write(conn, plans, run)
+        summary = _summary(plans)
+        runs.add_counts(conn, run.id, summary.counts())
+        audit.append_many(conn, _audit_entries(plans, run))
+    return summary
+
+
+def _chunks(records: Iterable[PatientRecord], totals: Mapping[str, Mapping[str, int]],
+            skipped: list[Refusal], chunk_size: int) -> Iterator[list[_Incoming]]:
+    """Storable records in chunks; the unstorable and repeated ones go to ``skipped``."""
+    seen: set[str] = set()
+    chunk: list[_Incoming] = []
+    for rec in records:
+        pid = rec.patient.id
+        mine = dict(totals.get(pid) or {})
+        digest, problem = storable(rec, mine)
+        if pid in seen:
+            skipped.append(Refusal(pid, "this patient id appears more than once in the input; "
+                                        "the first record was kept"))
+        elif digest is None:
+            skipped.append(Refusal(pid, problem or "cannot be stored"))
+        else:
+            seen.add(pid)
+            chunk.append(_Incoming(rec, digest, mine))
+        if len(chunk) >= chunk_size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def save_records(target: Target, records: Iterable[PatientRecord], *,
                  chunk_size: int = 500,
-                 recorded_totals: Mapping[str, Mapping[str, int]] | None = None
-                 ) -> ImportSummary:
-    """Store records (see the module's docstring for the transaction rules).
+                 recorded_totals: Mapping[str, Mapping[str, int]] | None = None,
+                 replace: bool = False, source: str | None = None,
+                 actor: str | None = None, origin: str = "cli",
+                 refused: Iterable[Refusal] = ()) -> ImportSummary:
+    """Store records as one import run (see the module's docstring for the rules).
 
     ``recorded_totals`` ({patient id: {ISO visit date: total}}, ``frames.recorded_totals``):
     ALSFRS-R totals recorded without items, which the canonical record cannot hold (PRO-ACT);
-    they are stored with the visit and read back by :func:`load_cohort`.
+    they are stored with the visit and read back by :func:`load_cohort`. ``replace``: write
+    each incoming record as it is instead of merging. ``source``, ``actor`` (default: the OS
+    user) and ``origin`` are recorded with the run and its audit entries; ``refused``: records
+    the caller already refused (input errors), counted with the run. ``records`` is read
+    lazily, one chunk at a time.
 
     A patient id given twice in one call is refused the second time (the first is kept): two
     different records for one patient in one input is a mistake to show, not to guess about.
     """
-    engine = make_engine(target)
-    require_schema(engine)
-    summary = ImportSummary()
-    seen: set[str] = set()
-    chunk: list[tuple[PatientRecord, str]] = []
-    totals = recorded_totals or {}
-    for rec in records:
-        pid = rec.patient.id
-        digest, problem = _storable(rec, totals.get(pid))
-        if pid in seen:
-            summary.refused.append(Refusal(pid, "this patient id appears more than once in the "
-                                                "input; the first record was kept"))
-        elif digest is None:
-            summary.refused.append(Refusal(pid, problem or "cannot be stored"))
-        else:
-            seen.add(pid)
-            chunk.append((rec, digest))
-        if len(chunk) >= chunk_size:
-            _save_chunk(engine, chunk, summary, totals)
-            chunk = []
-    if chunk:
-        _save_chunk(engine, chunk, summary, totals)
+    engine = open_store(target)
+    actor = actor or audit.current_actor()
+    summary = ImportSummary(refused=list(refused))
+    run = _Run(runs.start_run(engine, source=source, mode="replace" if replace else "merge",
+                              actor=actor, origin=origin, refused=len(summary.refused)),
+               actor, origin, replace)
+    summary.run_id = run.id
+    skipped: list[Refusal] = []
+    status, error = "completed", None
+    try:
+        for chunk in _chunks(records, recorded_totals or {}, skipped, chunk_size):
+            summary.extend(retrying(lambda c=chunk: _save_chunk(engine, c, run)))
+    except BaseException as e:
+        status, error = "failed", reason(e) if isinstance(e, Exception) else type(e).__name__
+        raise
+    finally:
+        summary.refused.extend(skipped)
+        try:
+            runs.finish_run(engine, run.id, status, actor=actor, origin=origin, error=error,
+                            refused=len(skipped))
+        except SQLAlchemyError:
+            if status == "completed":
+                raise
     return summary
 
 
@@ -296,64 +461,42 @@ def save_records(target: Target, records: Iterable[PatientRecord], *,
 
 def patient_ids(target: Target) -> list[str]:
     """Every stored patient id, sorted (by code point, whatever the database's collation)."""
-    engine = make_engine(target)
-    require_schema(engine)
-    with engine.connect() as conn:
+    with open_store(target).connect() as conn:
         return sorted(conn.execute(select(patients.c.id)).scalars())
-
-
-def _record_from_rows(p: dict, rows: dict[Table, list[dict]]) -> PatientRecord:
-    def without(row: dict, *keys: str) -> dict:
-        return {k: v for k, v in row.items() if k not in keys}
-
-    def visit(row: dict) -> dict:  # a recorded total without items has no record field
-        out = {"date": row["date"], "weight_kg": row["weight_kg"]}
-        for block, columns in VISIT_BLOCKS.items():
-            out[block] = ({name: row[column] for name, column in columns.items()}
-                          if row[f"has_{block}"] else None)
-        return out
-
-    patient = without(p, "deceased_date", "record_sha256", "imported_at")
-    patient["genetics"] = [without(r, "patient_id", "seq") for r in rows[genetics]]
-    care_block = None
-    if rows[care]:
-        care_block = without(rows[care][0], "patient_id")
-        care_block["caregiver"] = (without(rows[caregivers][0], "patient_id")
-                                   if rows[caregivers] else None)
-    return PatientRecord.model_validate({
-        "patient": patient,
-        "visits": [visit(r) for r in rows[visits]],
-        "medications": [without(r, "patient_id", "seq") for r in rows[medications]],
-        "interventions": [without(r, "patient_id", "seq") for r in rows[interventions]],
-        "care": care_block,
-        "deceased_date": p["deceased_date"],
-    })
 
 
 def load_records(target: Target, ids: Iterable[str] | None = None) -> list[PatientRecord]:
     """Stored records, in the order of ``ids`` (unknown ids are left out) or sorted by id."""
-    engine = make_engine(target)
-    require_schema(engine)
-    wanted = None if ids is None else list(dict.fromkeys(ids))
-    # Past a few hundred ids, reading everything and filtering beats a huge IN list.
-    filter_in_sql = wanted is not None and len(wanted) <= 500
-    children = [t for t in PATIENT_TABLES if t not in (patients, data_warnings)]
-    by_patient: dict[str, dict[Table, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    with engine.connect() as conn:
-        q = select(patients)
-        if filter_in_sql:
-            q = q.where(patients.c.id.in_(wanted))
-        heads = {r["id"]: dict(r) for r in conn.execute(q).mappings()}
-        for table in children:
-            q = select(table)
-            if filter_in_sql:
-                q = q.where(table.c.patient_id.in_(wanted))
-            if "seq" in table.c:
-                q = q.order_by(table.c.patient_id, table.c.seq)
-            for r in conn.execute(q).mappings():
-                by_patient[r["patient_id"]][table].append(dict(r))
-    order = sorted(heads) if wanted is None else [i for i in wanted if i in heads]
-    return [_record_from_rows(heads[i], by_patient[i]) for i in order]
+    with open_store(target).connect() as conn:
+        stored = read_stored(conn, ids)
+    order = sorted(stored) if ids is None else list(stored)
+    return [stored[i].record for i in order]
+
+
+@dataclass(frozen=True)
+class PatientSummary:
+    """One line of ``alscare patients list``."""
+
+    patient_id: str
+    last_visit: dt.date | None
+    visits: int
+    version: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"patient_id": self.patient_id, "visits": self.visits, "version": self.version,
+                "last_visit": self.last_visit.isoformat() if self.last_visit else None}
+
+
+def patient_summaries(target: Target) -> list[PatientSummary]:
+    """Every stored patient's id, last visit date, number of visits and version, by id."""
+    q = (select(patients.c.id, patients.c.version, func.max(visits.c.date),
+                func.count(visits.c.seq))
+         .select_from(patients.outerjoin(visits, visits.c.patient_id == patients.c.id))
+         .group_by(patients.c.id, patients.c.version))
+    with open_store(target).connect() as conn:
+        rows = conn.execute(q).all()
+    return sorted((PatientSummary(pid, last, int(n), int(version))
+                   for pid, version, last, n in rows), key=lambda s: s.patient_id)
 
 
 # --------------------------------------------------------------------------- reading cohorts
@@ -382,15 +525,19 @@ def _days_since_epoch(column: ColumnElement, dialect: str) -> ColumnElement:
     return cast(column - literal(EPOCH, Date), Double)
 
 
-def _read(conn: Connection, table: Table) -> pd.DataFrame:
-    """One whole table in a single query, date columns as days, booleans and text as stored."""
+def _read(conn: Connection, table: Table, ids: list[str] | None = None) -> pd.DataFrame:
+    """One table in a single query (all patients, or only ``ids``), date columns as days,
+    booleans and text as stored."""
     days = DAY_COLUMNS.get(table.name, {})
     columns = [
         _days_since_epoch(c, conn.dialect.name).label(days[c.name]) if c.name in days else c
         for c in table.c if not c.name.startswith("has_") and c.name not in (
-            "record_sha256", "imported_at")
+            "record_sha256", "imported_at", "version", "import_run_id")
     ]
     q = select(*columns)
+    key = table.c.id if table is patients else table.c.patient_id
+    if ids is not None:
+        q = q.where(key.in_(ids))
     if "seq" in table.c:
         q = q.order_by(table.c.seq)
     frame = pd.read_sql(q, conn)
@@ -398,8 +545,7 @@ def _read(conn: Connection, table: Table) -> pd.DataFrame:
         frame[name] = frame[name].astype(float)
     # Patients in code-point order of their ids (as load_records), whatever the database's
     # collation; a patient's rows keep their order in the record.
-    key = "id" if table is patients else "patient_id"
-    return frame.sort_values(key, kind="stable").reset_index(drop=True)
+    return frame.sort_values(key.name, kind="stable").reset_index(drop=True)
 
 
 def _python_missing(frame: pd.DataFrame) -> pd.DataFrame:
@@ -432,15 +578,25 @@ def _patient_frame(p: pd.DataFrame, g: pd.DataFrame, c: pd.DataFrame,
     return _python_missing(out)
 
 
-def load_cohort(target: Target) -> tuple[Cohort, list[dict[str, Any]]]:
-    """Every stored patient as a dated :class:`Cohort`, with the warnings found at import.
+def load_cohort(target: Target, ids: Iterable[str] | None = None
+                ) -> tuple[Cohort, list[dict[str, Any]]]:
+    """Every stored patient (or only those of ``ids``; unknown ids are left out) as a dated
+    :class:`Cohort`. With ``ids``, only their rows are
+    read (one patient by id is fast whatever the size of the registry).
 
     The second element (refused patients) is always empty: the database holds only records
     that were accepted."""
-    engine = make_engine(target)
-    require_schema(engine)
-    with engine.connect() as conn:
-        t = {table.name: _read(conn, table) for table in PATIENT_TABLES}
+    wanted = None if ids is None else list(dict.fromkeys(ids))
+    with open_store(target).connect() as conn:
+        if wanted is not None and len(wanted) > MAX_IN_LIST:
+            t = {table.name: _read(conn, table) for table in PATIENT_TABLES}
+            key = {table.name: "id" if table is patients else "patient_id"
+                   for table in PATIENT_TABLES}
+            keep = set(wanted)
+            t = {name: f[f[key[name]].isin(keep)].reset_index(drop=True)
+                 for name, f in t.items()}
+        else:
+            t = {table.name: _read(conn, table, wanted) for table in PATIENT_TABLES}
     frames = finish_frames(
         _patient_frame(t["patients"], t["genetics"], t["care"], t["caregivers"]),
         t["visits"].reindex(columns=list(VISIT_COLUMNS)),

@@ -8,7 +8,13 @@
 - ``care`` and ``caregivers``: the optional ``care`` block and its ``caregiver`` (a row exists iff
   the block was given, so ``care: {}`` and no ``care`` stay different);
 - ``data_warnings``: the plausibility warnings found when the record was imported
-  (``alscare.record.validation.record_warnings``), so that a cohort loads without re-validating.
+  (``alscare.record.validation.record_warnings``), so that a cohort loads without re-validating;
+- ``record_versions``: every earlier version of a record (its canonical JSON), kept when a
+  record is merged, replaced, deleted or rolled back; ``patients.version`` numbers the current
+  one and ``patients.import_run_id`` names the run that wrote it (0004);
+- ``import_runs``: one row per import (and rollback), with its status and counts (0004);
+- ``audit_log``: the append-only, hash-chained log of who read or changed patient data, and
+  ``audit_head``, its one-row head (the chain's last id and hash, and its lock) (0005).
 
 A visit's sub-objects are columns of ``visits`` named as in ``alscare.frames`` (the ALSFRS-R item
 names, ``fvc_percent_predicted``..., ``symptom_<name>``, questionnaire and lab names); the flags
@@ -24,12 +30,14 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
     DateTime,
     Double,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     SmallInteger,
@@ -82,6 +90,9 @@ patients = Table(
     Column("deceased_date", Date),
     Column("record_sha256", Text, nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),  # 0004
+    Column("import_run_id", Integer),  # 0004: the run that wrote this version
+    Index("ix_patients_import_run_id", "import_run_id"),
 )
 
 genetics = Table(
@@ -159,6 +170,71 @@ data_warnings = Table(
     Column("code", Text, nullable=False),
     Column("summary", Text, nullable=False),
     Column("because", JSON, nullable=False),
+)
+
+# --------------------------------------------------------------------------- history (0004)
+
+record_versions = Table(
+    "record_versions", metadata,
+    # no foreign key: a deleted patient's versions stay
+    Column("patient_id", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("record_json", Text, nullable=False),  # the canonical JSON, as digested
+    Column("recorded_totals", JSON),  # {ISO visit date: ALSFRS-R total} kept beside it
+    Column("record_sha256", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),  # when it was stored
+    Column("archived_at", DateTime(timezone=True), nullable=False),  # when it was superseded
+    Column("reason", Text, nullable=False),  # merged | replaced | deleted | rolled_back
+    Column("written_by_run", Integer),  # the import run that stored it (none before 0004)
+    Column("archived_by_run", Integer),  # the run that superseded it (none for a deletion)
+    Column("actor", Text, nullable=False),  # who superseded it
+    Index("ix_record_versions_archived_by_run", "archived_by_run"),
+)
+
+import_runs = Table(
+    "import_runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", Text),
+    Column("mode", Text, nullable=False),  # merge | replace | rollback
+    Column("status", Text, nullable=False),  # running | completed | failed | rolled_back
+    Column("actor", Text, nullable=False),
+    Column("origin", Text),
+    Column("host", Text),
+    Column("pid", Integer),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("n_new", Integer, nullable=False, server_default="0"),
+    Column("n_merged", Integer, nullable=False, server_default="0"),
+    Column("n_replaced", Integer, nullable=False, server_default="0"),
+    Column("n_unchanged", Integer, nullable=False, server_default="0"),
+    Column("n_refused", Integer, nullable=False, server_default="0"),
+    Column("n_deleted", Integer, nullable=False, server_default="0"),  # by a rollback
+    Column("rolls_back", Integer),  # a rollback run: the run it undid
+    Column("error", Text),
+)
+
+# --------------------------------------------------------------------------- audit (0005)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("patient_id", Text),
+    Column("detail", JSON, nullable=False),
+    Column("origin", Text, nullable=False),
+    Column("prev_hash", Text, nullable=False),
+    Column("hash", Text, nullable=False),
+    Index("ix_audit_log_patient_id", "patient_id"),
+)
+
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("last_id", BigInteger, nullable=False),
+    Column("last_hash", Text, nullable=False),
 )
 
 # Tables holding one patient's rows, children before parents (the order to delete in).

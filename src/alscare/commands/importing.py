@@ -1,0 +1,132 @@
+"""What ``alscare import`` and ``alscare export`` do with the store, apart from their flags
+(``alscare.commands.io``): merge or replace, report refused and conflicting patients, roll a
+run back, and audit an export.
+
+Exit status of an import (../shared/contract/README.md): 2 when the input is refused and
+nothing is written (every patient refused, an unreadable input, an unusable database); 0 when
+the run went on past refused patients, which are named on stderr and listed in a JSON Lines
+report (``--errors``, default ``<PATH>.errors.jsonl`` beside the input), the last stderr line
+saying how many and where. An empty input is said ("no patients found").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from alscare.commands.patients import audit_read, fail
+from alscare.dates import DateError, parse_date
+from alscare.exporters.proact_manifest import dated_records, read_manifest
+from alscare.importers import load
+from alscare.record.models import PatientRecord
+from alscare.store.engine import (
+    StoreError,
+    display_url,
+    init_db,
+    open_store,
+    reason,
+)
+from alscare.store.repository import ImportSummary, Refusal, save_records
+from alscare.store.versions import rollback_run
+
+
+def reference_date(value: str | None) -> dt.date | None:
+    try:
+        return parse_date(value, "--reference-date")
+    except DateError as e:
+        fail(str(e))
+    return None
+
+
+def _read_for_import(path: Path, ref: dt.date | None
+                     ) -> tuple[list[PatientRecord], list[Refusal], dict[str, dict[str, int]]]:
+    """Any source through the one registry; a PRO-ACT folder's days are put on each
+    patient's own dates by its manifest when no --reference-date is given."""
+    manifest = read_manifest(path) if ref is None and path.is_dir() else None
+    loaded = load(path)
+    records, totals = loaded.as_records(ref)
+    refused = [Refusal(e["patient_id"], e["message"].split(" refused:", 1)[-1].strip())
+               for e in loaded.refused]
+    if manifest is not None and records:
+        records, totals = dated_records(records, totals, manifest)
+        typer.echo(f"alscare: {path}: days put on dates by {manifest.path.name}", err=True)
+    return records, refused, totals
+
+
+def run_import(path: Path, db: str | None, ref: dt.date | None, replace: bool,
+               errors: Path | None) -> None:
+    """``alscare import PATH``: read, store (merge or replace), report; exit 2 when every
+    patient was refused (nothing written), else 0 with the refused ones listed."""
+    if not path.exists():
+        fail(f"{path}: no such file or folder")
+    try:
+        records, refused, totals = _read_for_import(path, ref)
+    except ValueError as e:  # unreadable input (InputError)
+        fail(str(e))
+        return
+    if not records and not refused:
+        fail(f"{path}: no patients found; nothing imported")
+    try:
+        engine = init_db(db)
+        summary = save_records(engine, records, recorded_totals=totals, replace=replace,
+                               source=str(path), refused=refused)
+    except StoreError as e:
+        fail(str(e))
+        return
+    except SQLAlchemyError as e:  # the database failed mid-import (disk full, server gone)
+        fail(f"the import into {display_url(engine)} stopped: {reason(e)}; what was committed "
+              "stays (`alscare imports list`): run the import again to resume it, or roll "
+              "it back with `alscare import --rollback RUN_ID`")
+        return
+    for r in summary.refused:
+        typer.echo(f"alscare: {path}: {r}", err=True)
+    typer.echo(
+        f"alscare: imported {summary.imported} patients into {display_url(engine)} "
+        f"({len(summary.new)} new, {len(summary.merged)} merged, {len(summary.replaced)} "
+        f"replaced); {len(summary.unchanged)} unchanged; {len(summary.refused)} refused "
+        f"(import run {summary.run_id})")
+    if summary.refused:
+        _report_refused(summary, path, errors)
+    if summary.refused and not (summary.imported or summary.unchanged):
+        raise typer.Exit(2)
+
+
+def _report_refused(summary: ImportSummary, path: Path, errors: Path | None) -> None:
+    """The refused patients as JSON Lines (patient data: created private by the CLI's
+    umask), and the last stderr line saying how many and where."""
+    report = errors or path.with_name(path.name.removesuffix(path.suffix) + ".errors.jsonl")
+    lines = "".join(json.dumps({"source": str(path), **r.as_dict()}, ensure_ascii=False,
+                               default=str) + "\n" for r in summary.refused)
+    try:
+        report.write_text(lines, encoding="utf-8")
+        where = f"listed in {report}"
+    except OSError as e:
+        where = f"listed above (cannot write {report}: {e.strerror or e})"
+    advice = (f"; {len(summary.conflicts)} conflict with stored records: nothing of them was "
+              "written, `alscare import --replace` writes the incoming records as they are"
+              if summary.conflicts else "")
+    typer.echo(f"alscare: {len(summary.refused)} refused{advice}; {where}", err=True)
+
+
+def rollback(run_id: int, db: str | None) -> None:
+    """``alscare import --rollback RUN_ID``."""
+    try:
+        engine = open_store(db)
+        done = rollback_run(engine, run_id)
+    except StoreError as e:
+        fail(str(e))
+        return
+    typer.echo(f"alscare: rolled back import run {run_id} in {display_url(engine)}: "
+               f"{len(done.restored)} patients restored to their earlier version, "
+               f"{len(done.deleted)} added by it deleted (rollback recorded as run "
+               f"{done.rollback_run_id})")
+
+
+def audit_export(db: str | None, format: str, n: int, out: Path) -> None:
+    """An export reads patient data: one audit entry (who, how many, where to)."""
+    audit_read(db, "records.exported", detail={"format": format, "patients": n,
+                                               "out": str(out)})
