@@ -23,7 +23,7 @@ from tests.conftest import VIGNETTES, load_vignette
 
 
 def patients(count: int, prefix: str) -> list[PatientRecord]:
-    base = parse_record(load_vignette(VIGNETTES[0])["record"])[0]
+    base = parse_record(load_vignette(VIGNETTES[0])["record"])
     return [base.model_copy(update={"patient": base.patient.model_copy(
         update={"id": f"{prefix}{i:04d}"})}) for i in range(count)]
 

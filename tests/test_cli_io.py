@@ -27,7 +27,7 @@ def alscare(*args: str, env: dict | None = None):
 
 
 def vignette_records():
-    return sorted((parse_record(load_vignette(p)["record"])[0] for p in VIGNETTES),
+    return sorted((parse_record(load_vignette(p)["record"]) for p in VIGNETTES),
                   key=lambda r: r.patient.id)
 
 
@@ -138,7 +138,7 @@ def test_import_fhir_bundle(db_url, tmp_path):
     assert r.exit_code == 0, r.stderr
     expected, refused = records_from_bundle(json.loads(src.read_text()), str(src))
     assert not refused
-    assert load_records(db_url) == sorted((rec for rec, _ in expected),
+    assert load_records(db_url) == sorted((rec for rec in expected),
                                           key=lambda r: r.patient.id)
 
 
@@ -216,19 +216,19 @@ def test_export_records_in_every_shape(stored, tmp_path):
     r = alscare("export", "--db", db_url, "--format", "records", "--out", out)
     assert r.exit_code == 0, r.stderr
     lines = out.read_text().splitlines()
-    assert [parse_record(json.loads(x))[0] for x in lines] == records
+    assert [parse_record(json.loads(x)) for x in lines] == records
 
     folder = tmp_path / "folder"
     r = alscare("export", "--db", db_url, "--format", "records", "--out", folder,
                 "--patient", "P03", "--patient", "P01")
     assert r.exit_code == 0, r.stderr
     assert sorted(p.name for p in folder.iterdir()) == ["P01.json", "P03.json"]
-    assert parse_record(json.loads((folder / "P03.json").read_text()))[0] == records[2]
+    assert parse_record(json.loads((folder / "P03.json").read_text())) == records[2]
 
     single = tmp_path / "p05.json"
     assert alscare("export", "--db", db_url, "--format", "records", "--out", single,
                    "--patient", "P05").exit_code == 0
-    assert parse_record(json.loads(single.read_text()))[0] == records[4]
+    assert parse_record(json.loads(single.read_text())) == records[4]
 
     missing = alscare("export", "--db", db_url, "--format", "records", "--out", folder,
                       "--patient", "P99")
@@ -244,7 +244,7 @@ def test_export_fhir_and_proact_read_back(stored, tmp_path):
     assert r.exit_code == 0, r.stderr
     back, refused = records_from_bundle(json.loads(bundle.read_text()), str(bundle))
     assert not refused
-    assert sorted(rec.patient.id for rec, _ in back) == [r.patient.id for r in records]
+    assert sorted(rec.patient.id for rec in back) == [r.patient.id for r in records]
 
     folder = tmp_path / "proact"
     r = alscare("export", "--db", db_url, "--format", "proact", "--out", folder,

@@ -27,7 +27,7 @@ def alscare(*args, env: dict | None = None):
 
 
 def records():
-    return sorted((parse_record(load_vignette(p)["record"])[0] for p in VIGNETTES),
+    return sorted((parse_record(load_vignette(p)["record"]) for p in VIGNETTES),
                   key=lambda r: r.patient.id)
 
 
@@ -57,7 +57,7 @@ def test_patients_list_show_and_history(stored):
     assert "last visit" in text_list.stdout and recs[0].patient.id in text_list.stdout
 
     shown = alscare("patients", "show", recs[0].patient.id, "--db", stored)
-    assert parse_record(json.loads(shown.stdout))[0] == recs[0]
+    assert parse_record(json.loads(shown.stdout)) == recs[0]
     as_text = alscare("patients", "show", recs[0].patient.id, "--db", stored, "--format", "text")
     assert as_text.exit_code == 0 and f"Patient {recs[0].patient.id}" in as_text.stdout
     assert "Visits (" in as_text.stdout
@@ -86,7 +86,7 @@ def test_patients_delete_needs_confirmation_and_keeps_history(stored, monkeypatc
     assert pid not in patient_ids(stored)
     assert [v.status for v in record_history(stored, pid)] == ["deleted"]
     old = alscare("patients", "show", pid, "--version", "1", "--db", stored)
-    assert parse_record(json.loads(old.stdout))[0] == records()[0]
+    assert parse_record(json.loads(old.stdout)) == records()[0]
     other = records()[1].patient.id
     assert alscare("patients", "delete", other, "--yes", "--db", stored).exit_code == 0
     assert alscare("patients", "delete", "nobody", "--yes", "--db", stored).exit_code == 2

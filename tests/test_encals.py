@@ -248,7 +248,7 @@ def _vignette_cohort():
     later["alsfrs_r"]["climbing_stairs"] = 0
     later["respiratory"]["fvc_percent_predicted"] = 60
     rec["visits"].append(later)
-    record, _ = parse_record(rec)
+    record = parse_record(rec)
     return from_records([record])
 
 

@@ -30,7 +30,7 @@ def round_trip(rec: PatientRecord) -> PatientRecord:
     ok, bad = records_from_bundle(bundle, "<test>")
     assert not bad, "\n".join(str(e) for e in bad)
     assert len(ok) == 1
-    return ok[0][0]
+    return ok[0]
 
 
 def assert_lossless(rec: PatientRecord) -> None:
@@ -41,7 +41,7 @@ def assert_lossless(rec: PatientRecord) -> None:
 
 @pytest.mark.parametrize("path", VIGNETTES, ids=[p.stem for p in VIGNETTES])
 def test_vignette_round_trip_is_lossless(path):
-    rec, _ = parse_record(load_vignette(path)["record"])
+    rec = parse_record(load_vignette(path)["record"])
     assert_lossless(rec)
 
 
@@ -133,13 +133,13 @@ def _none_paths(value: Any, path: str = "") -> list[str]:
 
 
 def test_maximal_record_fills_every_field():
-    rec, _ = parse_record(maximal_record())
+    rec = parse_record(maximal_record())
     assert _none_paths(rec.model_dump()) == []
     assert {iv.type for iv in rec.interventions} == set(models.INTERVENTION_TYPES)
 
 
 def test_maximal_record_round_trip_is_lossless():
-    rec, _ = parse_record(maximal_record())
+    rec = parse_record(maximal_record())
     assert_lossless(rec)
 
 
@@ -159,9 +159,9 @@ def test_edge_cases_round_trip_losslessly():
         "interventions": [{"type": "gastrostomy", "status": "offered"}],
         "care": {"caregiver": {"name": "", "relationship": ""}},
     }
-    rec, _ = parse_record(data)
+    rec = parse_record(data)
     assert_lossless(rec)
-    rec2, _ = parse_record({"patient": {"id": "c"}, "care": {}})
+    rec2 = parse_record({"patient": {"id": "c"}, "care": {}})
     assert_lossless(rec2)
 
 
@@ -273,10 +273,10 @@ def test_random_records_round_trip_losslessly(rec):
 
 
 def test_several_patients_in_one_bundle():
-    recs = [parse_record(load_vignette(p)["record"])[0] for p in VIGNETTES]
+    recs = [parse_record(load_vignette(p)["record"]) for p in VIGNETTES]
     ok, bad = records_from_bundle(json.loads(json.dumps(bundle_from_records(recs))), "b")
     assert not bad
-    assert [r.model_dump() for r, _ in ok] == [r.model_dump() for r in recs]
+    assert [r.model_dump() for r in ok] == [r.model_dump() for r in recs]
 
 
 # --- what goes out ------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def test_several_patients_in_one_bundle():
 def test_exported_bundle_is_valid_r4b_with_the_documented_resources():
     from fhir.resources.R4B.bundle import Bundle
 
-    rec, _ = parse_record(maximal_record())
+    rec = parse_record(maximal_record())
     bundle = bundle_from_record(rec)
     parsed = Bundle.model_validate(bundle)
     kinds = {e.resource.get_resource_type() for e in parsed.entry}
@@ -333,7 +333,7 @@ def test_code_table_matches_the_model_and_the_docs():
 # --- refusals ---------------------------------------------------------------------------------
 
 def _bundle(rec_data: dict[str, Any]) -> dict[str, Any]:
-    rec, _ = parse_record(rec_data)
+    rec = parse_record(rec_data)
     return json.loads(json.dumps(bundle_from_record(rec)))
 
 
@@ -385,12 +385,12 @@ def test_broken_envelope_and_unsupported_resources_are_refused():
 
 
 def test_one_bad_patient_does_not_stop_the_others():
-    good, _ = parse_record(load_vignette(VIGNETTES[0])["record"])
-    worse, _ = parse_record(maximal_record())
+    good = parse_record(load_vignette(VIGNETTES[0])["record"])
+    worse = parse_record(maximal_record())
     b = json.loads(json.dumps(bundle_from_records([good, worse])))
     _obs(b, "mip")["valueQuantity"]["value"] = -3
     ok, bad = records_from_bundle(b, "x")
-    assert [r.patient.id for r, _ in ok] == [good.patient.id]
+    assert [r.patient.id for r in ok] == [good.patient.id]
     assert bad[0].record_id == "MAX-1" and "mip_cmh2o" in str(bad[0])
 
 
@@ -419,7 +419,7 @@ def test_observations_sharing_a_date_become_one_visit():
                         _loinc("29463-7", "2024-01-05", 72, "kg"))
     ok, bad = records_from_bundle(b, "x")
     assert not bad
-    rec = ok[0][0]
+    rec = ok[0]
     assert rec.patient.id == "MRN-7"
     assert [(v.date.isoformat(), v.weight_kg) for v in rec.visits] == [
         ("2024-01-05", 72.0), ("2024-03-02", 70.5)]
@@ -450,7 +450,7 @@ def _alscare(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("path", [VIGNETTES[2], VIGNETTES[5]], ids=lambda p: p.stem)
 def test_assess_bundle_gives_the_same_scores_as_the_record(path, tmp_path: Path):
     v = load_vignette(path)
-    rec, _ = parse_record(v["record"])
+    rec = parse_record(v["record"])
     canon = tmp_path / "record.json"
     canon.write_text(json.dumps(v["record"]))
     bundle = tmp_path / "bundle.json"
@@ -497,7 +497,7 @@ def test_interventions_without_alscare_extensions_use_the_fhir_status():
     ]
     ok, bad = records_from_bundle(b, "x")
     assert not bad
-    got = [(iv.type, iv.status, iv.date, iv.hours_per_day) for iv in ok[0][0].interventions]
+    got = [(iv.type, iv.status, iv.date, iv.hours_per_day) for iv in ok[0].interventions]
     assert got == [("niv", "in_use", dt.date(2024, 2, 1), 8.0),
                    ("gastrostomy", "declined", None, None)]
     # Twice a day for 8 hours is not "8 hours per day": refused, not misread.
@@ -570,7 +570,7 @@ def test_export_validation_refuses_a_broken_resource_and_a_broken_envelope():
 
     from alscare.exporters.fhir import validate_bundle
 
-    rec = parse_record(load_vignette(VIGNETTES[0])["record"])[0]
+    rec = parse_record(load_vignette(VIGNETTES[0])["record"])
     good = bundle_from_record(rec)
     validate_bundle(good)
     obs = next(i for i, e in enumerate(good["entry"])

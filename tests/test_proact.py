@@ -245,8 +245,7 @@ def test_write_read_round_trip_proact_cohort(tmp_path: Path, release: str) -> No
 
 
 def _vignette_cohort():
-    pairs = [parse_record(load_vignette(p)["record"], str(p)) for p in VIGNETTES]
-    return from_records([r for r, _ in pairs])
+    return from_records([parse_record(load_vignette(p)["record"], str(p)) for p in VIGNETTES])
 
 
 def test_dated_cohort_round_trip_keeps_scores(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from alscare.record.schema import schema, schema_json
-from alscare.record.validation import RecordError, parse_record
+from alscare.record.validation import RecordError, parse_record, record_warnings
 from tests.conftest import ROOT, VIGNETTES, load_vignette
 
 
@@ -94,7 +94,7 @@ def test_warnings_onset_after_diagnosis_rise_and_fvc():
         v2["alsfrs_r"][k] = 4
     v2["respiratory"]["fvc_percent_predicted"] = 160
     rec["visits"].append(v2)
-    _, warnings = parse_record(rec)
+    warnings = record_warnings(parse_record(rec))
     codes = sorted(w.code for w in warnings)
     assert codes == ["data.alsfrs.inconsistent", "data.dates.inconsistent",
                      "data.measurement.implausible"]

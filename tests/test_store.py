@@ -20,7 +20,6 @@ from alscare.frames import from_records
 from alscare.record.models import ALSFRS_ITEMS, SYMPTOMS, PatientRecord
 from alscare.record.validation import parse_record
 from alscare.store import repository, tables
-from alscare.store import rows as rows_mod
 from alscare.store.engine import (
     StoreError,
     head_revision,
@@ -34,7 +33,7 @@ from tests.conftest import VIGNETTES, load_vignette
 
 
 def vignette_records() -> list[PatientRecord]:
-    return [parse_record(load_vignette(p)["record"], str(p))[0] for p in VIGNETTES]
+    return [parse_record(load_vignette(p)["record"], str(p)) for p in VIGNETTES]
 
 
 def dumps(records: list[PatientRecord]) -> list[dict]:
@@ -224,24 +223,6 @@ def test_import_twice_does_not_duplicate(db_url):
     assert sorted(again.unchanged) == sorted(r.patient.id for r in records)
     assert again.imported == 0
     assert row_counts(engine) == counts
-
-
-def test_a_change_of_the_warning_rules_rewrites_stored_patients(db_url, monkeypatch):
-    """Stored data.* warnings are the findings of the rules of their import: after the rules
-    change (WARNING_RULES), re-importing the same records rewrites their rows (fresh digest
-    and warnings) while the records, unchanged, keep their version."""
-    engine = init_db(db_url)
-    records = vignette_records()
-    save_records(engine, records)
-    monkeypatch.setattr(rows_mod, "WARNING_RULES", "a later version")
-    again = save_records(engine, records)
-    assert sorted(again.unchanged) == sorted(r.patient.id for r in records)
-    with engine.connect() as conn:
-        stored = dict(conn.execute(select(tables.patients.c.id,
-                                          tables.patients.c.record_sha256)).all())
-        assert all(v == 1 for v in conn.execute(select(tables.patients.c.version)).scalars())
-    assert all(stored[r.patient.id] == rows_mod.record_digest(r) for r in records)
-    assert save_records(engine, records).unchanged  # and then unchanged again
 
 
 def test_replace_writes_the_patient_as_a_whole(db_url):

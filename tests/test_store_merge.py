@@ -31,7 +31,7 @@ from tests.conftest import VIGNETTES, load_vignette
 
 
 def vignette(i: int = 0) -> PatientRecord:
-    return parse_record(load_vignette(VIGNETTES[i])["record"])[0]
+    return parse_record(load_vignette(VIGNETTES[i])["record"])
 
 
 def changed(rec: PatientRecord, **patient) -> PatientRecord:

@@ -61,7 +61,7 @@ def test_unknown_option_refused():
 def test_every_record_validates_and_round_trips(small: synth.SynthCohort):
     recs = to_records(small.cohort)
     assert len(recs) == 300
-    parsed = [parse_record(json.loads(r.model_dump_json(exclude_none=True)), "synth")[0]
+    parsed = [parse_record(json.loads(r.model_dump_json(exclude_none=True)), "synth")
               for r in recs]
     back = from_records(parsed)
     assert len(back.visits) == len(small.cohort.visits)
@@ -319,7 +319,7 @@ def test_cli_writes_a_fhir_bundle(tmp_path):
     assert bundle["resourceType"] == "Bundle"
     pairs, refused = records_from_bundle(bundle, str(out))
     assert refused == []
-    assert sorted(r.patient.id for r, _ in pairs) == sorted(
+    assert sorted(r.patient.id for r in pairs) == sorted(
         synth.read_truth(tmp_path / "demo.truth.csv").index)
 
 

@@ -115,9 +115,9 @@ def read_file(path: Path) -> tuple[list[PatientRecord], list[RecordError], bool]
         from alscare.importers.fhir import records_from_bundle
 
         ok, bad = records_from_bundle(doc, str(path))
-        return [rec for rec, _ in ok], bad, True
+        return ok, bad, True
     ok, bad = records_from_document(doc, str(path))
-    return [rec for rec, _ in ok], bad, False
+    return ok, bad, False
 
 
 def _read_jsonl(path: Path) -> tuple[list[PatientRecord], list[RecordError]]:
@@ -138,7 +138,7 @@ def _read_jsonl(path: Path) -> tuple[list[PatientRecord], list[RecordError]]:
                                                          f"a JSON object ({e.msg})")]))
             continue
         got, refused = records_from_document(doc, where)
-        ok.extend(rec for rec, _ in got)
+        ok.extend(got)
         bad.extend(refused)
     return ok, bad
 

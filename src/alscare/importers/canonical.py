@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from alscare.record.models import PatientRecord
-from alscare.record.validation import DataWarning, Problem, RecordError, parse_record
+from alscare.record.validation import Problem, RecordError, parse_record
 
 
 class InputError(ValueError):
@@ -32,11 +32,11 @@ def is_fhir_bundle(doc: Any) -> bool:
 
 def records_from_document(
     doc: Any, source: str
-) -> tuple[list[tuple[PatientRecord, list[DataWarning]]], list[RecordError]]:
+) -> tuple[list[PatientRecord], list[RecordError]]:
     """Every record of a canonical document: each validated on its own, so one bad record is
     refused and reported while the others go on."""
     items = doc if isinstance(doc, list) else [doc]
-    ok: list[tuple[PatientRecord, list[DataWarning]]] = []
+    ok: list[PatientRecord] = []
     bad: list[RecordError] = []
     for i, item in enumerate(items):
         src = f"{source}[{i}]" if isinstance(doc, list) else source

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from alscare.exporters.fhir import VISIT_SECTIONS, bundle_envelope, code_table
 from alscare.record.models import ALSFRS_ITEMS, FORMAT, PatientRecord
-from alscare.record.validation import DataWarning, Problem, RecordError, parse_record
+from alscare.record.validation import Problem, RecordError, parse_record
 
 SUPPORTED = ("Patient", "Encounter", "Observation", "Condition", "MedicationStatement",
              "Procedure", "DeviceUseStatement", "Device", "RelatedPerson")
@@ -41,7 +41,6 @@ DUS_FALLBACK = {"intended": "offered", "active": "in_use", "completed": "in_use"
 MULTI_EXT = ("empty_section",)
 CODE_ALLOWED = "a code listed in docs/fhir.md (fhir_codes.yaml)"
 
-Pair = tuple[PatientRecord, list[DataWarning]]
 
 
 @dataclass
@@ -62,7 +61,8 @@ class _Entry:
 
 # --- bundle level -----------------------------------------------------------------------------
 
-def records_from_bundle(doc: dict[str, Any], source: str) -> tuple[list[Pair], list[RecordError]]:
+def records_from_bundle(doc: dict[str, Any], source: str
+                        ) -> tuple[list[PatientRecord], list[RecordError]]:
     """Every patient of a FHIR Bundle as a validated record; a refused patient is reported and
     the others go on. A Bundle that is not structurally valid FHIR is refused entry by entry
     (the entry, its element and the value), or as a whole when its envelope is broken."""
@@ -91,7 +91,7 @@ def records_from_bundle(doc: dict[str, Any], source: str) -> tuple[list[Pair], l
                                    "a reference to a Patient entry of this Bundle"))
             orphans.extend(structural[e.index])
 
-    ok: list[Pair] = []
+    ok: list[PatientRecord] = []
     bad: list[RecordError] = []
     if orphans:
         bad.append(RecordError(source, None, orphans))
@@ -705,7 +705,7 @@ class _Builder:
         self.care = True
 
     # assembly
-    def record(self, source: str) -> Pair:
+    def record(self, source: str) -> PatientRecord:
         self.read_patient()
         for e in self.members:
             if e.type == "Encounter":
@@ -723,14 +723,14 @@ class _Builder:
                 self.problem(e.label, None, "a Device used by a DeviceUseStatement")
         data, prov = self.assemble()
         try:
-            pair = parse_record(data, source)
+            rec = parse_record(data, source)
         except RecordError as err:  # report mapping and range problems together
             raise RecordError(source, self.rid, self.problems + [
                 Problem(f"{p.path} (from {prov[p.path]})" if p.path in prov else p.path,
                         p.value, p.allowed) for p in err.problems]) from None
         if self.problems:
             raise RecordError(source, self.rid, self.problems)
-        return pair
+        return rec
 
     def assemble(self) -> tuple[dict[str, Any], dict[str, str]]:
         prov: dict[str, str] = {}

@@ -75,8 +75,9 @@ def _allowed(err: dict[str, Any]) -> str:
     return err["msg"]
 
 
-def parse_record(data: Any, source: str = "<input>") -> tuple[PatientRecord, list[DataWarning]]:
-    """Validate one canonical record; return it with its plausibility warnings."""
+def parse_record(data: Any, source: str = "<input>") -> PatientRecord:
+    """Validate one canonical record (its plausibility warnings are found later, over the
+    cohort's frames: alscare.plausibility)."""
     rid = None
     if isinstance(data, dict) and isinstance(data.get("patient"), dict):
         rid = data["patient"].get("id")
@@ -95,13 +96,7 @@ def parse_record(data: Any, source: str = "<input>") -> tuple[PatientRecord, lis
             problems.append(Problem(loc, value if not isinstance(value, dict) else "{...}",
                                     _allowed(err)))
         raise RecordError(source, rid, problems) from None
-    return rec, record_warnings(rec)
-
-
-# The version of the warning rules below. The database stores each patient's warnings at
-# import and skips a re-import of an unchanged record: change this when the rules change, so
-# that the next import rewrites every patient with the new findings (store/repository.py).
-WARNING_RULES = "2026-11-25"
+    return rec
 
 
 def record_warnings(rec: PatientRecord) -> list[DataWarning]:

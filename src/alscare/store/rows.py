@@ -19,13 +19,11 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, delete, select, update
 
 from alscare.record.models import PatientRecord
-from alscare.record.validation import WARNING_RULES, record_warnings
 from alscare.store.tables import (
     PATIENT_TABLES,
     VISIT_BLOCKS,
     care,
     caregivers,
-    data_warnings,
     genetics,
     interventions,
     medications,
@@ -64,15 +62,12 @@ def _content(canonical_json: str, totals: Totals | None) -> str:
 
 
 def _digest(canonical_json: str, totals: Totals | None) -> str:
-    return _sha256(_content(canonical_json, None) + f"\nwarning rules {WARNING_RULES}"
-                   + _content("", totals))
+    return _sha256(_content(canonical_json, totals))
 
 
 def record_digest(rec: PatientRecord, totals: Totals | None = None) -> str:
     """SHA-256 of what is stored for a patient: the record's canonical JSON, the recorded
-    totals kept beside it (``save_records``) and the version of the warning rules whose
-    findings are stored with it (a re-import after the rules change rewrites the patient).
-    Equal digests, equal stored patients."""
+    totals kept beside it (``save_records``). Equal digests, equal stored patients."""
     return _digest(rec.model_dump_json(), totals)
 
 
@@ -130,9 +125,6 @@ def record_rows(rec: PatientRecord, digest: str, now: dt.datetime,
         interventions: _listed(pid, d["interventions"]),
         care: [{"patient_id": pid, **care_block}] if care_block is not None else [],
         caregivers: [{"patient_id": pid, **caregiver}] if caregiver is not None else [],
-        data_warnings: _listed(pid, [{"code": w.code, "summary": w.summary,
-                                      "because": list(w.because)}
-                                     for w in record_warnings(rec)]),
     }
 
 
@@ -247,8 +239,6 @@ def read_stored(conn: Connection, ids: Iterable[str] | None = None
     if not heads:
         return {}
     for table in CHILD_TABLES:
-        if table is data_warnings:
-            continue
         q = select(table)
         if filter_in_sql:
             q = q.where(table.c.patient_id.in_(list(heads)))

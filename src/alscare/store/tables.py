@@ -7,8 +7,8 @@
   element with ``seq`` = its position in the list (the order is part of the record);
 - ``care`` and ``caregivers``: the optional ``care`` block and its ``caregiver`` (a row exists iff
   the block was given, so ``care: {}`` and no ``care`` stay different);
-- ``data_warnings``: the plausibility warnings found when the record was imported
-  (``alscare.record.validation.record_warnings``), so that a cohort loads without re-validating;
+- (``data_warnings``, dropped in 0006: plausibility warnings are found from the frames at
+  assessment time for every source, ``alscare.plausibility``)
 - ``record_versions``: every earlier version of a record (its canonical JSON), kept when a
   record is merged, replaced, deleted or rolled back; ``patients.version`` numbers the current
   one and ``patients.import_run_id`` names the run that wrote it (0004);
@@ -163,14 +163,6 @@ caregivers = Table(
     Column("lives_with_patient", Boolean),
 )
 
-data_warnings = Table(
-    "data_warnings", metadata,
-    _patient_fk(),
-    Column("seq", Integer, primary_key=True),
-    Column("code", Text, nullable=False),
-    Column("summary", Text, nullable=False),
-    Column("because", JSON, nullable=False),
-)
 
 # --------------------------------------------------------------------------- history (0004)
 
@@ -239,5 +231,5 @@ audit_head = Table(
 
 # Tables holding one patient's rows, children before parents (the order to delete in).
 PATIENT_TABLES: tuple[Table, ...] = (
-    data_warnings, caregivers, care, interventions, medications, visits, genetics, patients,
+    caregivers, care, interventions, medications, visits, genetics, patients,
 )
