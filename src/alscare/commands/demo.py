@@ -9,6 +9,7 @@ summary plus the care plan of the patient who needs the most urgent attention.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
@@ -40,7 +41,12 @@ def demo(
     out.mkdir(parents=True, exist_ok=True)
     engine = init_db(db if db is not None else out / "demo.db")
     url = engine.url.render_as_string(hide_password=False)
-    generated = synth.generate(patients, seed)
+    # a clinic as of today: patients enrolled over the last three years, follow-up ending
+    # today, so that "overdue" and the forecasts mean what they say
+    today = dt.date.today()
+    generated = synth.generate(patients, seed, data_cut=today,
+                               enrol_from=today - dt.timedelta(days=3 * 365),
+                               enrol_to=today - dt.timedelta(days=60))
     generated.truth.to_csv(out / "truth.csv")
     # the demo's own database: a rerun with another seed or size replaces its patients
     summary = save_records(engine, to_records(generated.cohort), replace=True,
