@@ -146,17 +146,10 @@ def vocabulary(facts_path: Path = FACTS_YAML, drugs_path: Path = DRUGS_YAML) -> 
 
 
 def medication_fact_types(drugs: Iterable[str], classes: Iterable[str]) -> dict[str, str]:
-    """Types of the medication facts: the medication-safety layer's own list
-    (alscare.careplan.drugs.medication_fact_names) when present, else the interface's names."""
-    try:
-        from alscare.careplan.drugs import medication_fact_names
-    except ImportError:
-        out = {}
-        for d in drugs:
-            out.update({f"on_{d}": BOOL, f"started_{d}_t": TIME, f"stopped_{d}_t": TIME,
-                        f"stopped_abruptly_{d}": BOOL})
-        out.update({f"n_class_{c}": NUMBER for c in classes})
-        return out
+    """Types of the medication facts, from the medication-safety layer's own list
+    (alscare.careplan.drugs.medication_fact_names)."""
+    from alscare.careplan.drugs import medication_fact_names
+
     kinds = {"bool": BOOL, "int": NUMBER, "str": TEXT}
     return {name: TIME if t == "float" and name.endswith("_t") else kinds.get(t, NUMBER)
             for name, t in medication_fact_names().items()}
