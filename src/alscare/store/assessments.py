@@ -85,6 +85,15 @@ def assessments(engine: Engine, ids: Sequence[str], key: str, as_of: dt.date
         return {pid: orjson.loads(text) for pid, text in conn.execute(q)}
 
 
+def last_stored(engine: Engine, patient_id: str) -> dict[str, Any] | None:
+    """The patient's stored assessment, current or not (what the team last saw)."""
+    q = select(assessment_cache.c.assessment).where(
+        assessment_cache.c.patient_id == patient_id)
+    with engine.connect() as conn:
+        text = conn.execute(q).scalar()
+    return orjson.loads(text) if text is not None else None
+
+
 # --------------------------------------------------------------------------- the worklist
 
 

@@ -75,8 +75,10 @@ def summary(a: dict[str, Any]) -> dict[str, Any]:
     s = a["scores"]
     recs = [r for r in a.get("recommendations") or [] if "covered_by" not in r]
     codes = {r["code"] for r in recs}
-    overdue = sorted({g["code"] for g in a.get("data_gaps") or []}
-                     | {c for c in codes if c.startswith(OVERDUE_PREFIXES)})
+    # monitoring that is due or overdue (breathing tests, weight, ALT on riluzole, ECG on
+    # mexiletine); screens never done (ECAS, mood, carer, care planning) stay data gaps
+    overdue = sorted({c for c in codes | {g["code"] for g in a.get("data_gaps") or []}
+                      if c.startswith(OVERDUE_PREFIXES)})
     response = sorted(a.get("response") or [],
                       key=lambda r: RESPONSE_ORDER.get(r["status"], 3))
     milestone = _next_milestone(a.get("milestones") or [])

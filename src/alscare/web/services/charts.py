@@ -18,8 +18,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-WIDTH = 760
-LEFT, RIGHT, TOP, BOTTOM = 46, 14, 16, 26
+WIDTH = 1000
+LEFT, RIGHT, TOP, BOTTOM = 48, 16, 18, 28
 
 
 def _line(colour: str, width: float = 2.2, dash: str | None = None) -> dict[str, object]:
@@ -35,17 +35,17 @@ def _line(colour: str, width: float = 2.2, dash: str | None = None) -> dict[str,
 STYLES: dict[str, dict[str, object]] = {
     "grid": _line("#e6e9ed", 1), "axis": _line("#9aa5b1", 1),
     "today": _line("#12355b", 1.2, "2 3"), "ref": _line("#b42318", 1, "5 4"),
-    "text": {"font-size": 11, "fill": "#4a5561", "font-family": "DejaVu Sans, sans-serif"},
-    "ref-label": {"font-size": 11, "fill": "#b42318", "font-weight": "bold",
+    "text": {"font-size": 12, "fill": "#4a5561", "font-family": "DejaVu Sans, sans-serif"},
+    "ref-label": {"font-size": 12, "fill": "#b42318", "font-weight": "bold",
                   "font-family": "DejaVu Sans, sans-serif"},
     "band-forecast": {"fill": "#1f5fa8", "fill-opacity": 0.16, "stroke": "none"},
     "s-total": _line("#12355b"), "s-forecast": _line("#1f5fa8", 2, "6 4"),
     "s-bulbar": _line("#b24c00"), "s-fine": _line("#6a3d9a"), "s-gross": _line("#1e7a3c"),
     "s-resp": _line("#1f5fa8"), "s-fvc": _line("#12355b"), "s-weight": _line("#12355b"),
     "m-drug": _line("#7a1f6b", 1.4), "m-milestone": _line("#b42318", 1.6, "1 3"),
-    "m-drug-label": {"font-size": 11, "fill": "#7a1f6b", "font-weight": "bold",
+    "m-drug-label": {"font-size": 12, "fill": "#7a1f6b", "font-weight": "bold",
                      "font-family": "DejaVu Sans, sans-serif"},
-    "m-milestone-label": {"font-size": 11, "fill": "#b42318", "font-weight": "bold",
+    "m-milestone-label": {"font-size": 12, "fill": "#b42318", "font-weight": "bold",
                           "font-family": "DejaVu Sans, sans-serif"},
     "b-med": {"fill": "#9aa5b1"}, "b-dmt": {"fill": "#7a1f6b"},
     "start-mark": {"fill": "#7a1f6b"},

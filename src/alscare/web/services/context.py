@@ -43,11 +43,16 @@ class Services:
         return dates.today()
 
 
+# Bump when the worklist's columns are computed differently (services/assessments.summary):
+# every stored row is then stale and recomputed.
+SUMMARY_VERSION = "2"
+
+
 def settings_key(settings: Settings) -> str:
     """A digest of everything an assessment depends on besides the record and the day: the
     alscare version, the packaged rules and drug knowledge, the clinic protocol and the
     progression model's parameters."""
-    h = hashlib.sha256(__version__.encode())
+    h = hashlib.sha256(f"{__version__} {SUMMARY_VERSION}".encode())
     careplan = resources.files("alscare.careplan")
     for path in sorted(_files(Path(str(careplan)))):
         h.update(path.name.encode())

@@ -356,20 +356,20 @@ def _charts(rec: PatientRecord, totals: dict[str, int], a: dict[str, Any],
     total_chart = charts.line_chart(
         "ALSFRS-R total", "", axis, 0, 48, 12, {"ALSFRS-R total": ("s-total", total)},
         forecast=forecast.get("alsfrs_r_total"), anchor=total[-1] if total else None,
-        hlines=[(24, "24")], markers=starts + _milestone_marker(
+        height=210, hlines=[(24, "24")], markers=starts + _milestone_marker(
             a, axis, ("alsfrs_r_below_24", "loss_of_speech", "loss_of_ambulation")))
     domain_chart = charts.line_chart(
         "ALSFRS-R domains", "", axis, 0, 12, 4,
         {label: (css, _pairs(dates, list(sc[k]))) for k, (label, css) in DOMAIN_SERIES.items()},
-        height=170, markers=starts)
+        height=160, markers=starts)
     fvc = _pairs([v.date for v in rec.visits],
                  [v.respiratory.fvc_percent_predicted if v.respiratory else None
                   for v in rec.visits])
     fvc_chart = charts.line_chart(
         "FVC", "%", axis, 0, 120, 25, {"FVC % predicted": ("s-fvc", fvc)},
         forecast=forecast.get("fvc_percent_predicted"), anchor=fvc[-1] if fvc else None,
-        hlines=[(50, "50%")], markers=_milestone_marker(a, axis, ("fvc_below_50",)),
-        height=170)
+        hlines=[(50, "50%")], markers=starts + _milestone_marker(a, axis, ("fvc_below_50",)),
+        height=180)
     weight = _pairs([v.date for v in rec.visits], [v.weight_kg for v in rec.visits])
     ref = rec.patient.premorbid_weight_kg
     values = [w for _, w in weight] + ([ref] if ref else [])
@@ -377,8 +377,8 @@ def _charts(rec: PatientRecord, totals: dict[str, int], a: dict[str, Any],
     hi = (max(values) // 10) * 10 + 20 if values else 100
     weight_chart = charts.line_chart(
         "Weight", " kg", axis, lo, hi, 10, {"Weight": ("s-weight", weight)},
-        hlines=[(ref, "premorbid")] if ref else [], height=150)
-    return [total_chart, domain_chart, fvc_chart, weight_chart]
+        hlines=[(ref, "premorbid")] if ref else [], height=160)
+    return [total_chart, fvc_chart, domain_chart, weight_chart]
 
 
 def _timeline(rec: PatientRecord, a: dict[str, Any], axis: charts.TimeAxis

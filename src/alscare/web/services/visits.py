@@ -26,6 +26,7 @@ from alscare.record.models import (
     Respiratory,
     Visit,
 )
+from alscare.store import assessments as cache
 from alscare.store.repository import StoredRecord, load_current
 from alscare.web.services import assessments, gate
 from alscare.web.services.context import Actor, Services
@@ -346,16 +347,16 @@ def _interventions(values: dict[str, str]) -> tuple[list[dict], list[str]]:
 def _message(err: dict[str, Any]) -> str:
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "less_than_equal":
-        return f"must be at most {ctx['le']}"
+        return f"must be at most {ctx['le']:g}"
     if kind == "greater_than_equal":
-        return f"must be at least {ctx['ge']}"
+        return f"must be at least {ctx['ge']:g}"
     if kind in ("float_parsing", "float_type"):
         return "enter a number"
     if kind in ("int_parsing", "int_from_float", "int_type"):
         return "enter a whole number"
     if kind.startswith("date"):
         return "enter a date (YYYY-MM-DD)"
-    if kind == "missing":
+    if kind == "missing" or (err.get("input") is None and kind.endswith("_type")):
         return "required"
     if kind == "literal_error":
         return "choose one of the options"
@@ -433,7 +434,7 @@ def save(services: Services, actor: Actor, patient_id: str, values: dict[str, st
         return _fail(form, errors, top)
     if errors:
         return _fail(form, errors, top)
-    before = assessments.current(services, patient_id)
+    before = cache.last_stored(services.engine, patient_id)  # the plan the team last saw
     summary = gate.save_record(services, actor, record, expected_version=base,
                                replace=original is not None,
                                source=f"web visit form ({mode})")

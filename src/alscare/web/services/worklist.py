@@ -130,7 +130,8 @@ def _row(r: dict[str, Any], today: dt.date) -> Row:
     slope = r["slope_per_month"]
     last = r["last_visit"]
     days = (today - last).days if last else None
-    overdue = [OVERDUE_WORDS.get(c, c) for c in r["overdue"].strip("|").split("|") if c]
+    codes = [c for c in r["overdue"].strip("|").split("|") if c]
+    overdue = [OVERDUE_WORDS.get(c, c) for c in codes]
     ms_date = r["next_milestone_date"]
     return Row(
         patient_id=r["patient_id"], link=f"/patients/{r['patient_id']}",
