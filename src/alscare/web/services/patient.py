@@ -266,6 +266,8 @@ def _coming(a: dict[str, Any]) -> list[str]:
 def _response(a: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"treatment": r["treatment"], "start": r.get("start_date") or r.get("start_day"),
              "status": r["status"], "status_words": r["status"].replace("_", " "),
+             "css": {"not_responding": "tag-bad", "responding": "tag-good"}.get(
+                 r["status"], "tag-muted"),
              "p": f"{r['p_no_response']:.0%}" if r.get("p_no_response") is not None else None,
              "reason": plan_view.plain(r["reason"])} for r in a.get("response") or []]
 

@@ -120,7 +120,8 @@ class VisitForm:
     medications: list[MedRow]
     new_medications: list[list[FormField]]
     new_interventions: list[list[FormField]]
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # not tied to one field
+    error_links: list[tuple[str, str, str]] = field(default_factory=list)  # name, label, text
     conflict: str | None = None
     error_count: int = 0
 
@@ -171,7 +172,7 @@ def _sections(values: dict[str, str]) -> list[Section]:
     scale = FormField("alsfrs_r.cutting_food_scale", "Item 5 rated on", "radio",
                       "5b" if scale_b else "5a",
                       options=[Option("5a", "5a: no gastrostomy", not scale_b),
-                               Option("5b", "5b: with gastrostomy", scale_b)])
+                               Option("5b", "5b: with gastrostomy", scale_b)], wide=True)
     items.insert(4, scale)
     ranges = _ranges()
 
@@ -396,15 +397,28 @@ class SaveResult:
 
 
 def _fail(form: VisitForm, errors: dict[str, str], top: list[str]) -> SaveResult:
+    """The form with each message beside its field, and a summary linking to them."""
     for f in [form.date, *(f for s in form.sections for f in s.fields),
               *(r.stop for r in form.medications), *(r.reason for r in form.medications),
               *(f for row in form.new_medications for f in row),
               *(f for row in form.new_interventions for f in row)]:
         f.error = errors.pop(f.name, None)
+        if f.error:
+            form.error_links.append((f.name, _where(form, f), f.error))
     form.errors = top + [f"{k}: {v}" for k, v in errors.items()]
-    form.error_count = len(form.errors) + sum(
-        1 for s in form.sections for f in s.fields if f.error) + (1 if form.date.error else 0)
+    form.error_count = len(form.errors) + len(form.error_links)
     return SaveResult(form=form)
+
+
+def _where(form: VisitForm, f: FormField) -> str:
+    """A field's name in the error summary: the section and the label."""
+    section = next((s.title for s in form.sections if f in s.fields), None)
+    if f.name.startswith(("med.", "newmed.")):
+        section = "Medications"
+    elif f.name.startswith("newint."):
+        section = "Interventions"
+    label = f"{f.number}. {f.label}" if f.number else f.label
+    return f"{section}: {label}" if section and section != label else label
 
 
 def save(services: Services, actor: Actor, patient_id: str, values: dict[str, str], *,
