@@ -130,11 +130,19 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _today(key: str, as_of: dt.date):
+    """Rows computed with these settings for this day. The caller brings stale rows up to date
+    first (``stale_ids``), so the worklist's queries need not join ``patients`` again; a record
+    changed in between shows its previous assessment until the next request."""
+    return and_(assessment_cache.c.settings_key == key, assessment_cache.c.as_of == as_of)
+
+
 def worklist(engine: Engine, q: WorklistQuery, key: str, as_of: dt.date
              ) -> tuple[list[dict[str, Any]], int]:
-    """One page of current rows (summary columns and patient id) and the number of matches."""
+    """One page of the day's rows (summary columns and patient id) and the number of
+    matches."""
     c = assessment_cache.c
-    where = [_current(key, as_of)]
+    where = [_today(key, as_of)]
     if not q.deceased:
         where.append(c.deceased.is_(False))
     if q.discipline:
@@ -148,8 +156,7 @@ def worklist(engine: Engine, q: WorklistQuery, key: str, as_of: dt.date
     if q.search:
         where.append(func.lower(c.patient_id).like(
             f"%{_like_escape(q.search.lower())}%", escape="\\"))
-    base = (select(c.patient_id, *(c[n] for n in SUMMARY_COLUMNS))
-            .join(patients, patients.c.id == c.patient_id).where(*where))
+    base = select(c.patient_id, *(c[n] for n in SUMMARY_COLUMNS)).where(*where)
     order = (*SORTS.get(q.sort, SORTS["urgency"]), c.patient_id)
     count = select(func.count()).select_from(base.subquery())
     page = base.order_by(*order).limit(q.per_page).offset((q.page - 1) * q.per_page)
@@ -167,8 +174,7 @@ def counts(engine: Engine, key: str, as_of: dt.date) -> dict[str, int]:
 
     q = (select(func.count(), n(c.n_urgent > 0), n(c.response_status == "not_responding"),
                 n(c.lost_to_follow_up.is_(True)), n(c.overdue != ""))
-         .join(patients, patients.c.id == c.patient_id)
-         .where(_current(key, as_of), c.deceased.is_(False)))
+         .where(_today(key, as_of), c.deceased.is_(False)))
     with engine.connect() as conn:
         total, urgent, nr, lost, overdue = conn.execute(q).one()
     return {"patients": int(total or 0), "urgent": int(urgent or 0),
@@ -180,8 +186,8 @@ def column_counts(engine: Engine, column: str, key: str, as_of: dt.date
                   ) -> list[tuple[Any, int]]:
     """How many living patients have each value of one summary column (aggregate only)."""
     col = assessment_cache.c[column]
-    q = (select(col, func.count()).join(patients, patients.c.id == assessment_cache.c.patient_id)
-         .where(_current(key, as_of), assessment_cache.c.deceased.is_(False))
+    q = (select(col, func.count())
+         .where(_today(key, as_of), assessment_cache.c.deceased.is_(False))
          .group_by(col).order_by(col))
     with engine.connect() as conn:
         return [(v, int(n)) for v, n in conn.execute(q)]

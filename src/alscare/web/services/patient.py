@@ -159,7 +159,7 @@ def build(services: Services, actor: Actor, stored: StoredRecord, a: dict[str, A
         coming=_coming(a), response=_response(a), prognosis=_prognosis(a),
         notes=list(a.get("notes") or []),
         charts=_charts(rec, stored.totals, a, axis), timeline=_timeline(rec, a, axis),
-        history=_history(services, pid), feedback=_feedback(services, pid),
+        history=_history(services, stored), feedback=_feedback(services, pid),
         medications=_medications(rec), interventions=_interventions(rec),
         visits=len(rec.visits), can_write=gate.allowed(actor, gate.PATIENT_WRITE),
         assignees=assignees, model_words=_model_words(a.get("model") or {}),
@@ -433,7 +433,8 @@ def _d(d: dt.date | None) -> str:
     return d.isoformat() if d else ""
 
 
-def _history(services: Services, pid: str) -> list[VersionView]:
+def _history(services: Services, stored: StoredRecord) -> list[VersionView]:
+    pid = stored.record.patient.id
     changes = {}
     for e in audit.entries(services.engine, patient_id=pid, action_prefix="record.",
                            limit=200, newest_first=True):
@@ -444,7 +445,7 @@ def _history(services: Services, pid: str) -> list[VersionView]:
                 ": " + ", ".join(fields[:8]) + (" ..." if len(fields) > 8 else "")
                 if fields else "")
     out = []
-    for v in reversed(record_history(services.engine, pid)):
+    for v in reversed(record_history(services.engine, pid, current=stored)):
         when = v.recorded_at.strftime("%Y-%m-%d %H:%M") if v.recorded_at else ""
         out.append(VersionView(v.version, v.status, when, v.written_by or "",
                                changes.get(v.version, "stored" if v.version == 1 else ""),
