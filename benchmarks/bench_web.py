@@ -28,26 +28,21 @@ import datetime as dt
 import os
 import random
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' server helper
+from tests.web.server import free_port, serving, wait_until_up  # noqa: E402
 
 PASSWORD = "benchmark password 1"
 FILTERS = ["", "sort=rate", "sort=alsfrs", "overdue=1", "lost=1", "discipline=respiratory",
            "discipline=dietetics", "not_responding=1", "sort=milestone"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prepare(url: str, patients: int, users: int) -> list[str]:
@@ -189,28 +184,14 @@ def main() -> None:
             tempfile.TemporaryDirectory() as tmp:
         living = prepare(url, args.patients, args.users)
         port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "alscare", "serve", "--db", url, "--port", str(port),
-             "--workers", str(args.workers)], cwd=tmp, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+        with serving(["serve", "--db", url, "--port", str(port), "--workers",
+                      str(args.workers)], Path(tmp)):
+            wait_until_up(base)
             print(f"server: {args.workers} workers on {base}")
             asyncio.run(load(base, living, args.users, args.seconds, args.think,
                              args.max_requests))
             visit_saves(base, url, living, args.saves)
-        finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
 
 
 if __name__ == "__main__":

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 
 import httpx
 
 from tests.conftest import ROOT
+from tests.web.server import free_port, serving, wait_until_up
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -27,22 +24,14 @@ def test_readme_starts_with_the_two_set_up_commands():
     assert block[0].startswith("python3 -m venv .venv && .venv/bin/pip install -e . && ")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_first_commands_main_job_runs(tmp_path):
     main_job = re.search(r"```bash\n(.*?)\n", README, re.S).group(1).split(" && ")[-1]
     args = main_job.split()[1:]  # ".venv/bin/alscare serve --demo" -> ["serve", "--demo"]
     assert args == ["serve", "--demo"]
     port = free_port()
     env = {**os.environ, "HOME": str(tmp_path), "ALSCARE_DB": str(tmp_path / "clinic.db")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "alscare", *args, "--port", str(port), "--demo-patients", "40"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with serving([*args, "--port", str(port), "--demo-patients", "40"], tmp_path, env,
+                 output=True) as server:
         printed = ""
         deadline = time.monotonic() + 240
         while "demo login: demo / " not in printed and time.monotonic() < deadline:
@@ -53,12 +42,7 @@ def test_the_first_commands_main_job_runs(tmp_path):
         assert f"http://localhost:{port}/" in printed, printed
         password = re.search(r"demo login: demo / (\S+)", printed).group(1)
         base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_until_up(base)
         with httpx.Client(base_url=base, timeout=60, follow_redirects=True) as c:
             assert c.get("/worklist").status_code == 401
             page = c.get("/login").text
@@ -69,13 +53,6 @@ def test_the_first_commands_main_job_runs(tmp_path):
             pid = re.search(r'<a class="pid" href="/patients/([^"]+)"', r.text).group(1)
             patient = c.get(f"/patients/{pid}")
             assert patient.status_code == 200 and "DO FIRST" in patient.text
-        # its own database, never the clinic's
-        assert (tmp_path / "alscare-demo" / "demo.db").exists()
-        assert not (tmp_path / "clinic.db").exists()
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    # its own database, never the clinic's
+    assert (tmp_path / "alscare-demo" / "demo.db").exists()
+    assert not (tmp_path / "clinic.db").exists()

@@ -11,20 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from alscare.store.repository import load_records
 from alscare.web.services import assessments
 from tests.conftest import ROOT
-from tests.test_readme import free_port
 from tests.web.conftest import PASSWORD, make_site
+from tests.web.server import free_port, serving, wait_until_up
 
 CHROMIUM = Path(os.environ.get("ALSCARE_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -58,25 +53,10 @@ def server(tmp_path):
     """The app under uvicorn, as `alscare serve` runs it, on a clinic of 30 patients."""
     site = make_site(str(tmp_path / "clinic.db"), patients=30)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "alscare", "serve", "--db", site.url,
-                             "--port", str(port)], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with serving(["serve", "--db", site.url, "--port", str(port)], tmp_path):
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(base)
         yield site, base
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def a_patient_without_niv_items(site) -> str:

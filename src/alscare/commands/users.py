@@ -67,25 +67,23 @@ def add(
 @users_app.command("disable")
 def disable(username: Annotated[str, typer.Argument()], db: DbOption = None) -> None:
     """Disable a user: no more sign-ins; sessions end; API tokens are revoked."""
-    from alscare import accounts
-
-    try:
-        accounts.disable_user(db, username)
-    except ValueError as e:
-        _fail(str(e))
-    typer.echo(f"disabled {username}")
+    _change("disable_user", username, db, "disabled")
 
 
 @users_app.command("enable")
 def enable(username: Annotated[str, typer.Argument()], db: DbOption = None) -> None:
     """Enable a disabled user again."""
+    _change("enable_user", username, db, "enabled")
+
+
+def _change(function: str, username: str, db: str | None, done: str) -> None:
     from alscare import accounts
 
     try:
-        accounts.enable_user(db, username)
-    except ValueError as e:
+        getattr(accounts, function)(db, username)
+    except ValueError as e:  # AccountError, StoreError
         _fail(str(e))
-    typer.echo(f"enabled {username}")
+    typer.echo(f"{done} {username}")
 
 
 @users_app.command("reset")

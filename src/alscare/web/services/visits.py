@@ -325,24 +325,26 @@ def _meds(stored: StoredRecord, values: dict[str, str]) -> tuple[list[dict], lis
             meds.append({"name": m.name, "start_date": m.start_date,
                          "stop_date": stop or None, "stop_reason": reason or None})
             where.append(f"med.{i}")
-    for k in range(NEW_MEDS):
-        entry = {f: values.get(f"newmed.{k}.{f}", "").strip() or None
-                 for f in ("name", "dose", "start_date", "indication")}
-        if any(entry.values()):
-            meds.append(entry)
-            where.append(f"newmed.{k}")
-    return meds, where
+    new, new_where = _new_rows(values, "newmed", NEW_MEDS,
+                               ("name", "dose", "start_date", "indication"))
+    return meds + new, where + new_where
 
 
 def _interventions(values: dict[str, str]) -> tuple[list[dict], list[str]]:
-    out, where = [], []
-    for k in range(NEW_INTERVENTIONS):
-        entry = {f: values.get(f"newint.{k}.{f}", "").strip() or None
-                 for f in ("type", "status", "date", "hours_per_day")}
+    return _new_rows(values, "newint", NEW_INTERVENTIONS,
+                     ("type", "status", "date", "hours_per_day"))
+
+
+def _new_rows(values: dict[str, str], prefix: str, count: int, fields: tuple[str, ...]
+              ) -> tuple[list[dict], list[str]]:
+    """The filled rows of a repeated group of fields (``prefix.k.field``) and their prefixes."""
+    rows, where = [], []
+    for k in range(count):
+        entry = {f: values.get(f"{prefix}.{k}.{f}", "").strip() or None for f in fields}
         if any(entry.values()):
-            out.append(entry)
-            where.append(f"newint.{k}")
-    return out, where
+            rows.append(entry)
+            where.append(f"{prefix}.{k}")
+    return rows, where
 
 
 def _message(err: dict[str, Any]) -> str:
