@@ -47,6 +47,7 @@ from alscare.progression import milestones as ms
 from alscare.progression import model as model_mod
 from alscare.progression import posterior as pm
 from alscare.progression import response as rsp
+from alscare.progression import shrink
 from alscare.progression.forecast import Z80, rate_since
 
 MAX_ITER = 300
@@ -192,7 +193,7 @@ def _wquantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
     return float(x[o][np.searchsorted(cw, q * cw[-1])])
 
 
-GAP_BINS = (0.0, 4.5, 9.0, np.inf)  # months ahead: ~3, ~6, ~12-month forecasts
+GAP_BINS = model_mod.GAP_BINS  # months ahead: ~3, ~6, ~12-month forecasts
 
 
 def coverage_with_knots(h: dict[str, np.ndarray], om: model_mod.OutcomeModel) -> np.ndarray:
@@ -224,7 +225,7 @@ def calibrate_scale_knots(h: dict[str, np.ndarray], noise_sd: float
         if sel.sum() < 30:
             continue
         knots.append((_wquantile(h["gap"][sel], h["w"][sel], 0.5),
-                      max(_wquantile(absz[sel], h["w"][sel], 0.80), 0.3)))
+                      max(_wquantile(absz[sel], h["w"][sel], 0.80), MIN_SCALE)))
     return knots
 
 
@@ -297,6 +298,35 @@ def calibrate_milestone(h: dict[str, np.ndarray], om: model_mod.OutcomeModel,
                      "mean_p_before": round(_wmean(ndtr(z[b]), w), 4),
                      "mean_p_after": round(_wmean(ndtr(ca + cb * z[b]), w), 4)}
     return out, info
+
+
+MIN_SCALE = 0.3  # floor of the interval scale
+RATE_GROUPS = 3  # held-out forecasts split by their own rate (thirds) for the rate multiplier
+
+
+def calibrate_rate_multiplier(h: dict[str, np.ndarray], om: model_mod.OutcomeModel
+                              ) -> tuple[list[tuple[float, float]], list[float]]:
+    """After the interval scale: per third of the held-out forecasts' own rate of change, the
+    multiplier on the scale at which 80% of them fall in the interval, as (median rate,
+    multiplier) knots (model.py ``rate_multiplier``), and the patients behind each. Fast
+    courses are less predictable than slow ones (curvature and plateaus act on the disease's
+    own clock), so one scale for all left intervals too wide for slow and too narrow for fast
+    progressors - and the share of each differs between a clinic's cross-section at a date and
+    the held-out design."""
+    if len(h["err"]) < 30 * RATE_GROUPS:
+        return [], []
+    k = om.scale_at(h["gap"], h["n_hist"], h["span_hist"])
+    absz = np.abs(h["err"]) / (Z80 * k * np.sqrt(h["v_lat"] + om.noise_sd ** 2))
+    w = mixed_weights(h["w"])
+    group = np.digitize(h["rate"], np.quantile(h["rate"], np.arange(1, RATE_GROUPS)
+                                               / RATE_GROUPS))
+    knots, patients = [], []
+    for q in range(RATE_GROUPS):
+        sel = group == q
+        knots.append((_wquantile(h["rate"][sel], w[sel], 0.5),
+                      max(_wquantile(absz[sel], w[sel], 0.8), MIN_SCALE)))
+        patients.append(float(h["w"][sel].sum() / max(len(GAP_BINS) - 1, 1)))
+    return knots, patients
 
 
 PROCESS_SD_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # x noise_sd, per sqrt(month)
@@ -402,9 +432,62 @@ def estimate_response_prior(om: model_mod.OutcomeModel, obs: pm.Observations, x:
                                   "pooled"}
 
 
+def patients_by_bin(h: dict[str, np.ndarray]) -> np.ndarray:
+    """Distinct patients with a held-out visit in each horizon bin (GAP_BINS)."""
+    b = np.digitize(h["gap"], GAP_BINS[1:-1])
+    return np.array([h["w"][b == j].sum() for j in range(len(GAP_BINS) - 1)])
+
+
+def _knot_patients(knots: list[tuple[float, float]], h: dict[str, np.ndarray]) -> list[float]:
+    n = patients_by_bin(h)
+    return [float(n[np.digitize(m, GAP_BINS[1:-1])]) for m, _ in knots]
+
+
+def _calibrate(om: model_mod.OutcomeModel, h: dict[str, np.ndarray], name: str,
+               info: dict[str, Any], toward: shrink.Toward | None) -> None:
+    """Interval scale (overall and per history cell) and milestone recalibration on the
+    held-out forecasts ``h``, each shrunk toward the base model's when ``toward`` is given."""
+    base = toward.base if toward else None
+    om.scale_knots = calibrate_scale_knots({**h, "w": mixed_weights(h["w"])}, om.noise_sd)
+    if toward:
+        om.scale_knots = toward.knots(om.scale_knots, base.scale_knots,
+                                      _knot_patients(om.scale_knots, h), "scale_knots")
+    om.scale_knots_by_history = calibrate_by_history(h, om.noise_sd)
+    event = next(ev for ev in ms.EVENTS if ev.outcome == name)
+    om.milestone_calibration, info["milestone_calibration"] = calibrate_milestone(h, om, event)
+    if toward:
+        cell = model_mod.history_cells(h["n_hist"], h["span_hist"])
+        subs = {label: {k: v[cell == c] for k, v in h.items()}
+                for c, label in enumerate(model_mod.HISTORY_CELLS)}
+        by_cell, ms_cell = {}, {}
+        for label, sub in subs.items():
+            # a cell's knots are shrunk toward the cohort's overall knots (fitted under the same
+            # model structure; the base model's cell knots are not: its process sd and
+            # follow-up shift differ), and a cell the cohort has no held-out forecasts for uses
+            # them
+            fitted = om.scale_knots_by_history.get(label, [])
+            if fitted:
+                by_cell[label] = toward.knots(fitted, om.scale_knots,
+                                              _knot_patients(fitted, sub),
+                                              f"scale_knots {label}")
+            near = sub["gap"] <= float(ms.GRID_6M.max())
+            if label in om.milestone_calibration or label in base.milestone_calibration:
+                ms_cell[label] = toward.milestone(om.milestone_calibration.get(label),
+                                                  base.milestone_calibration.get(label),
+                                                  float(sub["w"][near].sum()))
+        om.scale_knots_by_history, om.milestone_calibration = by_cell, ms_cell
+    om.predictive_scale, om.drift_sd = 1.0, 0.0
+    om.rate_multiplier, patients = calibrate_rate_multiplier(h, om)
+    if toward:
+        om.rate_multiplier = toward.rate_multiplier(om.rate_multiplier, patients)
+
+
 def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
-               source: str = "") -> model_mod.PopulationModel:
-    """Refit every outcome of the population model on a cohort; returns a new model."""
+               source: str = "", prior_patients: float | None = None
+               ) -> model_mod.PopulationModel:
+    """Refit every outcome of the population model on a cohort; returns a new model. With
+    ``prior_patients``, each parameter is shrunk toward ``base`` as soon as it is estimated
+    (shrink.py), and the model's id is ``cohort-fit-<hash>``."""
     base = base or model_mod.literature()
     ids = cohort.patients.index
     values = pm.visit_values(cohort)
@@ -414,6 +497,9 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
     lag = ((first - onset) / model_mod.DAYS_PER_MONTH).dropna()
     lag = lag[lag >= 0]
     months_lag = float(np.median(lag)) if len(lag) else base.months_onset_to_first_visit
+    if prior_patients is not None:
+        months_lag = shrink._lin(shrink.weight(len(lag), prior_patients), months_lag,
+                                 base.months_onset_to_first_visit)
     new = model_mod.PopulationModel(
         outcomes={}, version="", months_onset_to_first_visit=round(months_lag, 2),
         sources=list(base.sources))
@@ -421,6 +507,9 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
     x = pm.covariates(cohort, ids)
     checks: dict[str, Any] = {}
     for name in model_mod.OUTCOMES:
+        toward = (shrink.Toward(base[name], prior_patients,
+                                prior_patients * STRUCTURE_PRIOR_FACTOR)
+                  if prior_patients is not None else None)
         obs = pm.observations(values, name, ids, line)
         om, info = em(base[name], obs, x, line.onset_known)
         if info["n_patients"] < MIN_PATIENTS:
@@ -429,26 +518,34 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
             new.outcomes[name] = om
             checks[name] = info
             continue
+        if toward:
+            om = toward.course(om, shrink.effective_patients(om, obs, x, line))
         h = holdout_cuts(om, obs, x, line)
         if len(h["err"]) >= 50:
             om.process_sd, h, info["process_sd_choice"] = choose_process_sd(om, obs, x, line)
+            if toward:
+                q = toward.process_sd(om.process_sd, patients_by_bin(h)[-1])
+                if q != om.process_sd:
+                    om.process_sd = q
+                    h = holdout_cuts(om, obs, x, line)
             before = float(np.sqrt(np.mean(h["err"] ** 2)))
             raw = h["err"] + om.mean_shift(h["gap"], h["rate"])  # the base model's shift undone
-            om.followup_shift = fit_followup_shift(h)
+            om.followup_shift = fit_followup_shift({**h, "err": raw})
+            if toward:
+                om.followup_shift = toward.followup_shift(om.followup_shift,
+                                                          patients_by_bin(h)[-1])
             h = {**h, "err": raw - om.mean_shift(h["gap"], h["rate"])}
             info["followup_shift"] = {
                 "a_per_month": round(om.followup_shift[0], 6),
                 "b_per_month_per_rate": round(om.followup_shift[1], 6),
                 "held_out_rmse_before": round(before, 4),
                 "held_out_rmse_after": round(float(np.sqrt(np.mean(h["err"] ** 2))), 4)}
-            om.scale_knots = calibrate_scale_knots({**h, "w": mixed_weights(h["w"])},
-                                                   om.noise_sd)
-            om.scale_knots_by_history = calibrate_by_history(h, om.noise_sd)
-            om.predictive_scale, om.drift_sd = 1.0, 0.0
+            _calibrate(om, h, name, info, toward)
             info["holdout_forecasts"] = {
                 "n": int(len(h["err"])),
                 "design": f"histories cut at visits 1..{MAX_CUT}, later visits within "
                           f"{MAX_GAP_MONTHS:.0f} months",
+                "patients_by_months_ahead": by_bin(patients_by_bin(h)),
                 "coverage80_by_months_ahead": by_bin(coverage_with_knots(
                     {**h, "w": mixed_weights(h["w"])}, om)),
                 "coverage80_each_visit_once": by_bin(coverage_with_knots(
@@ -456,9 +553,6 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
                 "coverage80_each_patient_once_per_horizon": by_bin(coverage_with_knots(h, om)),
                 "rmse": round(float(np.sqrt(np.mean(h["err"] ** 2))), 4),
             }
-            event = next(ev for ev in ms.EVENTS if ev.outcome == name)
-            om.milestone_calibration, info["milestone_calibration"] = calibrate_milestone(
-                h, om, event)
         if name == "alsfrs_r_total":
             # patients with a qualifying drug started during follow-up are left out
             first_t = np.full(len(ids), np.inf)
@@ -469,10 +563,17 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
             treated[tx["pidx"].to_numpy()] = True
             om.response_scale, info["placebo_starts"] = calibrate_response(
                 om, obs, x, line, treated)
+            if toward:
+                om.response_scale = toward.response_scale(om.response_scale,
+                                                          info["placebo_starts"]["n"])
             (om.response_prior_mean, om.response_prior_sd), info["response_prior"] = \
                 estimate_response_prior(om, obs, x, line, tx)
         om.notes = (f"fitted by EM on {info['n_patients']} patients; defaults: "
                     f"{base[name].notes}")
+        if toward:
+            info["shrinkage"] = toward.weights
+            om.notes = (f"fitted by EM on {info['n_patients']} patients, shrunk toward "
+                        f"{base.version} (prior worth {prior_patients:g} patients)")
         new.outcomes[name] = om
         checks[name] = info
     stamp = model_mod.today_iso()
@@ -488,6 +589,10 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
         "alscare_version": _version(),
         "checks": checks,
     }
+    if prior_patients is not None:
+        new.fitted["method"] += (f"; each parameter shrunk toward {base.version} (prior worth "
+                                 f"{prior_patients:g} patients, progression/shrink.py)")
+        new.version = f"cohort-fit-{shrink.parameter_hash(new)}"
     return new
 
 
@@ -506,3 +611,63 @@ def summary(m: model_mod.PopulationModel) -> pd.DataFrame:
                      "curv": om.mean_coef[2, 0], "curv_sd": np.sqrt(om.cov[2, 2]),
                      "noise_sd": om.noise_sd, "drift_sd": om.drift_sd})
     return pd.DataFrame(rows)
+
+
+# --- the model of the cohort at hand (issue 11) ----------------------------------------------
+
+# A cohort fits its own model when it holds at least MIN_COHORT_PATIENTS patients with a known
+# onset and at least 2 ALSFRS-R visits by their as-of; the fit is shrunk toward the packaged
+# model, which counts as PRIOR_PATIENTS patients (shrink.py). Both chosen on held-out forecasts
+# of cohorts of 10-3,000 patients of two generators (docs/evaluation.md).
+MIN_COHORT_PATIENTS = 50
+PRIOR_PATIENTS = 100.0
+# the process sd and the follow-up shift act on long horizons and are poorly seen in short
+# follow-up: their prior counts STRUCTURE_PRIOR_FACTOR times as many patients
+STRUCTURE_PRIOR_FACTOR = 10.0
+
+
+def cut_at(cohort: Cohort, as_of: float | pd.Series | None) -> Cohort:
+    """The cohort as known at each patient's as-of (inclusive): later visits, drug starts,
+    interventions and deaths removed. ``as_of``: one time for all, a Series per patient, or
+    None / NaN for each patient's latest data (the cohort unchanged)."""
+    if as_of is None or (np.isscalar(as_of) and not np.isfinite(as_of)):
+        return cohort
+    ids = cohort.patients.index
+    cut = (pd.Series(float(as_of), index=ids) if np.isscalar(as_of)
+           else pd.Series(as_of).reindex(ids).astype(float))
+    p = cohort.patients.copy()
+    p["deceased"] = p["deceased"].where(~(p["deceased"] > cut))
+
+    def upto(df: pd.DataFrame, col: str) -> pd.DataFrame:
+        lim = df["patient_id"].map(cut).to_numpy(float)
+        return df[~(df[col].to_numpy(float) > lim)].reset_index(drop=True)
+
+    meds = upto(cohort.medications, "start")
+    stop_lim = meds["patient_id"].map(cut).to_numpy(float)
+    meds["stop"] = meds["stop"].where(~(meds["stop"].to_numpy(float) > stop_lim))
+    return Cohort(cohort.time_kind, p, upto(cohort.visits, "t"), meds,
+                  upto(cohort.interventions, "t"), warnings=list(cohort.warnings))
+
+
+def informative_patients(cohort: Cohort) -> int:
+    """Patients with a known onset and at least 2 ALSFRS-R visits."""
+    values = pm.visit_values(cohort)
+    n = values[np.isfinite(values["alsfrs_r_total"])].groupby("patient_id").size()
+    onset = cohort.patients["onset"].reindex(n.index)
+    return int(((n >= 2) & onset.notna()).sum())
+
+
+def fit_for_cohort(cohort: Cohort, as_of: float | pd.Series | None = None,
+                   base: model_mod.PopulationModel | None = None, *,
+                   min_patients: int = MIN_COHORT_PATIENTS,
+                   prior_patients: float = PRIOR_PATIENTS) -> model_mod.PopulationModel:
+    """The population model for assessing ``cohort`` as of ``as_of``: fitted on the cohort's
+    own data at or before each patient's as-of (``cut_at``), each parameter shrunk toward
+    ``base`` (the packaged model by default; shrink.py), or ``base`` itself when fewer than
+    ``min_patients`` patients hold a course to learn from (``informative_patients``)."""
+    base = base or model_mod.default()
+    data = cut_at(cohort, as_of)
+    if informative_patients(data) < min_patients:
+        return base
+    return fit_cohort(data, base=base, source="the cohort at hand",
+                      prior_patients=prior_patients)

@@ -1,0 +1,150 @@
+"""Shrinkage of a model fitted on the cohort at hand toward the packaged model.
+
+A clinic of 40 patients cannot pin down a population model on its own, and a registry of
+10,000 should not be held to a synthetic one. Each parameter of the fit (fit.py) is blended
+with the base model's as soon as it is estimated, before the next step uses it,
+
+    theta = w theta_cohort + (1 - w) theta_base,     w = n / (n + n_prior),
+
+the posterior mean of a normal-normal model in which the cohort's estimate has precision
+proportional to ``n``, the patients' worth of information the cohort holds *for that
+parameter*, and the packaged model counts as ``n_prior`` patients (``fit.PRIOR_PATIENTS``,
+chosen on held-out forecasts: docs/evaluation.md):
+
+- course parameters (means, covariance, visit noise): ``n`` = sum over patients of the share
+  of the between-patient slope variance their own visits explain, 1 - Var(slope_i | visits) /
+  Var(slope): 0 for one visit, near 1 for a long well-measured course, so ``n`` grows with
+  both patients and visits (``effective_patients``);
+- what is calibrated on held-out forecasts (process sd, follow-up shift, the interval scale
+  per horizon and history cell, the milestone recalibration): ``n`` = patients with a held-out
+  visit at that horizon (3 / 6 / 12 months ahead) - a cohort followed for 6 months says
+  nothing about 12-month forecasts, and keeps the packaged model's there.
+
+Variances (covariance matrix, noise, process, interval scales) are blended as variances.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from alscare.progression import model as model_mod
+from alscare.progression import posterior as pm
+
+Knots = list[tuple[float, float]]
+
+
+def effective_patients(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
+                       line: pm.Timeline) -> float:
+    """Sum over patients of 1 - Var(slope at onset | visits) / Var(slope) under ``om``
+    (without the process term; patients with a known onset only, as in the fit)."""
+    if not len(obs.pidx) or om.cov[1, 1] <= 0:
+        return 0.0
+    m0, s0 = pm.prior(om, x, line.onset_known)
+    post = pm.update(obs.pidx, obs.tau, obs.y, m0, s0, om, process_sd=0.0)
+    share = np.clip(1.0 - post.cov[:, 1, 1] / om.cov[1, 1], 0.0, 1.0)
+    return float(share[line.onset_known & (post.n_obs > 0)].sum())
+
+
+def weight(n: float, n_prior: float) -> float:
+    """w = n / (n + n_prior) (1 when n_prior is 0 and n > 0)."""
+    return float(n / (n + n_prior)) if n + n_prior > 0 else 0.0
+
+
+def _lin(w: float, a: float, b: float) -> float:
+    return float(w * a + (1 - w) * b)
+
+
+def _sd(w: float, a: float, b: float) -> float:
+    """Standard deviations blended as variances."""
+    return float(np.sqrt(w * a ** 2 + (1 - w) * b ** 2))
+
+
+def scale_from(knots: Knots, months: float, default: float) -> float:
+    """The scale of ``knots`` at ``months`` (``default`` without knots)."""
+    if not knots:
+        return default
+    return float(np.interp(months, [k[0] for k in knots], [k[1] for k in knots]))
+
+
+@dataclass
+class Toward:
+    """Shrinkage of one outcome's fit toward the base model's ``base`` (module doc); records
+    the weights it used."""
+
+    base: model_mod.OutcomeModel
+    n_prior: float
+    # prior weight of the long-horizon structure (process sd, follow-up shift): patients
+    n_prior_structure: float = 0.0
+    weights: dict[str, Any] = field(default_factory=dict)
+
+    def _w(self, what: str, n: float, n_prior: float | None = None) -> float:
+        w = weight(n, self.n_prior if n_prior is None else n_prior)
+        self.weights[what] = {"patients": round(float(n), 1), "weight": round(w, 4)}
+        return w
+
+    def course(self, om: model_mod.OutcomeModel, n_eff: float) -> model_mod.OutcomeModel:
+        """Means, between-patient covariance and visit noise."""
+        w = self._w("course", n_eff)
+        out = copy.deepcopy(om)
+        out.mean_coef = w * om.mean_coef + (1 - w) * self.base.mean_coef
+        out.cov = w * om.cov + (1 - w) * self.base.cov
+        out.noise_sd = _sd(w, om.noise_sd, self.base.noise_sd)
+        return out
+
+    def process_sd(self, fitted: float, n: float) -> float:
+        return _sd(self._w("process_sd", n, self.n_prior_structure), fitted,
+                   self.base.process_sd)
+
+    def rate_multiplier(self, fitted: Knots, n_by_knot: list[float]) -> Knots:
+        """The rate multiplier's knots, each blended with the base's multiplier at that rate
+        (as a variance)."""
+        ws = [weight(n, self.n_prior) for n in n_by_knot]
+        self.weights["rate_multiplier"] = [round(w, 4) for w in ws]
+        return [(r, _sd(w, k, float(self.base.rate_factor(r))))
+                for (r, k), w in zip(fitted, ws, strict=True)]
+
+    def followup_shift(self, fitted: tuple[float, float], n: float) -> tuple[float, float]:
+        w = self._w("followup_shift", n, self.n_prior_structure)
+        return (_lin(w, fitted[0], self.base.followup_shift[0]),
+                _lin(w, fitted[1], self.base.followup_shift[1]))
+
+    def knots(self, fitted: Knots, base: Knots, n_by_knot: list[float], what: str) -> Knots:
+        """Interval-scale knots (one per horizon bin, model.GAP_BINS), each blended (as a
+        variance) with the base's scale at the same months ahead, weighted by the held-out
+        patients behind it; base knots in bins where the cohort has none are kept."""
+        out: dict[float, float] = {}
+        ws = []
+        for (m, k), n in zip(fitted, n_by_knot, strict=True):
+            w = weight(n, self.n_prior)
+            ws.append(round(w, 4))
+            out[m] = _sd(w, k, scale_from(base, m, self.base.predictive_scale))
+        have = {_bin(m) for m in out}
+        out.update({m: k for m, k in base if _bin(m) not in have})
+        self.weights[what] = ws
+        return sorted(out.items())
+
+    def milestone(self, fitted: tuple[float, float] | None, base: tuple[float, float] | None,
+                  n: float) -> tuple[float, float]:
+        f, b = fitted or (0.0, 1.0), base or (0.0, 1.0)
+        w = weight(n if fitted is not None else 0.0, self.n_prior)
+        return _lin(w, f[0], b[0]), _lin(w, f[1], b[1])
+
+    def response_scale(self, fitted: float, n: float) -> float:
+        return _sd(self._w("response_scale", n), fitted, self.base.response_scale)
+
+
+def _bin(months: float) -> int:
+    return int(np.digitize(months, model_mod.GAP_BINS[1:-1]))
+
+
+def parameter_hash(m: model_mod.PopulationModel) -> str:
+    """A stable short hash of a model's parameters (not its fit date or checks)."""
+    doc = {"outcomes": {k: om.to_json() for k, om in m.outcomes.items()},
+           "months_onset_to_first_visit": m.months_onset_to_first_visit}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
