@@ -43,18 +43,18 @@ from scipy.optimize import minimize
 from scipy.special import ndtr
 
 from alscare.frames import Cohort
+from alscare.progression import effect, shrink
 from alscare.progression import milestones as ms
 from alscare.progression import model as model_mod
 from alscare.progression import posterior as pm
 from alscare.progression import response as rsp
-from alscare.progression import shrink
 from alscare.progression.forecast import Z80, rate_since
 
 MAX_ITER = 300
 MIN_PATIENTS = 20  # below this an outcome keeps the base model's parameters
 MAX_CUT = 12  # held-out forecasts from the first 1..12 visits
 MAX_GAP_MONTHS = 15.0
-PLACEBO_START_VISIT = 2  # pretend starts at the third visit
+PLACEBO_START_VISIT = 2  # a pretend start at the third visit, unless told otherwise
 TOL = 1e-7
 
 
@@ -371,65 +371,94 @@ def placebo_starts(obs: pm.Observations, n: int, exclude: np.ndarray,
     return pd.DataFrame({"pidx": pats[ok], "treatment": "placebo start", "start": t_start[ok]})
 
 
+STRUCTURAL_WHY = ("few_post", "short", "no_baseline", "no_start")
+
+
+PLACEBO_VISITS = range(6)  # pretend starts at each of the first six visits
+
+
 def calibrate_response(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
-                       line: pm.Timeline, exclude: np.ndarray) -> tuple[float, dict[str, Any]]:
-    """Scale on the sd of the post-start slope change such that, at placebo starts (no drug,
-    so no true change), 80% of standardised changes fall within +-1.28: natural plateaus and
-    curvature then do not make a probability of 'no response' look more certain than it is
-    (data.md 3.5: 28% of placebo patients met a pre/post slope responder criterion [S36])."""
-    tx = placebo_starts(obs, len(x), exclude)
-    if len(tx) < 50:
-        return 1.0, {"n": int(len(tx)), "kept": "fewer than 50 placebo starts"}
-    base = copy.deepcopy(om)
-    base.response_scale = 1.0
-    r = rsp.assess(base, obs, x, line, tx)
-    z = (r["delta_mean"] / r["delta_sd"]).to_numpy(float)
-    z = z[np.isfinite(z)]
-    scale = float(max(np.quantile(np.abs(z), 0.80) / Z80, 0.5))
-    naive_resp = float(np.mean(r["p_no_response"].to_numpy(float) <= 0.2))
-    return scale, {"n": int(len(z)), "scale": round(scale, 4),
-                   "share_called_responding_before_scaling": round(naive_resp, 4)}
-
-
-MIN_TREATED_FOR_PRIOR = 30
-MIN_BETWEEN_SHARE = 0.1  # between-patient variance needed, as a share of the sampling variance
-
-
-def estimate_response_prior(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
-                            line: pm.Timeline, tx: pd.DataFrame
-                            ) -> tuple[tuple[float, float], dict[str, Any]]:
-    """Prior of the slope change after a drug start, N(mean, sd**2), by the method of moments
-    over the cohort's treated patients (empirical Bayes): mean = mean observed change, sd**2 =
-    its variance minus the mean sampling variance. All drugs of the cohort are pooled. Fewer
-    than MIN_TREATED_FOR_PRIOR assessable starts, or a between-patient variance under
-    MIN_BETWEEN_SHARE x the sampling variance (not estimable), keep the base model's prior."""
-    keep = (om.response_prior_mean, om.response_prior_sd)
-    if not len(tx):
-        return keep, {"n": 0, "kept": "no treated patients"}
+                       line: pm.Timeline, tx: pd.DataFrame, exclude: np.ndarray
+                       ) -> tuple[tuple[float, float], dict[str, Any]]:
+    """The offset and scale of a drug's estimated effect (effect.py) where there is no drug,
+    from placebo-like starts: pretend starts at each of the first visits of untreated patients
+    (the truth there is no effect), weighted so that their number of pre-start visits is
+    distributed as the cohort's real drug starts' (how well the course before a start is known
+    sets how far the extrapolation errs). Offset: the weighted median estimate (patients still
+    followed decline less, or more, than their courses predict); scale k on the standard error:
+    80% of the estimates within +-1.28 k standard errors of the offset, so that natural plateaus
+    and curvature do not make an effect look more certain than it is (data.md 3.5: 28% of
+    placebo patients met a pre/post slope responder criterion [S36])."""
+    keep = (om.response_scale, om.response_offset)
+    starts = pd.concat([placebo_starts(obs, len(x), exclude, at_visit=j)
+                        for j in PLACEBO_VISITS], ignore_index=True)
+    if len(starts) < 50:
+        return keep, {"n": int(len(starts)), "kept": "fewer than 50 placebo starts"}
     flat = copy.deepcopy(om)
-    flat.response_prior_sd = 0.0
-    r = rsp.assess(flat, obs, x, line, tx)
-    r = r[np.isfinite(r["p_no_response"].to_numpy(float))]
-    if len(r) < MIN_TREATED_FOR_PRIOR:
-        return keep, {"n": int(len(r)), "kept": f"fewer than {MIN_TREATED_FOR_PRIOR} "
-                                                 "assessable drug starts"}
-    d = r["delta_mean"].to_numpy(float)
-    v = r["delta_sd"].to_numpy(float) ** 2
-    mean = float(np.mean(d))
-    between = float(np.var(d) - np.mean(v))
-    if between < MIN_BETWEEN_SHARE * float(np.mean(v)):
-        # the slope changes are no more spread than their own sampling error: a moment estimate
-        # would be a near point mass that overrides every patient's data (all "responding" or
-        # all "not"), so no prior is estimated
-        return keep, {"n": int(len(r)), "mean": round(mean, 4),
-                      "between_variance": round(between, 5),
-                      "mean_sampling_variance": round(float(np.mean(v)), 5),
-                      "kept": "between-patient variance of the slope change below "
-                              f"{MIN_BETWEEN_SHARE:g} x the sampling variance: not estimable"}
-    sd = float(np.sqrt(between))
-    return (mean, sd), {"n": int(len(r)), "mean": round(mean, 4), "sd": round(sd, 4),
-                        "method": "method of moments over assessable drug starts, all drugs "
-                                  "pooled"}
+    flat.response_offset = 0.0
+    res, ev = rsp.assess_parts(flat, obs, x, line, starts)
+    e_hat, se = ev.estimate()
+    enough = ~res["why"].isin(STRUCTURAL_WHY).to_numpy() & np.isfinite(e_hat) & np.isfinite(se)
+    if enough.sum() < 50:
+        return keep, {"n": int(enough.sum()), "kept": "fewer than 50 judged starts"}
+    n_pre = np.minimum(res["n_pre"].to_numpy(int), len(PLACEBO_VISITS))
+    w = np.ones(len(res))
+    if len(tx):
+        real = rsp.assess(flat, obs, x, line, tx)
+        real = real[~real["why"].isin(STRUCTURAL_WHY)]
+        want = np.bincount(np.minimum(real["n_pre"].to_numpy(int), len(PLACEBO_VISITS)),
+                           minlength=len(PLACEBO_VISITS) + 1).astype(float)
+        have = np.bincount(n_pre[enough], minlength=len(PLACEBO_VISITS) + 1).astype(float)
+        if want.sum() > 0:
+            ratio = np.where(have > 0, want / want.sum() / np.maximum(have / have.sum(), 1e-12),
+                             0.0)
+            w = ratio[n_pre]
+    e, s, w = e_hat[enough], se[enough], w[enough]
+    if w.sum() <= 0:
+        w = np.ones(len(e))
+    offset = _wquantile(e, w, 0.5)
+    scale = float(max(_wquantile(np.abs((e - offset) / s), w, 0.80) / Z80, MIN_RESPONSE_SCALE))
+    return (scale, offset), {"n": int(enough.sum()), "scale": round(scale, 4),
+                             "offset": round(offset, 4),
+                             "design": "pretend starts at visits 1-6 of untreated patients, "
+                                       "weighted to the real starts' pre-start visits"}
+
+
+MIN_RESPONSE_SCALE = 0.3
+MIN_STARTS_PER_DRUG = 10  # a drug's own prior needs this many judged starts
+RESPONSE_PRIOR_PATIENTS = 30.0  # Dirichlet weight of the base prior, in drug starts
+
+
+def estimate_effect_prior(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
+                          line: pm.Timeline, tx: pd.DataFrame,
+                          base: dict[str, list[float]]) -> tuple[dict[str, list[float]],
+                                                                 dict[str, Any]]:
+    """The prior on the effect (effect.py) from the cohort's own drug starts (empirical Bayes):
+    all starts the data can judge pooled ("*"), shrunk toward the base model's pooled prior, and
+    per drug with at least MIN_STARTS_PER_DRUG judged starts, shrunk toward the pooled one;
+    each with a Dirichlet weight of RESPONSE_PRIOR_PATIENTS starts."""
+    base_pooled = np.asarray(base.get("*", effect.default_prior()))
+    if not len(tx):
+        return dict(base), {"n": 0, "kept": "no drug starts"}
+    res, ev = rsp.assess_parts(om, obs, x, line, tx)
+    judged = (res["why"] == "").to_numpy()
+    ll = ev.loglik(om.response_scale, om.response_offset)
+    pooled = effect.estimate_prior(ll[judged], base_pooled, RESPONSE_PRIOR_PATIENTS)
+    out = {"*": pooled.tolist()}
+    info: dict[str, Any] = {"judged_starts": int(judged.sum()),
+                            "pooled_p_meaningful": round(float(pooled[effect.GRID >= 0.2]
+                                                               .sum()), 4)}
+    names = res["treatment"].to_numpy()
+    for name in sorted(set(names[judged])):
+        sel = judged & (names == name)
+        if sel.sum() < MIN_STARTS_PER_DRUG:
+            continue
+        own = effect.estimate_prior(ll[sel], np.asarray(base.get(name, pooled)),
+                                    RESPONSE_PRIOR_PATIENTS)
+        out[str(name)] = own.tolist()
+        info[str(name)] = {"judged_starts": int(sel.sum()),
+                           "p_meaningful": round(float(own[effect.GRID >= 0.2].sum()), 4)}
+    return out, info
 
 
 def patients_by_bin(h: dict[str, np.ndarray]) -> np.ndarray:
@@ -561,13 +590,13 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
                                 np.full(len(ids), np.inf))
             treated = np.zeros(len(ids), dtype=bool)
             treated[tx["pidx"].to_numpy()] = True
-            om.response_scale, info["placebo_starts"] = calibrate_response(
-                om, obs, x, line, treated)
+            (om.response_scale, om.response_offset), info["placebo_starts"] = \
+                calibrate_response(om, obs, x, line, tx, treated)
             if toward:
-                om.response_scale = toward.response_scale(om.response_scale,
-                                                          info["placebo_starts"]["n"])
-            (om.response_prior_mean, om.response_prior_sd), info["response_prior"] = \
-                estimate_response_prior(om, obs, x, line, tx)
+                om.response_scale, om.response_offset = toward.response_calibration(
+                    om.response_scale, om.response_offset, info["placebo_starts"]["n"])
+            om.response_effect_prior, info["response_prior"] = estimate_effect_prior(
+                om, obs, x, line, tx, toward.base.response_effect_prior if toward else {})
         om.notes = (f"fitted by EM on {info['n_patients']} patients; defaults: "
                     f"{base[name].notes}")
         if toward:

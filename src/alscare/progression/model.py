@@ -119,14 +119,16 @@ class OutcomeModel:
     drift_sd: float  # per sqrt(month) since the last observation
     anchor_fixed: bool  # level at onset fixed by definition (ALSFRS-R 48, item 4)
     unknown_onset_level_sd: float
-    # prior of the slope change after a drug start (points per month), used by response.py;
-    # sd <= 0: flat prior. Estimated from the treated patients by fit.py
-    response_prior_sd: float = 0.5
-    response_prior_mean: float = 0.0
+    # prior of a drug's effect (the proportional slowing e, effect.py) on effect.GRID per
+    # treatment name, "*" for any other; learned from the cohort's drug starts by fit.py. Empty:
+    # the skeptical default (effect.default_prior)
+    response_effect_prior: dict[str, list[float]] = field(default_factory=dict)
     # scale on the model's predictive variance, calibrated on held-out forecasts (fit.py)
     predictive_scale: float = 1.0
-    # scale on the sd of a post-start slope change, calibrated on placebo starts (fit.py)
+    # scale on the standard error of a drug's estimated effect and the estimate's offset where
+    # there is no drug (effect.py), both calibrated on placebo-like starts (fit.py)
     response_scale: float = 1.0
+    response_offset: float = 0.0
     # horizon-dependent scale on the predictive sd: (months ahead, scale) knots, interpolated
     # linearly and flat outside; calibrated on held-out forecasts (fit.py). Empty: use
     # predictive_scale everywhere.
@@ -209,10 +211,11 @@ class OutcomeModel:
             "drift_sd": round(float(self.drift_sd), 6),
             "anchor_fixed": self.anchor_fixed,
             "unknown_onset_level_sd": self.unknown_onset_level_sd,
-            "response_prior_sd": round(float(self.response_prior_sd), 6),
-            "response_prior_mean": round(float(self.response_prior_mean), 6),
+            "response_effect_prior": {name: [round(float(v), 8) for v in w]
+                                      for name, w in self.response_effect_prior.items()},
             "predictive_scale": round(float(self.predictive_scale), 6),
             "response_scale": round(float(self.response_scale), 6),
+            "response_offset": round(float(self.response_offset), 6),
             "scale_knots": [[round(float(a), 4), round(float(b), 6)] for a, b in self.scale_knots],
             "scale_knots_by_history": {
                 label: [[round(float(a), 4), round(float(b), 6)] for a, b in knots]
@@ -242,10 +245,11 @@ class OutcomeModel:
             mean_coef=coef, cov=cov, noise_sd=float(d["noise_sd"]),
             drift_sd=float(d["drift_sd"]), anchor_fixed=bool(d["anchor_fixed"]),
             unknown_onset_level_sd=float(d["unknown_onset_level_sd"]),
-            response_prior_sd=float(d.get("response_prior_sd", 0.5)),
-            response_prior_mean=float(d.get("response_prior_mean", 0.0)),
+            response_effect_prior=_effect_prior(d.get("response_effect_prior", {}),
+                                                d.get("name")),
             predictive_scale=float(d.get("predictive_scale", 1.0)),
             response_scale=float(d.get("response_scale", 1.0)),
+            response_offset=float(d.get("response_offset", 0.0)),
             scale_knots=[(float(a), float(b)) for a, b in d.get("scale_knots", [])],
             scale_knots_by_history={
                 _cell(label, d.get("name")): [(float(a), float(b)) for a, b in knots]
@@ -257,6 +261,16 @@ class OutcomeModel:
                                                d.get("name")),
             notes=str(d.get("notes", "")),
         )
+
+
+def _effect_prior(v: Any, name: Any) -> dict[str, list[float]]:
+    from alscare.progression.effect import GRID
+
+    if not isinstance(v, dict) or any(not isinstance(w, list) or len(w) != len(GRID)
+                                      for w in v.values()):
+        raise ValueError(f"model for {name}: response_effect_prior must map treatment names to "
+                         f"{len(GRID)} weights on the effect grid (progression/effect.py)")
+    return {str(k): [float(x) for x in w] for k, w in v.items()}
 
 
 def _cell(label: Any, name: Any) -> str:

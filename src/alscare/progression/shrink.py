@@ -135,8 +135,11 @@ class Toward:
         w = weight(n if fitted is not None else 0.0, self.n_prior)
         return _lin(w, f[0], b[0]), _lin(w, f[1], b[1])
 
-    def response_scale(self, fitted: float, n: float) -> float:
-        return _sd(self._w("response_scale", n), fitted, self.base.response_scale)
+    def response_calibration(self, scale: float, offset: float, n: float
+                             ) -> tuple[float, float]:
+        w = self._w("response_calibration", n)
+        return (_sd(w, scale, self.base.response_scale),
+                _lin(w, offset, self.base.response_offset))
 
 
 def _bin(months: float) -> int:
