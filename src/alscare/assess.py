@@ -17,6 +17,7 @@ from alscare import facts as facts_mod
 from alscare import progression
 from alscare.careplan import plan as careplan_plan
 from alscare.frames import Cohort
+from alscare.progression.model import PopulationModel
 
 
 def _rounded(x: pd.Series, ndigits: int) -> pd.Series:
@@ -97,10 +98,13 @@ def _format_times(t: pd.Series, cohort: Cohort) -> list[str | int | None]:
     return dates.astype(object).where(t.notna(), None).tolist()
 
 
-def assess_frames(cohort: Cohort, as_of: float | None = None) -> Iterator[dict[str, Any]]:
-    """Yield one assessment per patient, in the cohort's order."""
+def assess_frames(cohort: Cohort, as_of: float | None = None,
+                  model: PopulationModel | None = None
+                  ) -> Iterator[dict[str, Any]]:
+    """Yield one assessment per patient, in the cohort's order (``model``: the progression
+    model, the active one when None)."""
     f = facts_mod.build(cohort, as_of)
-    f, prog_sections = progression.annotate(cohort, f)
+    f, prog_sections = progression.annotate(cohort, f, model)
     plans = careplan_plan.plan(cohort, f)
     scores = _records(scores_frame(f))
     measured = measured_frame(f, cohort)

@@ -138,9 +138,13 @@ def cohort_assess(
                                               "(PRO-ACT) to assess as of.")] = None,
     protocol: ProtocolOption = None,
     model: ModelOption = None,
+    packaged_model: Annotated[bool, typer.Option(
+        "--packaged-model", help="Use the packaged progression model instead of fitting it on "
+        "this cohort (the default; --model FILE also skips the fit).")] = False,
 ) -> None:
     """Assess every patient of a cohort, one JSON line each; refused patients go to
-    OUT.errors.jsonl and stderr while the rest go on."""
+    OUT.errors.jsonl and stderr while the rest go on. The progression model is fitted on the
+    cohort itself (data at or before the as-of), shrunk toward the packaged model."""
     from alscare.pipeline import run_cohort
 
     _use(protocol, model)
@@ -149,7 +153,7 @@ def cohort_assess(
         refuse("cohort assess needs exactly one of --proact DIR, --db URL, --records PATH")
     try:
         summary = run_cohort(proact=proact, db=db, records=records, out=out, as_of=as_of,
-                             progress=sys.stderr.isatty())
+                             progress=sys.stderr.isatty(), fit_model=not packaged_model)
     except ValueError as e:
         refuse(str(e))
         return

@@ -97,15 +97,20 @@ def error_dict(e: RecordError) -> dict[str, Any]:
 
 def run_cohort(*, out: Path, proact: Path | None = None, db: str | None = None,
                records: Path | None = None, as_of: str | None = None,
-               progress: bool = False) -> dict[str, Any]:
+               progress: bool = False, fit_model: bool = True) -> dict[str, Any]:
     cohort, errors = load_cohort(proact=proact, db=db, records=records)
     t = cohort.parse_time(as_of) if as_of is not None else None
+    # the progression model learns from the cohort itself (data at or before the as-of)
+    # unless a model file is chosen or fit_model is off (progression/fit.py)
+    from alscare.progression.fit import model_for_run
+
+    model = model_for_run(cohort, t, fit_model)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     # orjson: about 5x faster than json.dumps on 10,000 assessments, and writes null (never
     # the invalid token NaN) for a non-finite float.
     with out.open("wb") as fh:
-        for a in _progress(assess_frames(cohort, t), len(cohort), progress):
+        for a in _progress(assess_frames(cohort, t, model), len(cohort), progress):
             fh.write(orjson.dumps(a, option=orjson.OPT_APPEND_NEWLINE))
             n += 1
     errors_path = out.with_name(out.name.removesuffix(".jsonl") + ".errors.jsonl")

@@ -83,6 +83,10 @@ def render(a: dict[str, Any]) -> str:
                 continue
             lines.append(f"  {name}: {ms['probability_within_6_months']:.0%} within 6 "
                          f"months" + (f", expected {when}" if when is not None else ""))
+    mdl = a.get("model") or {}
+    if mdl.get("id"):
+        lines.append(f"  Model: {mdl['id']} (fitted on {_fmt(mdl.get('patients'))} patients, "
+                     f"{str(mdl.get('fitted') or 'date not recorded')[:10]})")
     for r in a.get("response") or []:
         # the reason sentence states the probability itself
         lines.append(f"  Response to {r['treatment']}: {r['status'].replace('_', ' ')}. "

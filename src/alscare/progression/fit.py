@@ -35,6 +35,7 @@ the shifted errors.
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import numpy as np
@@ -198,7 +199,7 @@ GAP_BINS = model_mod.GAP_BINS  # months ahead: ~3, ~6, ~12-month forecasts
 
 def coverage_with_knots(h: dict[str, np.ndarray], om: model_mod.OutcomeModel) -> np.ndarray:
     """Held-out 80% coverage per horizon bin with the model's horizon-dependent scale."""
-    k = om.scale_at(h["gap"], h["n_hist"], h["span_hist"])
+    k = om.scale_at(h["gap"], h["n_hist"], h["span_hist"]) * om.rate_factor(h["rate"])
     var = k ** 2 * (h["v_lat"] + om.noise_sd ** 2) + om.drift_sd ** 2 * h["gap"]
     inside = (np.abs(h["err"]) <= Z80 * np.sqrt(var)).astype(float)
     b = np.digitize(h["gap"], GAP_BINS[1:-1])
@@ -339,21 +340,37 @@ def choose_process_sd(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.nd
     on the grid (multiples of the noise sd) forecasts the same held-out visits, each patient
     weighted once per horizon bin, and the mean squared error over the horizon bins decides.
     Cross-validation rather than likelihood because the forecasts are what the process term
-    is for, and the EM fit of the other parameters assumes none."""
-    scores, held_out = {}, {}
+    is for, and the EM fit of the other parameters assumes none. In a cohort of more than
+    PROCESS_SD_PATIENTS patients the candidates are compared on every k-th patient (a
+    deterministic subsample; the chosen value's held-out forecasts are then computed for all)."""
+    step = max(1, int(np.ceil(len(x) / PROCESS_SD_PATIENTS)))
+    sub = obs if step == 1 else subsample(obs, step)
+    scores = {}
     for f in PROCESS_SD_GRID:
         trial = copy.deepcopy(om)
         trial.process_sd = f * om.noise_sd
-        h = holdout_cuts(trial, obs, x, line)
+        h = holdout_cuts(trial, sub, x, line)
         b = np.digitize(h["gap"], GAP_BINS[1:-1])
         per_bin = [_wmean(h["err"][b == j] ** 2, h["w"][b == j])
                    for j in range(len(GAP_BINS) - 1) if (b == j).any()]
-        q = round(f * om.noise_sd, 6)
-        scores[q], held_out[q] = float(np.mean(per_bin)), h
+        scores[round(f * om.noise_sd, 6)] = float(np.mean(per_bin))
     best = min(scores, key=lambda q: scores[q])
-    return best, held_out[best], {
+    chosen = copy.deepcopy(om)
+    chosen.process_sd = best
+    return best, holdout_cuts(chosen, obs, x, line), {
         "chosen": best, "criterion": "held-out forecast MSE, mean over horizon bins",
+        "patients_compared": int(len(np.unique(sub.pidx))),
         "mse_by_process_sd": {str(q): round(v, 4) for q, v in scores.items()}}
+
+
+PROCESS_SD_PATIENTS = 2500
+
+
+def subsample(obs: pm.Observations, step: int) -> pm.Observations:
+    """The observations of every ``step``-th patient (by position)."""
+    keep = obs.pidx % step == 0
+    return pm.Observations(pidx=obs.pidx[keep], tau=obs.tau[keep], y=obs.y[keep],
+                           t=obs.t[keep])
 
 
 def placebo_starts(obs: pm.Observations, n: int, exclude: np.ndarray,
@@ -461,6 +478,25 @@ def estimate_effect_prior(om: model_mod.OutcomeModel, obs: pm.Observations, x: n
     return out, info
 
 
+def drug_starts(cohort: Cohort, values: pd.DataFrame, ids: pd.Index, line: pm.Timeline
+                ) -> pd.DataFrame:
+    """The qualifying drug starts during follow-up (response.treatments), all data."""
+    obs = pm.observations(values, "alsfrs_r_total", ids, line)
+    first_t = np.full(len(ids), np.inf)
+    np.minimum.at(first_t, obs.pidx, obs.t)
+    return rsp.treatments(cohort, ids, np.where(np.isfinite(first_t), first_t, np.nan),
+                          np.full(len(ids), np.inf))
+
+
+def natural_history(values: pd.DataFrame, ids: pd.Index, tx: pd.DataFrame) -> pd.DataFrame:
+    """The visits before any drug started during follow-up (all visits of the untreated):
+    what the population model of the course without the drug is fitted on."""
+    first = pd.Series(tx["start"].to_numpy(float), index=ids[tx["pidx"].to_numpy()])
+    first = first.groupby(level=0).min()
+    cut = values["patient_id"].map(first).to_numpy(float)
+    return values[~(values["t"].to_numpy(float) > cut)].reset_index(drop=True)
+
+
 def patients_by_bin(h: dict[str, np.ndarray]) -> np.ndarray:
     """Distinct patients with a held-out visit in each horizon bin (GAP_BINS)."""
     b = np.digitize(h["gap"], GAP_BINS[1:-1])
@@ -534,12 +570,17 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
         sources=list(base.sources))
     line = pm.timeline(cohort, values, ids, new)
     x = pm.covariates(cohort, ids)
-    checks: dict[str, Any] = {}
+    tx = drug_starts(cohort, values, ids, line)
+    natural = natural_history(values, ids, tx)
+    checks: dict[str, Any] = {"natural_history": {
+        "visits_left_out": int(len(values) - len(natural)),
+        "reason": "visits after a drug started during follow-up: the model is the course "
+                  "without the drug (the counterfactual of response.py)"}}
     for name in model_mod.OUTCOMES:
         toward = (shrink.Toward(base[name], prior_patients,
                                 prior_patients * STRUCTURE_PRIOR_FACTOR)
                   if prior_patients is not None else None)
-        obs = pm.observations(values, name, ids, line)
+        obs = pm.observations(natural, name, ids, line)
         om, info = em(base[name], obs, x, line.onset_known)
         if info["n_patients"] < MIN_PATIENTS:
             om = copy.deepcopy(base[name])
@@ -548,7 +589,7 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
             checks[name] = info
             continue
         if toward:
-            om = toward.course(om, shrink.effective_patients(om, obs, x, line))
+            om = toward.course(om, shrink.effective_patients(obs, line))
         h = holdout_cuts(om, obs, x, line)
         if len(h["err"]) >= 50:
             om.process_sd, h, info["process_sd_choice"] = choose_process_sd(om, obs, x, line)
@@ -583,11 +624,8 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
                 "rmse": round(float(np.sqrt(np.mean(h["err"] ** 2))), 4),
             }
         if name == "alsfrs_r_total":
-            # patients with a qualifying drug started during follow-up are left out
-            first_t = np.full(len(ids), np.inf)
-            np.minimum.at(first_t, obs.pidx, obs.t)
-            tx = rsp.treatments(cohort, ids, np.where(np.isfinite(first_t), first_t, np.nan),
-                                np.full(len(ids), np.inf))
+            # the drug starts with every visit, and placebo-like starts in untreated patients
+            obs = pm.observations(values, name, ids, line)
             treated = np.zeros(len(ids), dtype=bool)
             treated[tx["pidx"].to_numpy()] = True
             (om.response_scale, om.response_offset), info["placebo_starts"] = \
@@ -700,3 +738,13 @@ def fit_for_cohort(cohort: Cohort, as_of: float | pd.Series | None = None,
         return base
     return fit_cohort(data, base=base, source="the cohort at hand",
                       prior_patients=prior_patients)
+
+
+def model_for_run(cohort: Cohort, as_of: float | pd.Series | None, fit: bool = True
+                  ) -> model_mod.PopulationModel:
+    """The model a cohort run uses: a model file when one is chosen ($ALSCARE_MODEL, which
+    ``--model`` sets), else, with ``fit``, the cohort's own (``fit_for_cohort``, on data at or
+    before the as-of), else the packaged model."""
+    if not fit or os.environ.get(model_mod.MODEL_ENV):
+        return model_mod.active()
+    return fit_for_cohort(cohort, as_of)

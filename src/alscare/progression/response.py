@@ -19,8 +19,9 @@ calibrated on placebo-like starts (pretend starts in untreated patients, where e
 data.md 3.5: a pre/post slope criterion called 28% of placebo patients responders [S36]).
 
 Status: "not_responding" if p >= 0.8, "responding" if p <= 0.2 - each only if the patient's
-own visits alone (flat prior) point the same way, so that a call never rests on the other
-patients against the patient's data - else "indeterminate". p is null ("insufficient data")
+own visits alone (flat prior) say the same at the same level, so that a call never rests on
+the other patients (a prior learned from a cohort may be wrong: it can keep a call from being
+made, never make one) - else "indeterminate". p is null ("insufficient data")
 with fewer than 2 post-start visits, under 3 months of post-start follow-up, or fewer than 2
 pre-start visits without an onset date; a probability with no call when the effect's standard
 error exceeds NOISY_EFFECT_SD (the reason says which side is the more uncertain: the course
@@ -238,8 +239,9 @@ def assess_parts(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timel
     # too few visits: no probability; too uncertain: the probability (mostly the prior: how the
     # drug did in the cohort's other patients) is shown, but no call is made on it
     p = np.where(np.isin(why, ("", "noisy_before", "noisy_after")), p, np.nan)
-    status = np.where((p >= P_NOT_RESPONDING) & (p_data >= 0.5), "not_responding",
-                      np.where((p <= P_RESPONDING) & (p_data <= 0.5), "responding",
+    status = np.where((p >= P_NOT_RESPONDING) & (p_data >= P_NOT_RESPONDING),
+                      "not_responding",
+                      np.where((p <= P_RESPONDING) & (p_data <= P_RESPONDING), "responding",
                                "indeterminate"))
     status = np.where(why == "", status, "indeterminate")
     res["n_pre"] = n_pre

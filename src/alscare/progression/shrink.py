@@ -11,9 +11,8 @@ proportional to ``n``, the patients' worth of information the cohort holds *for 
 parameter*, and the packaged model counts as ``n_prior`` patients (``fit.PRIOR_PATIENTS``,
 chosen on held-out forecasts: docs/evaluation.md):
 
-- course parameters (means, covariance, visit noise): ``n`` = sum over patients of the share
-  of the between-patient slope variance their own visits explain, 1 - Var(slope_i | visits) /
-  Var(slope): 0 for one visit, near 1 for a long well-measured course, so ``n`` grows with
+- course parameters (means, covariance, visit noise): ``n`` = patients' worth of course
+  information, each patient counting (visits - 1) / 4, at most 1, so that ``n`` grows with
   both patients and visits (``effective_patients``);
 - what is calibrated on held-out forecasts (process sd, follow-up shift, the interval scale
   per horizon and history cell, the milestone recalibration): ``n`` = patients with a held-out
@@ -39,16 +38,17 @@ from alscare.progression import posterior as pm
 Knots = list[tuple[float, float]]
 
 
-def effective_patients(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
-                       line: pm.Timeline) -> float:
-    """Sum over patients of 1 - Var(slope at onset | visits) / Var(slope) under ``om``
-    (without the process term; patients with a known onset only, as in the fit)."""
-    if not len(obs.pidx) or om.cov[1, 1] <= 0:
-        return 0.0
-    m0, s0 = pm.prior(om, x, line.onset_known)
-    post = pm.update(obs.pidx, obs.tau, obs.y, m0, s0, om, process_sd=0.0)
-    share = np.clip(1.0 - post.cov[:, 1, 1] / om.cov[1, 1], 0.0, 1.0)
-    return float(share[line.onset_known & (post.n_obs > 0)].sum())
+FULL_COURSE_VISITS = 5  # a patient counts fully toward the course's information from here
+
+
+def effective_patients(obs: pm.Observations, line: pm.Timeline) -> float:
+    """Patients' worth of course information: each patient with a known onset counts
+    (visits - 1) / (FULL_COURSE_VISITS - 1), at most 1 (one visit tells the level, not the
+    course; five pin a course down about as well as more do for a quadratic with an onset
+    anchor)."""
+    n = np.bincount(obs.pidx, minlength=len(line.onset_known))
+    share = np.clip((n - 1) / (FULL_COURSE_VISITS - 1), 0.0, 1.0)
+    return float(share[line.onset_known].sum())
 
 
 def weight(n: float, n_prior: float) -> float:
