@@ -195,11 +195,12 @@ def _wquantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
 
 
 GAP_BINS = model_mod.GAP_BINS  # months ahead: ~3, ~6, ~12-month forecasts
+MIN_SCALE = 0.3  # floor of the interval scale
 
 
 def coverage_with_knots(h: dict[str, np.ndarray], om: model_mod.OutcomeModel) -> np.ndarray:
     """Held-out 80% coverage per horizon bin with the model's horizon-dependent scale."""
-    k = om.scale_at(h["gap"], h["n_hist"], h["span_hist"]) * om.rate_factor(h["rate"])
+    k = om.scale_at(h["gap"], h["n_hist"], h["span_hist"])
     var = k ** 2 * (h["v_lat"] + om.noise_sd ** 2) + om.drift_sd ** 2 * h["gap"]
     inside = (np.abs(h["err"]) <= Z80 * np.sqrt(var)).astype(float)
     b = np.digitize(h["gap"], GAP_BINS[1:-1])
@@ -299,35 +300,6 @@ def calibrate_milestone(h: dict[str, np.ndarray], om: model_mod.OutcomeModel,
                      "mean_p_before": round(_wmean(ndtr(z[b]), w), 4),
                      "mean_p_after": round(_wmean(ndtr(ca + cb * z[b]), w), 4)}
     return out, info
-
-
-MIN_SCALE = 0.3  # floor of the interval scale
-RATE_GROUPS = 3  # held-out forecasts split by their own rate (thirds) for the rate multiplier
-
-
-def calibrate_rate_multiplier(h: dict[str, np.ndarray], om: model_mod.OutcomeModel
-                              ) -> tuple[list[tuple[float, float]], list[float]]:
-    """After the interval scale: per third of the held-out forecasts' own rate of change, the
-    multiplier on the scale at which 80% of them fall in the interval, as (median rate,
-    multiplier) knots (model.py ``rate_multiplier``), and the patients behind each. Fast
-    courses are less predictable than slow ones (curvature and plateaus act on the disease's
-    own clock), so one scale for all left intervals too wide for slow and too narrow for fast
-    progressors - and the share of each differs between a clinic's cross-section at a date and
-    the held-out design."""
-    if len(h["err"]) < 30 * RATE_GROUPS:
-        return [], []
-    k = om.scale_at(h["gap"], h["n_hist"], h["span_hist"])
-    absz = np.abs(h["err"]) / (Z80 * k * np.sqrt(h["v_lat"] + om.noise_sd ** 2))
-    w = mixed_weights(h["w"])
-    group = np.digitize(h["rate"], np.quantile(h["rate"], np.arange(1, RATE_GROUPS)
-                                               / RATE_GROUPS))
-    knots, patients = [], []
-    for q in range(RATE_GROUPS):
-        sel = group == q
-        knots.append((_wquantile(h["rate"][sel], w[sel], 0.5),
-                      max(_wquantile(absz[sel], w[sel], 0.8), MIN_SCALE)))
-        patients.append(float(h["w"][sel].sum() / max(len(GAP_BINS) - 1, 1)))
-    return knots, patients
 
 
 PROCESS_SD_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # x noise_sd, per sqrt(month)
@@ -528,12 +500,14 @@ def _calibrate(om: model_mod.OutcomeModel, h: dict[str, np.ndarray], name: str,
         for label, sub in subs.items():
             # a cell's knots are shrunk toward the cohort's overall knots (fitted under the same
             # model structure; the base model's cell knots are not: its process sd and
-            # follow-up shift differ), and a cell the cohort has no held-out forecasts for uses
-            # them
+            # follow-up shift differ), carried across horizons the cell has no held-out
+            # forecasts for by the base model's ratios (shrink.across_horizons); a cell the
+            # cohort has no held-out forecasts for uses the overall knots
             fitted = om.scale_knots_by_history.get(label, [])
             if fitted:
-                by_cell[label] = toward.knots(fitted, om.scale_knots,
-                                              _knot_patients(fitted, sub),
+                prior = shrink.across_horizons(fitted, om.scale_knots,
+                                               base.scale_knots_by_history.get(label, []))
+                by_cell[label] = toward.knots(fitted, prior, _knot_patients(fitted, sub),
                                               f"scale_knots {label}")
             near = sub["gap"] <= float(ms.GRID_6M.max())
             if label in om.milestone_calibration or label in base.milestone_calibration:
@@ -542,9 +516,6 @@ def _calibrate(om: model_mod.OutcomeModel, h: dict[str, np.ndarray], name: str,
                                                   float(sub["w"][near].sum()))
         om.scale_knots_by_history, om.milestone_calibration = by_cell, ms_cell
     om.predictive_scale, om.drift_sd = 1.0, 0.0
-    om.rate_multiplier, patients = calibrate_rate_multiplier(h, om)
-    if toward:
-        om.rate_multiplier = toward.rate_multiplier(om.rate_multiplier, patients)
 
 
 def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
@@ -690,7 +661,7 @@ MIN_COHORT_PATIENTS = 50
 PRIOR_PATIENTS = 100.0
 # the process sd and the follow-up shift act on long horizons and are poorly seen in short
 # follow-up: their prior counts STRUCTURE_PRIOR_FACTOR times as many patients
-STRUCTURE_PRIOR_FACTOR = 10.0
+STRUCTURE_PRIOR_FACTOR = 30.0
 
 
 def cut_at(cohort: Cohort, as_of: float | pd.Series | None) -> Cohort:

@@ -3,7 +3,6 @@
 Predictive variance at tau* = k**2 x (posterior variance of the latent value, with the process
 term's increment since the last observation where the model has one (posterior.latent_at) +
 noise_sd**2) + drift_sd**2 x months since the last observation, with k the predictive scale
-(times a multiplier by the forecast's own rate of change, ``rate_multiplier``)
 calibrated on held-out forecasts by ``alscare model fit`` as a function of months ahead (1 in
 the literature default).
 The scale's floor and ceiling are applied to the Gaussian: the mean is that of the clipped
@@ -81,7 +80,7 @@ def predictive(om: OutcomeModel, post: Posterior,
     ahead = months_ahead(post, tau)
     rate = own_rate(post, tau, mu)
     mu = mu + om.mean_shift(ahead, rate)
-    k = om.scale_at(ahead, post.n_obs, post.span) * om.rate_factor(rate)
+    k = om.scale_at(ahead, post.n_obs, post.span)
     sd = np.sqrt(k ** 2 * (sd_lat ** 2 + om.noise_sd ** 2) + drift_var(om, post, tau))
     return {
         "mean": clipped_normal_mean(mu, sd, om.lower, om.upper),

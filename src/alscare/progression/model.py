@@ -138,10 +138,6 @@ class OutcomeModel:
     # forecast shift for a patient still followed at the target date (forecast.py): per month
     # ahead, a + b x the forecast's own rate of change; (0, 0) = none. Fitted on held-out visits
     followup_shift: tuple[float, float] = (0.0, 0.0)
-    # multiplier on the interval scale by the forecast's own rate of change (points/month since
-    # the last observation): (rate, multiplier) knots, interpolated linearly and flat outside;
-    # calibrated on held-out forecasts (fit.calibrate_rate_multiplier). Empty: 1.
-    rate_multiplier: list[tuple[float, float]] = field(default_factory=list)
 
     # the same knots per history cell (``history_cells``: number of visits x visit rhythm),
     # {cell label: knots}; a forecast uses its history's cell, or scale_knots when the model has
@@ -170,13 +166,6 @@ class OutcomeModel:
             a = np.where(hit, ca, a)
             b = np.where(hit, cb, b)
         return a, b
-
-    def rate_factor(self, rate: np.ndarray) -> np.ndarray | float:
-        """The interval-scale multiplier at a forecast's own rate (1 without knots)."""
-        if not self.rate_multiplier:
-            return 1.0
-        return np.interp(rate, [k[0] for k in self.rate_multiplier],
-                         [k[1] for k in self.rate_multiplier])
 
     def scale_at(self, months_ahead: np.ndarray, n_visits: np.ndarray | None = None,
                  span_months: np.ndarray | None = None) -> np.ndarray | float:
@@ -222,8 +211,6 @@ class OutcomeModel:
                 for label, knots in self.scale_knots_by_history.items()},
             "process_sd": round(float(self.process_sd), 6),
             "followup_shift": [round(float(v), 6) for v in self.followup_shift],
-            "rate_multiplier": [[round(float(a), 4), round(float(b), 6)]
-                                for a, b in self.rate_multiplier],
             "milestone_calibration": {label: [round(float(a), 6), round(float(b), 6)]
                                       for label, (a, b) in self.milestone_calibration.items()},
             "notes": self.notes,
@@ -256,7 +243,6 @@ class OutcomeModel:
                 for label, knots in d.get("scale_knots_by_history", {}).items()},
             process_sd=float(d.get("process_sd", 0.0)),
             followup_shift=_pair(d.get("followup_shift", (0.0, 0.0)), d.get("name")),
-            rate_multiplier=[(float(a), float(b)) for a, b in d.get("rate_multiplier", [])],
             milestone_calibration=_calibration(d.get("milestone_calibration", {}),
                                                d.get("name")),
             notes=str(d.get("notes", "")),

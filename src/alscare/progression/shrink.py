@@ -101,14 +101,6 @@ class Toward:
         return _sd(self._w("process_sd", n, self.n_prior_structure), fitted,
                    self.base.process_sd)
 
-    def rate_multiplier(self, fitted: Knots, n_by_knot: list[float]) -> Knots:
-        """The rate multiplier's knots, each blended with the base's multiplier at that rate
-        (as a variance)."""
-        ws = [weight(n, self.n_prior) for n in n_by_knot]
-        self.weights["rate_multiplier"] = [round(w, 4) for w in ws]
-        return [(r, _sd(w, k, float(self.base.rate_factor(r))))
-                for (r, k), w in zip(fitted, ws, strict=True)]
-
     def followup_shift(self, fitted: tuple[float, float], n: float) -> tuple[float, float]:
         w = self._w("followup_shift", n, self.n_prior_structure)
         return (_lin(w, fitted[0], self.base.followup_shift[0]),
@@ -140,6 +132,28 @@ class Toward:
         w = self._w("response_calibration", n)
         return (_sd(w, scale, self.base.response_scale),
                 _lin(w, offset, self.base.response_offset))
+
+
+def across_horizons(fitted: Knots, overall: Knots, base_cell: Knots) -> Knots:
+    """A history cell's prior knots: in a horizon bin where the cohort has no held-out
+    forecasts for this cell but has some at another horizon, the cell's nearest fitted knot
+    times the base model's ratio of this cell's scale between the two horizons; elsewhere the
+    cohort's overall knots. (A cohort cut at a few visits per patient has forecasts from 3-5
+    visit histories only a few months ahead; how the scale grows with the horizon is carried
+    over from the base model rather than taken from shorter histories.)"""
+    if not fitted or not base_cell:
+        return list(overall)
+    have = {_bin(m): (m, k) for m, k in fitted}
+    out = []
+    for m, k in overall:
+        j = _bin(m)
+        if j in have:
+            out.append((m, k))
+            continue
+        jd = min(have, key=lambda d: abs(d - j))
+        md, kd = have[jd]
+        out.append((m, kd * scale_from(base_cell, m, 1.0) / scale_from(base_cell, md, 1.0)))
+    return out
 
 
 def _bin(months: float) -> int:
