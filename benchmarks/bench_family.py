@@ -56,6 +56,7 @@ DPM = bl.DAYS_PER_MONTH
 CUT_VISIT = 4  # forecasts from the 4th scored visit
 HORIZON_MONTHS = 12.0
 HORIZON_BINS = (0.0, 4.5, 9.0, 12.5)
+N_BOOT = 1000  # paired bootstrap of the AUC difference
 
 MONTHLY = {"visit_months": 1.0, "follow_up_months": 18.0}
 SYNTH_MONTHLY = {"visit_interval_days": 30.4, "visit_jitter_days": 5.0}
@@ -134,6 +135,9 @@ def evaluate_response(case: Case, model: model_mod.PopulationModel) -> dict[str,
         "auc_alscare": bl.auc(y[common], p[common]) if two_classes else None,
         "auc_slope_ratio": bl.auc(y[common], ratio[common]) if two_classes else None,
         "auc_oracle": bl.auc(y[common], oracle[common]) if two_classes else None,
+        "alscare_minus_slope_ratio": (bp.paired_auc_difference(
+            y[common], p[common], ratio[common], n_boot=N_BOOT, seed=7) if two_classes
+            else None),
         "called_responding": int(resp.sum()),
         "responding_truly_responding": (float(np.mean(~y[resp])) if resp.any() else None),
         "responding_rate_of_assessable": (float(resp.sum() / assessable.sum())
@@ -236,7 +240,11 @@ def print_row(name: str, label: str, r: dict[str, Any]) -> None:
           f"{_f(f['rmse'], '.2f')} {_f(f['rmse_line'], '.2f')} "
           f"{_f(f['rmse'] / f['rmse_line'] if f['rmse_line'] else None, '.3f')} "
           f"{_f(f['coverage80'], '.3f')} "
-          + " ".join(_f(f[k]["coverage80"], ".2f") for k in f if k.endswith("m")))
+          + " ".join(_f(f[k]["coverage80"], ".2f") for k in f if k.endswith("m"))
+          + ("" if not rs["alscare_minus_slope_ratio"] else
+             "  AUC diff {:+.3f} ({:+.3f} to {:+.3f})".format(
+                 *(rs["alscare_minus_slope_ratio"][k]
+                   for k in ("difference", "lower95", "upper95")))))
 
 
 HEADER = (f"{'scenario':26s} {'model':10s} {'treat':>5s} {'asses':>5s} {'commn':>5s} "
