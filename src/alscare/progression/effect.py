@@ -52,6 +52,14 @@ EM_ITERATIONS = 200
 CHUNK = 256
 
 
+def raw(e: np.ndarray, offset: float) -> np.ndarray:
+    """The estimate e would give where, without a drug, estimates centre on ``offset``: the
+    patients' real decline was (1 - offset) x the decline the course predicted, so an effect
+    e shows as offset + (1 - offset) e (a multiplicative error of the expected decline, not an
+    additive one)."""
+    return offset + (1.0 - offset) * e
+
+
 def default_prior() -> np.ndarray:
     """The skeptical prior on the grid: N(0, DEFAULT_PRIOR_SD**2), normalised."""
     p = np.exp(-0.5 * (GRID / DEFAULT_PRIOR_SD) ** 2)
@@ -71,17 +79,18 @@ class Evidence:
     info: np.ndarray  # (rows, len(DELAYS))
 
     def estimate(self, offset: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-        """e_hat and its standard error, the drug acting from the start (delay 0); NaN and inf
-        where the course was not expected to decline or there is no post-start visit."""
+        """e_hat and its standard error, the drug acting from the start (delay 0), corrected
+        for ``offset`` (``raw``); NaN and inf where the course was not expected to decline or
+        there is no post-start visit."""
         ok = self.info[:, 0] > 1e-9
         info = np.where(ok, self.info[:, 0], 1.0)
-        return (np.where(ok, self.score[:, 0] / info - offset, np.nan),
-                np.where(ok, 1.0 / np.sqrt(info), np.inf))
+        return (np.where(ok, (self.score[:, 0] / info - offset) / (1.0 - offset), np.nan),
+                np.where(ok, 1.0 / np.sqrt(info) / (1.0 - offset), np.inf))
 
     def loglik(self, scale: float, offset: float = 0.0) -> np.ndarray:
         """(rows, grid) log-likelihood of e (up to a constant per row), averaged over the
-        delays, covariance scaled by scale**2, estimates shifted by ``offset``."""
-        e = GRID[None, :, None] + offset
+        delays, covariance scaled by scale**2, corrected for ``offset`` (``raw``)."""
+        e = raw(GRID, offset)[None, :, None]
         ll = (e * self.score[:, None, :] - 0.5 * e * e * self.info[:, None, :]) / scale ** 2
         return logsumexp(ll, axis=2) - np.log(len(DELAYS))
 

@@ -30,6 +30,16 @@ Process term (model.py): its sd is chosen on the same held-out forecasts from a 
 multiples of the noise sd (``choose_process_sd``); then the follow-up shift (model.py) is fitted
 on them by least squares (``fit_followup_shift``); the variance scale is calibrated last, on
 the shifted errors.
+
+The course is the course without a drug: visits after a drug started during follow-up are left
+out of everything above (``natural_history``); the response calibration (offset and scale of
+a drug's estimated effect on placebo-like starts, ``calibrate_response``) and the prior on the
+effect learned from the cohort's own drug starts (``estimate_effect_prior``) use every visit.
+
+The model of the cohort at hand (``fit_for_cohort``, what ``cohort assess`` uses): the same
+fit on the data at or before each patient's as-of (``cut_at``), each parameter shrunk toward
+the packaged model as soon as it is estimated (shrink.py), when at least
+MIN_COHORT_PATIENTS patients hold a course (known onset, >= 2 ALSFRS-R visits).
 """
 
 from __future__ import annotations
@@ -405,7 +415,7 @@ def calibrate_response(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.n
     e, s, w = e_hat[enough], se[enough], w[enough]
     if w.sum() <= 0:
         w = np.ones(len(e))
-    offset = _wquantile(e, w, 0.5)
+    offset = min(_wquantile(e, w, 0.5), MAX_RESPONSE_OFFSET)
     scale = float(max(_wquantile(np.abs((e - offset) / s), w, 0.80) / Z80, MIN_RESPONSE_SCALE))
     return (scale, offset), {"n": int(enough.sum()), "scale": round(scale, 4),
                              "offset": round(offset, 4),
@@ -414,6 +424,7 @@ def calibrate_response(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.n
 
 
 MIN_RESPONSE_SCALE = 0.3
+MAX_RESPONSE_OFFSET = 0.5  # the decline of untreated patients at least half what was predicted
 MIN_STARTS_PER_DRUG = 10  # a drug's own prior needs this many judged starts
 RESPONSE_PRIOR_PATIENTS = 30.0  # Dirichlet weight of the base prior, in drug starts
 
