@@ -22,10 +22,11 @@ log-likelihood of e is quadratic, e D'C^-1 r - e**2 D'C^-1 D / 2 (r = y - mu): t
 least-squares estimate e_hat = D'C^-1 r / D'C^-1 D with standard error (D'C^-1 D)**-1/2; closed
 form, no sampling, the same answer every time. A drug may act only after a while (DELAYS:
 the decline avoided is counted from s + d); the likelihood is averaged over the delays. The
-covariance is scaled by ``k**2`` and e_hat shifted by an offset (``response_scale``,
-``response_offset``), both calibrated on placebo-like starts (fit.py): at pretend starts in
-untreated patients, where e = 0, the estimates' median is the offset and 80% of them fall
-within +-1.28 k standard errors of it.
+covariance is scaled by ``k**2`` and the estimates are read against an offset
+(``response_scale``, ``response_offset``), both calibrated on placebo-like starts (fit.py): at
+pretend starts in untreated patients, where e = 0, the estimates' median is the offset (those
+still followed declined (1 - offset) x what their course predicted, so an effect e shows as
+offset + (1 - offset) e: ``raw``) and 80% of them fall within +-1.28 k standard errors of it.
 
 The posterior is taken on a grid (``GRID``) under a prior learned from the cohort's own drug
 starts (``estimate_prior``: empirical Bayes, a mixture over the grid by EM, shrunk toward the
