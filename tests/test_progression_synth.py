@@ -123,9 +123,8 @@ def test_cli_model_fit_then_assess_with_it(tmp_path, fmt, monkeypatch):
     assert m.fitted["n_patients"] == 120 and m.version.startswith("fit-")
     shown = CliRunner().invoke(app, ["model", "show", str(out)])
     assert shown.exit_code == 0 and m.version in shown.output
-    monkeypatch.setenv(model_mod.MODEL_ENV, str(out))
     cohort = synth.generate(5, 10).cohort
-    _, sec = annotate(cohort, facts_mod.build(cohort))
+    _, sec = annotate(cohort, facts_mod.build(cohort), model=model_mod.load(out))
     assert all(m.version in s["progression"]["method"] for s in sec
                if s["progression"]["slope_per_month"] is not None)
     bad = CliRunner().invoke(app, ["model", "fit", "--out", str(out)])

@@ -69,17 +69,18 @@ def assess_file(path: Path, as_of: dt.date | None = None, *, protocol: Path | No
 
 def run_cohort(*, out: Path, cohort: Cohort, refused: Iterable[dict[str, Any]] = (),
                as_of: str | dt.date | None = None, settings: Settings | None = None,
-               today: dt.date | None = None,
+               fit_model: bool = True, today: dt.date | None = None,
                progress: Callable[[int, int], None] | None = None) -> CohortRun:
     """Assess a whole cohort into ``out`` (JSON Lines, one assessment a line); refused patients
-    go to ``<out>.errors.jsonl`` beside it (removed when there are none)."""
+    go to ``<out>.errors.jsonl`` beside it (removed when there are none). The progression model
+    is fitted on the cohort itself unless ``settings`` names one or ``fit_model`` is off."""
     settings = settings or Settings()
     run = CohortRun(refused=list(refused))
     run.notes = as_of_notes(cohort, resolve_as_of(cohort, as_of, today), today)
     out.parent.mkdir(parents=True, exist_ok=True)
     # orjson: about 5x faster than json.dumps on 10,000 assessments, and writes null (never
     # the invalid token NaN) for a non-finite float.
-    results = assess_cohort(cohort, as_of, settings=settings, today=today)
+    results = assess_cohort(cohort, as_of, settings=settings, fit_model=fit_model, today=today)
     with out.open("wb") as fh:
         for a in _counted(results, len(cohort), progress):
             fh.write(orjson.dumps(a, option=orjson.OPT_APPEND_NEWLINE))

@@ -57,15 +57,15 @@ def fit(
 
 @model_app.command("show")
 def show(
-    path: Annotated[Path | None, typer.Argument(help="Model file (default: the active "
-                                                "model).")] = None,
+    path: Annotated[Path | None, typer.Argument(help="Model file (default: the packaged "
+                                                "model).", envvar="ALSCARE_MODEL")] = None,
 ) -> None:
-    """Print a model file (the active one: ALSCARE_MODEL or the packaged default)."""
+    """Print a model file (default: $ALSCARE_MODEL, else the packaged model)."""
     from alscare.cli import refuse
     from alscare.progression import model as model_mod
 
     try:
-        m = model_mod.load(path) if path else model_mod.active()
+        m = model_mod.load(path) if path else model_mod.packaged()
     except (ValueError, OSError) as e:
         refuse(str(e))
         return

@@ -91,8 +91,8 @@ def format_times(t: pd.Series, cohort: Cohort) -> list[str | int | None]:
 
 
 def assessments(cohort: Cohort, f: pd.DataFrame, prog_sections: list[dict[str, Any]],
-                plans: list[dict[str, Any]], model: dict[str, Any],
-                notes: dict[str, list[str]] | None = None) -> Iterator[dict[str, Any]]:
+                plans: list[dict[str, Any]], notes: dict[str, list[str]] | None = None
+                ) -> Iterator[dict[str, Any]]:
     """One contract object per patient, in the facts table's order."""
     scores = records(scores_frame(f))
     when = measured(f, cohort)
@@ -109,6 +109,5 @@ def assessments(cohort: Cohort, f: pd.DataFrame, prog_sections: list[dict[str, A
             "scores": {**scores[i], "measured": when[i]},
             **prog,
             **care,
-            "model": model,
             "notes": notes.get(pid, []),
         }
