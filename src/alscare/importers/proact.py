@@ -17,8 +17,8 @@ both given at one visit, a visit (any dated row of ALSFRS, FVC, SVC, VitalSigns,
 onset or after death. Each problem names the file, its line, the column, the value and what is
 allowed. Absent files and columns are absent data, never errors.
 
-Warnings (found over the frames by alscare.plausibility, become ``data.*`` alerts): ALSFRS-R rising by more than 4 points
-between visits and a recorded ``ALSFRS_R_Total`` that disagrees with the item sum
+Warnings (found over the frames by alscare.plausibility; ``data.*`` alerts): ALSFRS-R rising
+by more than 4 points between visits and a recorded ``ALSFRS_R_Total`` that disagrees with the item sum
 (``data.alsfrs.inconsistent``), onset after diagnosis (``data.dates.inconsistent``), FVC above
 150 % predicted (``data.measurement.implausible``) - the contract's warnings.
 
