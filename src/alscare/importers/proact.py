@@ -18,9 +18,9 @@ onset or after death. Each problem names the file, its line, the column, the val
 allowed. Absent files and columns are absent data, never errors.
 
 Warnings (found over the frames by alscare.plausibility; ``data.*`` alerts): ALSFRS-R rising
-by more than 4 points between visits and a recorded ``ALSFRS_R_Total`` that disagrees with the item sum
-(``data.alsfrs.inconsistent``), onset after diagnosis (``data.dates.inconsistent``), FVC above
-150 % predicted (``data.measurement.implausible``) - the contract's warnings.
+by more than 4 points between visits and a recorded ``ALSFRS_R_Total`` that disagrees with the
+item sum (``data.alsfrs.inconsistent``), onset after diagnosis (``data.dates.inconsistent``),
+FVC above 150 % predicted (``data.measurement.implausible``) - the contract's warnings.
 
 Choices (documented, not sourced facts):
 - Several AlsHistory rows per patient are collapsed: the earliest ``Onset_Delta`` and
