@@ -152,6 +152,8 @@ def cohort_assess(
         refuse("cohort assess needs exactly one of --proact DIR, --db URL, --records PATH")
     chosen = settings(protocol, model)
     try:
+        if db is not None and chosen.model is None and not packaged_model:
+            chosen = _stored_model(db, chosen)
         cohort, refused = load_cohort(proact=proact, db=db, records=records)
         if len(cohort) == 0 and not refused:
             refuse(f"{sources[0]}: no patients found; nothing assessed")
@@ -168,6 +170,16 @@ def cohort_assess(
     typer.echo(
         f"alscare: {run.assessed} patients assessed -> {out}; {len(run.refused)} refused"
         + (f" -> {run.errors_path}" if run.refused else ""), err=True)
+
+
+def _stored_model(db: str, chosen):
+    """The clinic's newest stored model (`alscare model fit --db`), if it has one."""
+    import dataclasses
+
+    from alscare.store.models import latest_model
+
+    stored = latest_model(db)
+    return chosen if stored is None else dataclasses.replace(chosen, model=stored)
 
 
 def _progress_bar():

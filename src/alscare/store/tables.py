@@ -233,3 +233,18 @@ audit_head = Table(
 PATIENT_TABLES: tuple[Table, ...] = (
     caregivers, care, interventions, medications, visits, genetics, patients,
 )
+
+# --------------------------------------------------------------------------- models (0007)
+
+# Versioned population progression models fitted on the clinic's own patients (`alscare model
+# fit --db`); assessments of patients in this database use the latest (issue 11).
+progression_models = Table(
+    "progression_models", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Text, nullable=False),  # the model's version, e.g. cohort-fit-<hash>
+    Column("fitted_at", DateTime(timezone=True), nullable=False),
+    Column("patients", Integer),
+    Column("source", Text),
+    Column("actor", Text, nullable=False),
+    Column("model_json", Text, nullable=False),
+)
