@@ -82,10 +82,9 @@ def predictive(om: OutcomeModel, post: Posterior,
     mu = mu + om.mean_shift(ahead, rate)
     k = om.scale_at(ahead, post.n_obs, post.span)
     sd = np.sqrt(k ** 2 * (sd_lat ** 2 + om.noise_sd ** 2) + drift_var(om, post, tau))
-    return {
-        "mean": clipped_normal_mean(mu, sd, om.lower, om.upper),
-        "lower80": clip(mu - Z80 * sd, om.lower, om.upper),
-        "upper80": clip(mu + Z80 * sd, om.lower, om.upper),
-        "mu": mu,
-        "sd": sd,
-    }
+    lower = clip(mu - Z80 * sd, om.lower, om.upper)
+    upper = clip(mu + Z80 * sd, om.lower, om.upper)
+    # the mean of the range-clipped distribution, kept inside its own 80% interval (when more
+    # than 90% of the mass sits at a bound, both limits are that bound)
+    mean = np.clip(clipped_normal_mean(mu, sd, om.lower, om.upper), lower, upper)
+    return {"mean": mean, "lower80": lower, "upper80": upper, "mu": mu, "sd": sd}
