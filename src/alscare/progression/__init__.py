@@ -137,6 +137,7 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
     rtab = rsp.assess(model["alsfrs_r_total"], scored, x, line, tx)
     responses: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     not_resp_names: list[list[str]] = [[] for _ in range(n)]
+    survival = rsp.survival_only()
     key = cohort.time_key()
     for r in rtab.to_dict("records"):
         p = r["p_no_response"]
@@ -150,7 +151,7 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
             "slope_change_per_month": _r(r["post_slope"] - r["expected_slope"]),
         })
         if (np.isfinite(p) and r["status"] == "not_responding"
-                and r["treatment"] not in rsp.SURVIVAL_ONLY):
+                and r["treatment"] not in survival):
             not_resp_names[r["pidx"]].append(r["treatment"])
 
     # sections, patient by patient (formatting only; values converted column-wise first)

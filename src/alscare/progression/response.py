@@ -49,10 +49,6 @@ from alscare.progression.posterior import (
 )
 
 MEANINGFUL_SLOWING = 0.20  # fraction of the expected decline [S73]
-# Drugs whose established benefit is survival, not the ALSFRS-R slope (riluzole: HR 0.84,
-# Cochrane [S31]; data.md 2.13): reported, but a functional non-response does not flag them
-# for review (``dmt_not_responding``).
-SURVIVAL_ONLY = frozenset({"riluzole"})
 P_NOT_RESPONDING = 0.8
 P_RESPONDING = 0.2
 MIN_POST_VISITS = 2
@@ -62,37 +58,42 @@ MIN_PRE_VISITS_WITHOUT_ONSET = 2
 # cannot tell a meaningful slowing from none
 NOISY_EFFECT_SD = 1.0
 
-# Disease-modifying drugs recognised by name (lower-case generic and brand names).
-DMT_NAMES: dict[str, str] = {
-    "riluzole": "riluzole", "rilutek": "riluzole", "tiglutik": "riluzole",
-    "exservan": "riluzole", "teglutik": "riluzole",
-    "edaravone": "edaravone", "radicava": "edaravone", "radicava ors": "edaravone",
-    "radicut": "edaravone",
-    "tofersen": "tofersen", "qalsody": "tofersen",
-}
+def survival_only() -> frozenset[str]:
+    """Drugs whose established benefit is survival, not the ALSFRS-R slope (drugs.yaml
+    ``benefit: survival``: riluzole, HR 0.84, Cochrane [S31]; data.md 2.13): reported, but a
+    functional non-response does not flag them for review (``dmt_not_responding``)."""
+    from alscare.careplan.drugs import load
+
+    return frozenset(d for d, e in load().drugs.items() if e.get("benefit") == "survival")
 
 
-# Unnamed or blinded trial drugs, as careplan/drugs.yaml's investigational_drug aliases (R63).
-STUDY_DRUG_NAMES = frozenset({
-    "study drug", "study medication", "trial drug", "investigational drug",
-    "investigational product", "investigational medicinal product", "imp",
-    "blinded study drug", "study drug or placebo",
-})
+def disease_modifying() -> frozenset[str]:
+    """Generic ids of the disease-modifying drugs (drugs.yaml classes dmt and amx0035)."""
+    from alscare.careplan.drugs import load
+
+    kb = load()
+    return frozenset(kb.members("dmt")) | frozenset(kb.members("amx0035"))
 
 
-def normalise_name(name: Any) -> str | None:
-    """Generic drug name for a recorded medication name (first word, brand names mapped)."""
-    if name is None or (isinstance(name, float) and np.isnan(name)) or pd.isna(name):
-        return None
-    s = " ".join(str(name).strip().lower().split())
-    if s in STUDY_DRUG_NAMES:
-        return "study drug"
-    if s in DMT_NAMES:
-        return DMT_NAMES[s]
-    for word in s.replace("/", " ").replace(",", " ").split():
-        if word in DMT_NAMES:
-            return DMT_NAMES[word]
-    return s
+def normalise_names(names: pd.Series) -> pd.Series:
+    """The treatment a medication name stands for, by the one drug-name normaliser
+    (careplan/drugs.yaml): a disease-modifying drug's generic id, "study drug" for a blinded
+    or unnamed trial drug, else the name as written (lower case), None when empty."""
+    from alscare.careplan.drugs import normalise
+
+    dmt = disease_modifying()
+    generics = normalise(names)["generics"]
+
+    def one(name: Any, found: tuple[str, ...]) -> str | None:
+        if name is None or pd.isna(name) or not str(name).strip():
+            return None
+        if "investigational_drug" in found:
+            return "study drug"
+        hit = [g for g in found if g in dmt]
+        return hit[0] if hit else " ".join(str(name).strip().lower().split())
+
+    return pd.Series([one(n, g) for n, g in zip(names, generics, strict=True)],
+                     index=names.index, dtype=object)
 
 
 def treatments(cohort: Cohort, ids: pd.Index, first_alsfrs_t: np.ndarray,
@@ -108,9 +109,9 @@ def treatments(cohort: Cohort, ids: pd.Index, first_alsfrs_t: np.ndarray,
     m = cohort.medications
     if m.empty:
         return pd.DataFrame({"pidx": np.array([], int), "treatment": [], "start": []})
-    norm = m["name"].map(normalise_name)
+    norm = normalise_names(m["name"])
     study = m["study_drug"].astype(bool).to_numpy() | (norm == "study drug").to_numpy()
-    is_dmt = norm.isin(set(DMT_NAMES.values())).to_numpy()
+    is_dmt = norm.isin(disease_modifying()).to_numpy()
     name = np.where(is_dmt, norm.to_numpy(dtype=object),
                     np.where(norm.isna(), "study drug", norm.to_numpy(dtype=object)))
     name = np.where(study & ~is_dmt & norm.isna(), "study drug", name)
