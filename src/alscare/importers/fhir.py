@@ -38,7 +38,7 @@ PROC_FALLBACK = {"preparation": "offered", "not-done": "declined", "in-progress"
                  "completed": "in_use", "stopped": "stopped"}
 DUS_FALLBACK = {"intended": "offered", "active": "in_use", "completed": "in_use",
                 "stopped": "stopped"}
-MULTI_EXT = ("empty_section",)
+MULTI_EXT = ("empty_section", "quarantined")
 CODE_ALLOWED = "a code listed in docs/fhir.md (fhir_codes.yaml)"
 
 Pair = tuple[PatientRecord, list[DataWarning]]
@@ -191,6 +191,17 @@ def _owner(e: _Entry, index: _Index) -> _Entry | None:
     return None
 
 
+def _quarantined(x: dict[str, Any]) -> dict[str, Any]:
+    """A ``quarantined-value`` extension back into the record's dict (its sub-extensions by
+    url; the record model checks them)."""
+    out: dict[str, Any] = {}
+    for part in x.get("extension") or []:
+        if isinstance(part, dict) and isinstance(part.get("url"), str):
+            values = [v for k, v in part.items() if k.startswith("value")]
+            out[part["url"]] = values[0] if len(values) == 1 else values
+    return out
+
+
 def _patient_id(res: dict[str, Any]) -> str:
     system = code_table()["patient_identifier_system"]
     idents = [i for i in res.get("identifier") or [] if isinstance(i, dict) and "value" in i]
@@ -334,14 +345,19 @@ class _Builder:
         if r.get("deceasedBoolean") is True:
             self.problem(f"{lab}.deceasedBoolean", True,
                          "a date of death (deceasedDateTime); the record keeps the date")
-        ext = self.extensions(e, ("family_history_als", "genetic_testing_offered",
-                                  "care_recorded"))
+        lists = self.extension_lists(e, ("family_history_als", "genetic_testing_offered",
+                                         "care_recorded", "quarantined"))
+        ext = {name: xs[0] for name, xs in lists.items()}
         for name in ("family_history_als", "genetic_testing_offered"):
             if name in ext:
                 self.set(("patient", name), ext[name].get("valueBoolean"),
                          f"{lab}.extension({name})")
         if "care_recorded" in ext:
             self.care = True
+        if "quarantined" in lists:
+            self.set(("patient", "quarantined"),
+                     [_quarantined(x) for x in lists["quarantined"]],
+                     f"{lab}.extension(quarantined)")
 
     def read_encounter(self, e: _Entry) -> None:
         start = (e.resource.get("period") or {}).get("start")
@@ -435,12 +451,18 @@ class _Builder:
         r = e.resource
         kind = spec["type"]
         if kind == "integer":
-            if isinstance(r.get("valueInteger"), int):
+            if isinstance(r.get("valueInteger"), int) and not isinstance(
+                    r["valueInteger"], bool):
                 return r["valueInteger"]
             q = (r.get("valueQuantity") or {}).get("value")
-            if isinstance(q, int | float) and float(q).is_integer():
+            if isinstance(q, int | float) and not isinstance(q, bool) and \
+                    float(q).is_integer():
                 return int(q)
-            self.problem(f"{e.label}.value[x]", q, "an integer score (valueInteger)")
+            if key.startswith("visit.alsfrs_r") and isinstance(q, int | float) and not \
+                    isinstance(q, bool):
+                return q  # a half point (alscare extension); the record model checks it
+            self.problem(f"{e.label}.value[x]", q, "an integer score (valueInteger; an "
+                         "ALSFRS-R half point as valueQuantity.value)")
             return None
         if kind == "quantity":
             q = r.get("valueQuantity")
