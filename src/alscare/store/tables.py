@@ -22,6 +22,9 @@ out in full (never generated from this module at run time).
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -35,6 +38,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    TypeDecorator,
 )
 
 from alscare.record.models import ALSFRS_ITEMS, SYMPTOMS, Labs, Questionnaires, Respiratory
@@ -60,6 +64,24 @@ VISIT_BLOCKS: dict[str, dict[str, str]] = {
 }
 
 
+class QuarantinedValues(TypeDecorator):
+    """``patient.quarantined`` (0099): a JSON list of objects, dates written as ISO text and
+    absent keys left out, read back as a tuple (a list in a pandas cell is taken for an array;
+    alscare.frames keeps a tuple)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if not value:
+            return None
+        return [{k: v.isoformat() if isinstance(v, dt.date) else v
+                 for k, v in item.items() if v is not None} for item in value]
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return tuple(value) if value else None
+
+
 def _patient_fk() -> Column:
     return Column("patient_id", Text, ForeignKey("patients.id", ondelete="CASCADE"),
                   primary_key=True)
@@ -80,6 +102,7 @@ patients = Table(
     Column("ftd", Boolean),
     Column("family_history_als", Boolean),
     Column("deceased_date", Date),
+    Column("quarantined", QuarantinedValues(none_as_null=True)),  # 0099
     Column("record_sha256", Text, nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False),
 )
@@ -99,10 +122,11 @@ visits = Table(
     Column("seq", Integer, primary_key=True),
     Column("date", Date, nullable=False),
     *(Column(f"has_{block}", Boolean, nullable=False) for block in VISIT_BLOCKS),
-    *(Column(k, SmallInteger) for k in ALSFRS_ITEMS),
+    # ALSFRS-R items and recorded totals may be half points (0099; exact in a double)
+    *(Column(k, Double) for k in ALSFRS_ITEMS),
     Column("cutting_food_with_gastrostomy", Boolean),
     # a recorded total without items (PRO-ACT): no canonical-record field holds it (0002)
-    Column("alsfrs_r_total_recorded", SmallInteger),
+    Column("alsfrs_r_total_recorded", Double),
     *(Column(k, Double) for k in RESPIRATORY_FIELDS),
     Column("weight_kg", Double),
     *(Column(f"symptom_{k}", SmallInteger) for k in SYMPTOMS),
