@@ -28,6 +28,7 @@ from alscare.record.models import (
     PatientRecord,
     Questionnaires,
     Respiratory,
+    whole_stays_whole,
 )
 
 EPOCH = dt.date(1970, 1, 1)
@@ -77,6 +78,10 @@ PATIENT_COLUMNS: tuple[str, ...] = (
     "last_ecas",
     "caregiver_known",
     "caregiver_lives_with_patient",
+    # values the importer left out (record: patient.quarantined): a tuple of dicts as in the
+    # record (with "date"; PRO-ACT cohorts: "day") or None. A tuple, not a list: pandas takes
+    # a cell holding a list for an array.
+    "quarantined",
 )
 MEDICATION_COLUMNS: tuple[str, ...] = (
     "patient_id", "name", "dose", "start", "stop", "stopped_abruptly", "indication",
@@ -214,6 +219,7 @@ def _patient_row(rec: PatientRecord) -> dict[str, Any]:
         "caregiver_lives_with_patient": (
             care.caregiver.lives_with_patient if care.caregiver else None
         ),
+        "quarantined": quarantine_cell(p.quarantined),
     }
     test_dates = [g.date for g in p.genetics if g.date]
     row["genetic_test_date"] = to_day(max(test_dates)) if test_dates else np.nan
@@ -221,6 +227,13 @@ def _patient_row(rec: PatientRecord) -> dict[str, Any]:
         results = [x.result for x in p.genetics if x.gene == g]
         row[f"gene_{g}"] = max(results, key=GENE_RESULT_RANK.__getitem__) if results else None
     return row
+
+
+def quarantine_cell(items: list[Any] | None) -> tuple[dict[str, Any], ...] | None:
+    """The frame's cell for a patient's quarantined values: record dicts in a tuple, or None."""
+    if not items:
+        return None
+    return tuple(q.model_dump(mode="json", exclude_none=True) for q in items)
 
 
 def study_drugs(names: pd.Series) -> pd.Series:
@@ -249,6 +262,8 @@ def finish_frames(
     for c in ("birth", "height_cm", "premorbid_weight_kg", "onset", "diagnosis", "deceased",
               "genetic_test_date", "advance_directive", "last_acp_discussion", "last_ecas"):
         patients[c] = pd.to_numeric(patients[c], errors="coerce").astype(float)
+    quarantined = patients["quarantined"].astype(object)
+    patients["quarantined"] = quarantined.where(quarantined.notna(), None)
     visits = visits.reindex(columns=list(VISIT_COLUMNS))
     numeric = [c for c in VISIT_COLUMNS if c not in ("patient_id", "cutting_food_with_gastrostomy")]
     for c in numeric:
@@ -340,7 +355,7 @@ def _record_dates(cohort: Cohort, reference_date: dt.date | None
 
 
 def recorded_totals(cohort: Cohort, reference_date: dt.date | None = None
-                    ) -> dict[str, dict[str, int]]:
+                    ) -> dict[str, dict[str, int | float]]:
     """The recorded ALSFRS-R totals of visits without any item (PRO-ACT rows with
     ``ALSFRS_R_Total`` only), {patient id: {visit date as in to_records: total}}: the
     canonical record cannot carry them, the database keeps them beside it."""
@@ -348,10 +363,19 @@ def recorded_totals(cohort: Cohort, reference_date: dt.date | None = None
     no_items = v[list(ALSFRS_ITEMS)].isna().all(axis=1)
     rows = v[no_items & v["alsfrs_r_total_recorded"].notna()]
     date = _record_dates(cohort, reference_date)
-    out: dict[str, dict[str, int]] = {}
+    out: dict[str, dict[str, int | float]] = {}
     for pid, t, total in zip(rows["patient_id"], rows["t"], rows["alsfrs_r_total_recorded"],
                              strict=True):
-        out.setdefault(str(pid), {})[date(t)] = int(round(float(total)))
+        out.setdefault(str(pid), {})[date(t)] = whole_stays_whole(float(total))
+    return out
+
+
+def _quarantined_in_record(q: dict[str, Any], date: Callable[[Any], str | None]
+                           ) -> dict[str, Any]:
+    """A quarantined value as the record holds it: a PRO-ACT day becomes a date."""
+    out = {k: v for k, v in q.items() if k != "day"}
+    if "day" in q and _present(q["day"]):
+        out["date"] = date(q["day"])
     return out
 
 
@@ -375,7 +399,7 @@ def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[Pa
     item_keys = (*ALSFRS_ITEMS,)
     for v in cohort.visits.to_dict("records"):
         visit: dict[str, Any] = {"date": date(v["t"])}
-        items = _compact(v, item_keys, ints=True)
+        items = {k: whole_stays_whole(x) for k, x in _compact(v, item_keys).items()}
         flag = v.get("cutting_food_with_gastrostomy")
         if _present(flag):
             items["cutting_food_with_gastrostomy"] = bool(flag)
@@ -443,5 +467,7 @@ def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[Pa
             doc["care"] = care
         if _present(p.get("deceased")):
             doc["deceased_date"] = date(p["deceased"])
+        if isinstance(p.get("quarantined"), tuple | list) and p["quarantined"]:
+            patient["quarantined"] = [_quarantined_in_record(q, date) for q in p["quarantined"]]
         records.append(PatientRecord.model_validate(doc))
     return records
