@@ -379,7 +379,8 @@ def _quarantined_in_record(q: dict[str, Any], date: Callable[[Any], str | None]
     return out
 
 
-def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[PatientRecord]:
+def to_records(cohort: Cohort, reference_date: dt.date | None = None,
+               refused: list[Any] | None = None) -> list[PatientRecord]:
     """Frames -> canonical records (for the database and FHIR export of any cohort).
 
     Dated cohorts (time_kind "date") keep their dates: ``from_records(to_records(c))`` gives
@@ -389,7 +390,13 @@ def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[Pa
     What the canonical record has no field for is not carried: a visit's height (the patient's
     height is), a recorded ALSFRS-R total without items (:func:`recorded_totals` gives them,
     for the database), the study-drug flag (the medication's name, "study drug", says it).
+
+    A patient the record model refuses (a PRO-ACT day that falls outside the record's era
+    under the chosen reference date) raises RecordError, or, when ``refused`` is a list, is
+    appended to it (as RecordError) and left out.
     """
+    from alscare.record.validation import RecordError, validate_record
+
     date = _record_dates(cohort, reference_date)
 
     by_pid: dict[str, dict[str, list]] = {
@@ -469,5 +476,10 @@ def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[Pa
             doc["deceased_date"] = date(p["deceased"])
         if isinstance(p.get("quarantined"), tuple | list) and p["quarantined"]:
             patient["quarantined"] = [_quarantined_in_record(q, date) for q in p["quarantined"]]
-        records.append(PatientRecord.model_validate(doc))
+        try:
+            records.append(validate_record(doc, f"patient {pid}"))
+        except RecordError as e:
+            if refused is None:
+                raise
+            refused.append(e)
     return records

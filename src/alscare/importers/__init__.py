@@ -46,11 +46,15 @@ class Loaded:
     def as_records(self, reference_date: dt.date | None = None
                    ) -> tuple[list[PatientRecord], dict[str, dict[str, int | float]]]:
         """Canonical records (PRO-ACT days become dates from ``reference_date``) and the
-        ALSFRS-R totals recorded without items, which the canonical record cannot carry."""
+        ALSFRS-R totals recorded without items, which the canonical record cannot carry. A
+        patient the record cannot hold (a date outside its era under that reference date) is
+        added to ``refused`` and left out."""
         if self.records is not None:
             return self.records, {}
-        return (to_records(self.cohort, reference_date),
-                recorded_totals(self.cohort, reference_date))
+        bad: list[RecordError] = []
+        records = to_records(self.cohort, reference_date, refused=bad)
+        self.refused.extend(error_dict(e) for e in bad)
+        return records, recorded_totals(self.cohort, reference_date)
 
 
 def error_dict(e: RecordError) -> dict[str, Any]:

@@ -69,7 +69,8 @@ def records_from_bundle(doc: dict[str, Any], source: str) -> tuple[list[Pair], l
     envelope = _envelope_problems(doc)
     if envelope:
         return [], [RecordError(source, None, envelope)]
-    entries = [_Entry(i, e.get("resource") or {}, e.get("fullUrl"))
+    entries = [_Entry(i, e["resource"] if isinstance(e.get("resource"), dict) else {},
+                      e.get("fullUrl") if isinstance(e.get("fullUrl"), str) else None)
                for i, e in enumerate(doc.get("entry") or [])]
     index = _Index(entries)
     structural = {e.index: _structure_problems(e) for e in entries}

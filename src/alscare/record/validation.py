@@ -119,6 +119,13 @@ PYDANTIC_ALLOWED = {
 
 def parse_record(data: Any, source: str = "<input>") -> tuple[PatientRecord, list[DataWarning]]:
     """Validate one canonical record; return it with its plausibility warnings."""
+    rec = validate_record(data, source)
+    return rec, record_warnings(rec)
+
+
+def validate_record(data: Any, source: str = "<input>") -> PatientRecord:
+    """One canonical record, validated; a refusal raises RecordError naming the source, the
+    record, each field, its value and what is allowed."""
     rid = None
     if isinstance(data, dict) and isinstance(data.get("patient"), dict):
         raw_id = data["patient"].get("id")
@@ -137,7 +144,7 @@ def parse_record(data: Any, source: str = "<input>") -> tuple[PatientRecord, lis
                 value = None
             problems.append(Problem(loc, value, _allowed(err)))
         raise RecordError(source, rid, problems) from None
-    return rec, record_warnings(rec)
+    return rec
 
 
 # The version of the warning rules below. The database stores each patient's warnings at
