@@ -18,7 +18,6 @@ import time
 import traceback
 
 from hypothesis import HealthCheck, given, settings
-
 from tests.fuzzing import KINDS, STRATEGIES, check
 
 OUTCOMES = ("accepted", "partly refused", "refused", "crashed")

@@ -11,6 +11,7 @@ the totals by kind.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import json
@@ -234,10 +235,8 @@ def _run(kind: str, src: Path, work: Path, load, run_cohort, assess_file) -> str
                          as_of=None if kind == "proact" else AS_OF, today=TODAY)
         assert run.assessed == len(cohort)
     if kind in ("canonical", "fhir"):  # `alscare assess FILE`: one patient or a refusal
-        try:
+        with contextlib.suppress(*REFUSALS):
             assess_file(src, AS_OF, today=TODAY)
-        except REFUSALS:
-            pass
     if not refused:
         return "accepted"
     return "partly refused" if len(cohort) else "refused"

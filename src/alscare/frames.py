@@ -356,12 +356,17 @@ def _record_dates(cohort: Cohort, reference_date: dt.date | None
 
 def recorded_totals(cohort: Cohort, reference_date: dt.date | None = None
                     ) -> dict[str, dict[str, int | float]]:
-    """The recorded ALSFRS-R totals of visits without any item (PRO-ACT rows with
-    ``ALSFRS_R_Total`` only), {patient id: {visit date as in to_records: total}}: the
-    canonical record cannot carry them, the database keeps them beside it."""
+    """The recorded ALSFRS-R totals that say more than the record's items (PRO-ACT's
+    ``ALSFRS_R_Total`` of a visit whose 12 items are not all there - none, or one quarantined -
+    or that disagrees with their sum), {patient id: {visit date as in to_records: total}}: the
+    canonical record cannot carry them, the database keeps them beside it, so that a folder
+    and its import give the same totals and the same warnings."""
     v = cohort.visits
-    no_items = v[list(ALSFRS_ITEMS)].isna().all(axis=1)
-    rows = v[no_items & v["alsfrs_r_total_recorded"].notna()]
+    items = v[list(ALSFRS_ITEMS)]
+    recorded = v["alsfrs_r_total_recorded"]
+    complete = items.notna().all(axis=1)
+    informative = recorded.notna() & (~complete | (items.sum(axis=1) != recorded))
+    rows = v[informative]
     date = _record_dates(cohort, reference_date)
     out: dict[str, dict[str, int | float]] = {}
     for pid, t, total in zip(rows["patient_id"], rows["t"], rows["alsfrs_r_total_recorded"],

@@ -108,7 +108,7 @@ def _half_points(v: pd.DataFrame, when) -> list[tuple[str, DataWarning]]:
     if not rows.any():
         return out
     hit = v.loc[rows, ["patient_id", "t"]].assign(items=[
-        ", ".join(f"{k} {x:g}" for k, x in row.items() if x % 1 != 0)
+        ", ".join(f"{k} {x:g}" for k, x in row.items() if pd.notna(x))
         for row in items[rows].where(half[rows]).to_dict("records")])
     for pid, grp in hit.groupby("patient_id", sort=False):
         out.append((pid, DataWarning(

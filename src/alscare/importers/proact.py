@@ -9,18 +9,36 @@ to case; runs of underscores are collapsed so that SVC's raw quirks
 Time: every ``*_Delta`` is an integer day from enrolment (day 0), onset negative (section 1.2);
 the cohort keeps that scale (``time_kind == "day"``).
 
-What is refused, per patient (the rest of the folder goes on; contract/README.md): a present
-value outside the ranges of ``alscare.record.models`` (ALSFRS-R items 0..4 whole numbers,
-FVC 5..200 %, SVC 5..150 %, weight 25..300 kg, height 100..230 cm, ALT 0..5000 U/L), a present
-value that is not a number where one is needed, an unknown weight/height unit, item 5a and 5b
-both given at one visit, a visit (any dated row of ALSFRS, FVC, SVC, VitalSigns, Labs) before
-onset or after death. Each problem names the file, its line, the column, the value and what is
-allowed. Absent files and columns are absent data, never errors.
+Real data is messy (issue 11): keep the patient, quarantine the value, say what was left.
 
-Warnings (cohort.warnings, become ``data.*`` alerts): ALSFRS-R rising by more than 4 points
+Quarantined (the value is left out, the patient kept; each value is named - file, line, column,
+value, why - in ``patient.quarantined``, which travels with the record into the database and
+every export, becomes a ``data.*`` alert and is listed in the cohort run's report file): an
+ALSFRS-R item that is not 0..4 in steps of 0.5 or a recorded total not 0..48 (text, 7, -1:
+``data.alsfrs.inconsistent``); an FVC trial outside 5..200 % or an SVC trial outside 5..150 %
+(the best of the other trials is used), a weight outside 25..300 kg, a height outside
+100..230 cm (after unit conversion), an unknown unit, an ALT outside 0..5000 U/L
+(``data.measurement.implausible``); a day that is not a number within +-DAY_BOUND (100 years)
+of enrolment - a visit row with one is left out whole, since its values cannot be placed in
+time - and an age outside 0..120 (``data.dates.inconsistent``). Item 5a and 5b both given is
+resolved (see ``_item5``) and the value not used is quarantined. Half-point items are kept as
+recorded (several trials of the archive recorded them; flagged by alscare.plausibility).
+
+Refused, the whole patient (the record itself cannot be trusted; the rest of the folder goes
+on, contract/README.md): a visit (any dated row of ALSFRS, FVC, SVC, VitalSigns, Labs) before
+onset or after death, or a death before birth (times that contradict each other: which one is
+wrong cannot be told); a death recorded without a usable day (assessing a dead patient as alive
+would be worse than not assessing them); a row holding bytes that are not UTF-8 (the encoding
+policy, alscare.importers.text; when the bytes are in the subject_id the row is reported
+without a patient and skipped, never read as another id). Rows without a ``subject_id``, and
+files whose header is not UTF-8, are reported without a patient. Each problem names the file,
+its line, the column, the value and what is allowed. Absent files and columns are absent data,
+never errors.
+
+Warnings (alscare.plausibility, ``data.*`` alerts): ALSFRS-R rising by more than 4 points
 between visits and a recorded ``ALSFRS_R_Total`` that disagrees with the item sum
 (``data.alsfrs.inconsistent``), onset after diagnosis (``data.dates.inconsistent``), FVC above
-150 % predicted (``data.measurement.implausible``) - the contract's warnings.
+150 % predicted (``data.measurement.implausible``) - the contract's warnings - and half points.
 
 Choices (documented, not sourced facts):
 - Several AlsHistory rows per patient are collapsed: the earliest ``Onset_Delta`` and
@@ -32,8 +50,11 @@ Choices (documented, not sourced facts):
 - Rows of a dated table without their Delta cannot be placed in time and are skipped; rows
   without ``subject_id`` are reported as an error without a patient.
 - Several rows of one patient on one day are merged into one visit (first value given wins).
-- Original-ALSFRS rows (``Q10_Respiratory`` without ``R_1..R_3``) keep the three respiratory
-  items missing: the scales are never silently converted (data.md 1.5).
+- Original-ALSFRS rows (``Q10_Respiratory`` without ``R_1..R_3``) keep items 1-9 (the same
+  questions in both scales; the speech and walking milestone models read items 1 and 8) and
+  the three respiratory items missing, so they make no ALSFRS-R total, domain, stage or slope:
+  the scales are never silently converted (data.md 1.5). ``Q10_Respiratory`` and the original
+  ``ALSFRS_Total`` are not read (the record has no field for the original scale).
 """
 
 from __future__ import annotations
@@ -550,29 +571,22 @@ def _item5(sub: Table, pr: Problems, a: pd.Series, b: pd.Series, implied: pd.Ser
     use_b |= zero_a
     use_a |= zero_b
     neither = undecided & ~same & ~zero_a & ~zero_b
-    col_a, col_b = sub.col(ALSFRS_PATTERNS["q5a"]), sub.col(ALSFRS_PATTERNS["q5b"])
-    reasons = (
-        (by_status_a, col_b, b, "item 5a or 5b, not both: the patient's other visits are "
-                                "rated without gastrostomy (5a), so 5a was used"),
-        (by_status_b, col_a, a, "item 5a or 5b, not both: the patient's other visits are "
-                                "rated with gastrostomy (5b), so 5b was used"),
-        (by_total_a, col_b, b, "item 5a or 5b, not both: the recorded total counts 5a, so "
-                               "5a was used"),
-        (by_total_b, col_a, a, "item 5a or 5b, not both: the recorded total counts 5b, so "
-                               "5b was used"),
-        (same, col_b, b, "item 5a or 5b, not both: both equal, the value was used once and "
-                         "its scale (gastrostomy or not) is unknown"),
-        (zero_a, col_a, a, "item 5a or 5b, not both: 0 beside a rated item is taken for a "
-                           "placeholder, so 5b was used"),
-        (zero_b, col_b, b, "item 5a or 5b, not both: 0 beside a rated item is taken for a "
-                           "placeholder, so 5a was used"),
-        (neither, col_a, a, "item 5a or 5b, not both: which one was rated cannot be told; "
-                            "item 5 was left out"),
-        (neither, col_b, b, "item 5a or 5b, not both: which one was rated cannot be told; "
-                            "item 5 was left out"),
-    )
-    for mask, col, values, why in reasons:
-        pr.add(sub, mask, col, values, why, code=ITEMS_CODE, field="visits.alsfrs_r.cutting_food")
+    left_out = {"5a": (sub.col(ALSFRS_PATTERNS["q5a"]), a),
+                "5b": (sub.col(ALSFRS_PATTERNS["q5b"]), b)}
+    for mask, value, why in (  # (rows, the value left out, why)
+        (by_status_a, "5b", "the patient's other visits are rated without gastrostomy; 5a used"),
+        (by_status_b, "5a", "the patient's other visits are rated with gastrostomy; 5b used"),
+        (by_total_a, "5b", "the recorded total counts 5a; 5a used"),
+        (by_total_b, "5a", "the recorded total counts 5b; 5b used"),
+        (same, "5b", "both equal; the value used once, its scale (gastrostomy?) unknown"),
+        (zero_a, "5a", "0 beside a rated item is taken for a placeholder; 5b used"),
+        (zero_b, "5b", "0 beside a rated item is taken for a placeholder; 5a used"),
+        (neither, "5a", "which one was rated cannot be told; item 5 left out"),
+        (neither, "5b", "which one was rated cannot be told; item 5 left out"),
+    ):
+        col, values = left_out[value]
+        pr.add(sub, mask, col, values, f"item 5a or 5b, not both: {why}", code=ITEMS_CODE,
+               field="visits.alsfrs_r.cutting_food")
     item = a.where(a.notna() & ~use_b, b).where(~neither)
     scale = scale.mask(use_a, False).mask(use_b, True).mask(same | neither, None)
     return item, scale

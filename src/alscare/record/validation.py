@@ -47,6 +47,8 @@ class Problem:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", shown(self.value))
+        if len(self.path) > 2 * SHOWN_TEXT:  # an unknown key may be any length
+            object.__setattr__(self, "path", shown(self.path))
 
     def __str__(self) -> str:
         return f"{self.path} = {json.dumps(self.value, default=str)}: {self.allowed}"
