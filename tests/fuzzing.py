@@ -51,8 +51,11 @@ json_values = st.recursive(json_scalars, lambda inner: st.one_of(
 
 
 def _paths(doc: Any, at: tuple = ()) -> list[tuple]:
-    """Every place in a JSON document (a key of an object, an index of a list)."""
+    """Every place in a JSON document (a key of an object, an index of a list), down to 12
+    levels (a deeply nested value made by a mutation is not walked again)."""
     out = [at]
+    if len(at) >= 12:
+        return out
     if isinstance(doc, dict):
         for k, v in doc.items():
             out += _paths(v, (*at, k))
@@ -92,7 +95,10 @@ def mutated_json(draw: st.DrawFn, doc: Any) -> Any:
         elif op == "add" and isinstance(parent, dict):
             parent[draw(st.text(max_size=8))] = draw(json_values)
         elif op == "repeat" and isinstance(parent, list):
-            parent.insert(key, copy.deepcopy(parent[key]))
+            try:
+                parent.insert(key, copy.deepcopy(parent[key]))
+            except RecursionError:  # a value nested a thousand deep: repeat it as it is
+                parent.insert(key, parent[key])
     return doc
 
 

@@ -194,3 +194,24 @@ def test_no_input_crashes(kind: str) -> None:
         assert check(kind, payload) in ("accepted", "partly refused", "refused")
 
     run()
+
+
+def test_corpus_proact_unusable_ids_are_reported_rows(tmp_path: Path) -> None:
+    """A subject_id the record cannot hold (65 characters, a tab) is no patient: its row is
+    reported and skipped, the others go on."""
+    rows, errors, _ = _cohort(tmp_path, "--proact", CORPUS / "proact_bad_ids")
+    assert _ids(rows) == ["3"]
+    assert [e["patient_id"] for e in errors] == [None]
+    assert [p["path"] for p in errors[0]["problems"]] == [
+        "alsfrs.csv[line 2].subject_id", "alsfrs.csv[line 3].subject_id"]
+
+
+def test_the_library_entrance_refuses_a_repeated_id() -> None:
+    """`assess_records` (the web app's and a notebook's entrance) does not go through the
+    registry: a repeated id is a refusal there too, not an InvalidIndexError."""
+    from alscare.assess import assess_records
+    from alscare.record.validation import RecordError, parse_record
+
+    rec = parse_record(example_record())[0]
+    with pytest.raises(RecordError, match="each patient id once"):
+        assess_records([rec, rec])

@@ -287,7 +287,16 @@ def finish_frames(
 
 
 def from_records(records: list[PatientRecord]) -> Cohort:
-    """Canonical records -> a dated cohort."""
+    """Canonical records -> a dated cohort. A patient id given twice raises RecordError (one
+    cohort, one row per patient; the registry refuses the second record before this)."""
+    from alscare.record.validation import Problem, RecordError
+
+    ids = pd.Index([rec.patient.id for rec in records])
+    if ids.has_duplicates:
+        pid = str(ids[ids.duplicated()][0])
+        raise RecordError("records", pid, [Problem("patient.id", pid, "each patient id once "
+                                                   "per cohort (merge the records or give one "
+                                                   "id each)")])
     prow, vrows, mrows, irows = [], [], [], []
     for rec in records:
         pid = rec.patient.id

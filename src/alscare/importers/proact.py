@@ -83,7 +83,7 @@ from alscare.importers.text import (
     read_bytes,
     strip_bom,
 )
-from alscare.record.models import ALSFRS_ITEMS, QUARANTINE_TEXT_LENGTH
+from alscare.record.models import ALSFRS_ITEMS, ID_MAX_LENGTH, ID_PATTERN, QUARANTINE_TEXT_LENGTH
 from alscare.record.validation import Problem, RecordError
 
 POUND_KG = 0.45359237  # exact, international avoirdupois pound
@@ -148,6 +148,7 @@ WEIGHT_UNITS = {"kg": 1.0, "kgs": 1.0, "kilogram": 1.0, "kilograms": 1.0,
 HEIGHT_UNITS = {"cm": 1.0, "centimeter": 1.0, "centimeters": 1.0, "centimetre": 1.0,
                 "centimetres": 1.0, "in": INCH_CM, "inch": INCH_CM, "inches": INCH_CM}
 YES = {"yes", "y", "true", "1", "1.0"}
+_ID = re.compile(ID_PATTERN)
 ALT_NAME = re.compile(r"\b(?:alt|sgpt)\b|alanine amino ?transferase", re.IGNORECASE)
 
 
@@ -875,6 +876,10 @@ def _attribution_problems(tables: dict[str, Table], skipped: list[tuple[str, str
         bad = tab.df["_bad_utf8"].notna()
         unreadable_id = bad & tab.df["_pid"].fillna("").astype(str).str.contains("\ufffd")
         pr.add(tab, tab.df["_pid"].isna(), sid, tab.df[sid], "a subject_id")
+        unusable = _unusable_ids(tab.df["_pid"]) & ~unreadable_id
+        tab.df.loc[unusable, "_pid"] = None  # reported as a row without a patient
+        pr.add(tab, unusable, sid, tab.df[sid], f"a subject_id of at most {ID_MAX_LENGTH} "
+               "characters without control characters; the row was skipped")
         if bad.any():
             tab.df.loc[unreadable_id, "_pid"] = None
             rows = tab.df[bad]
@@ -888,6 +893,14 @@ def _attribution_problems(tables: dict[str, Table], skipped: list[tuple[str, str
                        tab.df["_bad_utf8"] + "; " + ENCODING_ALLOWED
                        + np.where(unreadable_id, " (the subject_id cannot be read: the row "
                                                  "was skipped)", ""))
+
+
+def _unusable_ids(pid: pd.Series) -> pd.Series:
+    """Ids the record cannot hold (alscare.record.models: too long, control characters),
+    judged once per distinct id."""
+    def unusable(values: list) -> list:
+        return [v is not None and (len(v) > ID_MAX_LENGTH or not _ID.match(v)) for v in values]
+    return _by_value(pid, unusable, fill=False).astype(bool)
 
 
 def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
