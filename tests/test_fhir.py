@@ -69,6 +69,7 @@ def maximal_record() -> dict[str, Any]:
             {
                 "date": "2023-09-01",
                 "alsfrs_r": {**items, "cutting_food_with_gastrostomy": False},
+                "alsfrs_original": {"respiratory": 3},
                 "respiratory": {
                     "fvc_percent_predicted": 91.5, "svc_percent_predicted": 88.0,
                     "snip_cmh2o": 72.0, "mip_cmh2o": 65.0, "peak_cough_flow_lpm": 310.0,
@@ -88,6 +89,7 @@ def maximal_record() -> dict[str, Any]:
                 "date": "2024-01-10",
                 "alsfrs_r": {**dict.fromkeys(ALSFRS_ITEMS, 2), "cutting_food_with_gastrostomy":
                              True},
+                "alsfrs_original": {"respiratory": 1.5},
                 "respiratory": {"fvc_percent_predicted": 64.0, "svc_percent_predicted": 60.1,
                                 "snip_cmh2o": 41.0, "mip_cmh2o": 38.0,
                                 "peak_cough_flow_lpm": 240.0, "spo2_percent": 94.0,
@@ -228,6 +230,7 @@ def records(draw: st.DrawFn) -> PatientRecord:
         {"date": st.dates(dt.date(2000, 1, 1), dt.date(2030, 1, 1))},
         optional={
             "alsfrs_r": _opt(_model_fields(models.Alsfrs)),
+            "alsfrs_original": _opt(_model_fields(models.AlsfrsOriginal)),
             "respiratory": _opt(_model_fields(models.Respiratory)),
             "weight_kg": _opt(_num(25, 300)),
             "symptoms": _opt(_model_fields(models.Symptoms)),

@@ -176,6 +176,10 @@ def test_corpus_proact_quirks_are_data(tmp_path: Path) -> None:
     assert by_id["1"]["scores"]["bulbar"] == 11.5
     assert by_id["2"]["scores"]["alsfrs_r_total"] == 47  # 5a, as the recorded total counts
     assert by_id["5"]["scores"]["alsfrs_r_total"] is None  # original ALSFRS: no R1-R3
+    from alscare.importers.proact import read_cohort
+
+    visits = read_cohort(CORPUS / "proact_quirks")[0].visits.set_index("patient_id")
+    assert visits.at["5", "alsfrs_original_respiratory"] == 4  # its item 10, kept apart
     codes = {a["code"] for a in by_id["1"]["alerts"]}
     assert {"data.alsfrs.inconsistent", "data.measurement.implausible"} <= codes
 

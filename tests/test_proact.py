@@ -182,6 +182,11 @@ def test_mapping(folder: Path) -> None:
     assert v.at[("101", 182.0), "cutting_food_with_gastrostomy"] is True
     assert v.at[("101", 0.0), "cutting_food_with_gastrostomy"] is False
     assert v.loc[("102", 0.0), ["dyspnea", "orthopnea", "respiratory_insufficiency"]].isna().all()
+    # ... and its item 10 is kept apart (issue 11), never in an ALSFRS-R total
+    assert v.at[("102", 0.0), "alsfrs_original_respiratory"] == 3
+    assert v["alsfrs_original_respiratory"].notna().sum() == 1
+    assert facts.score_visits(c.visits).loc[
+        (c.visits["patient_id"] == "102") & (c.visits["t"] == 0), "alsfrs_r_total"].isna().all()
     # labs: ALT / SGPT by name, numeric results only
     assert v.at[("101", 0.0), "alt_u_l"] == 32
     assert v["alt_u_l"].notna().sum() == 1
@@ -268,7 +273,7 @@ def test_write_read_round_trip_proact_cohort(tmp_path: Path, release: str) -> No
     assert errors == []
     pd.testing.assert_frame_equal(_score_table(c), _score_table(c2))
     cols = ["patient_id", "t", *ALSFRS_ITEMS, "fvc_percent_predicted", "svc_percent_predicted",
-            "weight_kg", "alt_u_l", "alsfrs_r_total_recorded"]
+            "weight_kg", "alt_u_l", "alsfrs_r_total_recorded", "alsfrs_original_respiratory"]
     pd.testing.assert_frame_equal(c.visits[cols], c2.visits[cols], atol=0.06)
     keep = ["sex", "onset", "onset_site", "diagnosis", "deceased", "height_cm"]
     pd.testing.assert_frame_equal(c.patients[keep], c2.patients[keep])

@@ -131,6 +131,7 @@ VISIT_PARTS = {
     "alsfrs_r": _block({**{k: _maybe(st.integers(0, 8).map(lambda k: k / 2))
                            for k in ALSFRS_ITEMS},
                         "cutting_food_with_gastrostomy": _maybe(st.booleans())}),
+    "alsfrs_original": _block({"respiratory": _maybe(st.integers(0, 8).map(lambda k: k / 2))}),
     "respiratory": _block({k: _floats(*r) for k, r in RESPIRATORY.items()}),
     "weight_kg": _floats(25, 300),
     "symptoms": _block({k: _ints(0, 3) for k in SYMPTOMS}),

@@ -48,6 +48,7 @@ VISIT_COLUMNS: tuple[str, ...] = (
     *ALSFRS_ITEMS,
     "cutting_food_with_gastrostomy",
     "alsfrs_r_total_recorded",
+    "alsfrs_original_respiratory",  # the original ALSFRS's item 10 (record: alsfrs_original)
     *RESPIRATORY_COLUMNS,
     "weight_kg",
     "height_cm",
@@ -178,6 +179,8 @@ def _visit_row(pid: str, v: Any) -> dict[str, Any]:
         for k in ALSFRS_ITEMS:
             row[k] = getattr(a, k)
         row["cutting_food_with_gastrostomy"] = a.cutting_food_with_gastrostomy
+    if v.alsfrs_original is not None:
+        row["alsfrs_original_respiratory"] = v.alsfrs_original.respiratory
     if v.respiratory is not None:
         row.update(v.respiratory.model_dump(exclude_none=True))
     if v.weight_kg is not None:
@@ -426,6 +429,9 @@ def to_records(cohort: Cohort, reference_date: dt.date | None = None,
             items["cutting_food_with_gastrostomy"] = bool(flag)
         if items:
             visit["alsfrs_r"] = items
+        if _present(v.get("alsfrs_original_respiratory")):
+            visit["alsfrs_original"] = {
+                "respiratory": whole_stays_whole(float(v["alsfrs_original_respiratory"]))}
         for key, cols, ints in (("respiratory", RESPIRATORY_COLUMNS, False),
                                 ("questionnaires", QUESTIONNAIRE_COLUMNS, True),
                                 ("labs", LAB_COLUMNS, False)):

@@ -36,7 +36,8 @@ ENCOUNTER_CLASS = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
 CLINICAL_ACTIVE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
                                          "condition-clinical", "code": "active"}]}
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-VISIT_SECTIONS = ("alsfrs_r", "respiratory", "symptoms", "questionnaires", "labs")
+VISIT_SECTIONS = ("alsfrs_r", "alsfrs_original", "respiratory", "symptoms", "questionnaires",
+                  "labs")
 
 
 @cache

@@ -459,7 +459,7 @@ class _Builder:
             if isinstance(q, int | float) and not isinstance(q, bool) and \
                     float(q).is_integer():
                 return int(q)
-            if key.startswith("visit.alsfrs_r") and isinstance(q, int | float) and not \
+            if key.startswith("visit.alsfrs") and isinstance(q, int | float) and not \
                     isinstance(q, bool):
                 return q  # a half point (alscare extension); the record model checks it
             self.problem(f"{e.label}.value[x]", q, "an integer score (valueInteger; an "

@@ -53,8 +53,9 @@ Choices (documented, not sourced facts):
 - Original-ALSFRS rows (``Q10_Respiratory`` without ``R_1..R_3``) keep items 1-9 (the same
   questions in both scales; the speech and walking milestone models read items 1 and 8) and
   the three respiratory items missing, so they make no ALSFRS-R total, domain, stage or slope:
-  the scales are never silently converted (data.md 1.5). ``Q10_Respiratory`` and the original
-  ``ALSFRS_Total`` are not read (the record has no field for the original scale).
+  the scales are never silently converted (data.md 1.5). ``Q10_Respiratory`` is kept apart
+  (the record's ``visits[].alsfrs_original.respiratory``, an alscare extension); the original
+  ``ALSFRS_Total`` is not read (it is items 1-9 plus item 10).
 """
 
 from __future__ import annotations
@@ -513,7 +514,8 @@ def _alsfrs(tab: Table, pr: Problems) -> pd.DataFrame:
     recorded); another value is quarantined. A recorded total that disagrees with the items
     is kept and flagged by alscare.plausibility. Rows of the original ALSFRS (Q10, no R1-R3)
     keep items 1-9 (the same questions in both scales) and no respiratory items, so they
-    make no ALSFRS-R total, respiratory domain, stage or slope."""
+    make no ALSFRS-R total, respiratory domain, stage or slope; their item 10
+    (``Q10_Respiratory``) is kept apart, in ``alsfrs_original_respiratory``."""
     d, delta = _dated(tab, pr, r"alsfrs_delta", "ALSFRS")
     sub = Table(tab.key, d, tab.columns)
     out = _part(d, delta)
@@ -533,6 +535,9 @@ def _alsfrs(tab: Table, pr: Problems) -> pd.DataFrame:
         out[k] = item5 if k == "cutting_food" else vals[k]
     out["cutting_food_with_gastrostomy"] = scale
     out["alsfrs_r_total_recorded"] = recorded
+    out["alsfrs_original_respiratory"] = pr.number(
+        sub, sub.col(r"q10(_.*)?"), *ITEM_RANGE, step=0.5, code=ITEMS_CODE,
+        field="visits.alsfrs_original.respiratory", what="an item score")
     return out
 
 

@@ -136,6 +136,16 @@ class Alsfrs(_Strict):
     respiratory_insufficiency: Item | None = None
 
 
+class AlsfrsOriginal(_Strict):
+    """The original ALSFRS's own item (Cedarbaum 1996; alscare extension of the contract, issue
+    11): several PRO-ACT trials rated item 10 "respiratory" instead of ALSFRS-R's R1-R3. Items
+    1-9 are the same questions in both scales and stay in ``alsfrs_r``; this item is kept
+    apart and never enters an ALSFRS-R total, domain, stage or slope (the scales are not
+    converted, data.md 1.5)."""
+
+    respiratory: Item | None = None
+
+
 class Respiratory(_Strict):
     # The contract's range is 5..150, and it also lists "FVC above 150% predicted" as a warning,
     # not a refusal: values up to 200 are kept and flagged (data.alsfrs... see validation.py);
@@ -208,6 +218,7 @@ class Labs(_Strict):
 class Visit(_Strict):
     date: Date
     alsfrs_r: Alsfrs | None = None
+    alsfrs_original: AlsfrsOriginal | None = None  # alscare extension (issue 11)
     respiratory: Respiratory | None = None
     weight_kg: measure(25, 300) | None = None
     symptoms: Symptoms | None = None

@@ -57,6 +57,7 @@ LAB_FIELDS: tuple[str, ...] = tuple(Labs.model_fields)
 VISIT_BLOCKS: dict[str, dict[str, str]] = {
     "alsfrs_r": {**{k: k for k in ALSFRS_ITEMS},
                  "cutting_food_with_gastrostomy": "cutting_food_with_gastrostomy"},
+    "alsfrs_original": {"respiratory": "alsfrs_original_respiratory"},  # 0099
     "respiratory": {k: k for k in RESPIRATORY_FIELDS},
     "symptoms": {k: f"symptom_{k}" for k in SYMPTOMS},
     "questionnaires": {k: k for k in QUESTIONNAIRE_FIELDS},
@@ -127,6 +128,7 @@ visits = Table(
     Column("cutting_food_with_gastrostomy", Boolean),
     # a recorded total without items (PRO-ACT): no canonical-record field holds it (0002)
     Column("alsfrs_r_total_recorded", Double),
+    Column("alsfrs_original_respiratory", Double),  # the original ALSFRS's item 10 (0099)
     *(Column(k, Double) for k in RESPIRATORY_FIELDS),
     Column("weight_kg", Double),
     *(Column(f"symptom_{k}", SmallInteger) for k in SYMPTOMS),

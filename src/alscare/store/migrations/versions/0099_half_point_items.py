@@ -1,6 +1,7 @@
 """The real PRO-ACT archive's quirks kept as data (issue 11): ALSFRS-R items and recorded totals
 in half points (several trials recorded 2.5), so their columns hold doubles instead of small
-integers; and the values an importer quarantined (``patient.quarantined``: left out of the
+integers; the original ALSFRS's item 10 kept apart (``visits[].alsfrs_original``); and the
+values an importer quarantined (``patient.quarantined``: left out of the
 record, with where they came from and why), kept as JSON with the patient so that a folder
 imported into the database gives the same data.* alerts as the folder assessed directly.
 
@@ -31,12 +32,21 @@ def upgrade() -> None:
         for name in HALF_POINT_COLUMNS:
             batch.alter_column(name, type_=sa.Double(), existing_type=sa.SmallInteger(),
                                existing_nullable=True)
+        batch.add_column(sa.Column("has_alsfrs_original", sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
+        batch.add_column(sa.Column("alsfrs_original_respiratory", sa.Double(), nullable=True))
+    with op.batch_alter_table("visits") as batch:  # the default only filled existing rows
+        batch.alter_column("has_alsfrs_original", server_default=None,
+                           existing_type=sa.Boolean(), existing_nullable=False)
     op.add_column("patients", sa.Column("quarantined", sa.JSON(none_as_null=True),
                                         nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column("patients", "quarantined")
+    with op.batch_alter_table("visits") as batch:
+        batch.drop_column("alsfrs_original_respiratory")
+        batch.drop_column("has_alsfrs_original")
     with op.batch_alter_table("visits") as batch:  # half points are rounded to whole ones
         for name in HALF_POINT_COLUMNS:
             batch.alter_column(name, type_=sa.SmallInteger(), existing_type=sa.Double(),
