@@ -46,14 +46,14 @@ class Loaded:
     def as_records(self, reference_date: dt.date | None = None
                    ) -> tuple[list[PatientRecord], dict[str, dict[str, int | float]]]:
         """Canonical records (PRO-ACT days become dates from ``reference_date``) and the
-        ALSFRS-R totals recorded without items, which the canonical record cannot carry. A
-        patient the record cannot hold (a date outside its era under that reference date) is
-        added to ``refused`` and left out."""
+        recorded ALSFRS-R totals that the canonical record cannot carry
+        (``frames.recorded_totals``). A patient the record cannot hold (a date outside its era
+        under that reference date) is added to ``refused`` (once) and left out."""
         if self.records is not None:
             return self.records, {}
         bad: list[RecordError] = []
         records = to_records(self.cohort, reference_date, refused=bad)
-        self.refused.extend(error_dict(e) for e in bad)
+        self.refused.extend(e for e in map(error_dict, bad) if e not in self.refused)
         return records, recorded_totals(self.cohort, reference_date)
 
 

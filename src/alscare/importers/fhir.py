@@ -86,9 +86,10 @@ def records_from_bundle(doc: dict[str, Any], source: str) -> tuple[list[Pair], l
         elif e.type == "Device":
             continue  # found through the DeviceUseStatement that uses it
         else:
+            owner_ref = e.resource.get(OWNER.get(e.type, "subject"))
             orphans.append(Problem(f"{e.label}.{OWNER.get(e.type, 'subject')}",
-                                   (e.resource.get(OWNER.get(e.type, "subject")) or {})
-                                   .get("reference"),
+                                   owner_ref.get("reference") if isinstance(owner_ref, dict)
+                                   else owner_ref,
                                    "a reference to a Patient entry of this Bundle"))
             orphans.extend(structural[e.index])
 
@@ -208,9 +209,9 @@ def _patient_id(res: dict[str, Any]) -> str:
     idents = [i for i in res.get("identifier") or [] if isinstance(i, dict) and "value" in i]
     for ident in idents:
         if ident.get("system") == system:
-            return ident["value"]
+            return str(ident["value"])  # not text: refused by the record model or FHIR's
     if idents:
-        return idents[0]["value"]
+        return str(idents[0]["value"])
     return str(res.get("id") or "")
 
 
