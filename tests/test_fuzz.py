@@ -221,3 +221,16 @@ def test_the_library_entrance_refuses_a_repeated_id() -> None:
     rec = parse_record(example_record())[0]
     with pytest.raises(RecordError, match="each patient id once"):
         assess_records([rec, rec])
+
+
+def test_a_death_without_any_day_refuses_only_that_patient(tmp_path: Path) -> None:
+    """Subject_Died Yes with no Death_Days on any of the patient's rows: refused (a patient
+    who died must not be assessed as alive); another row with the day is enough."""
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "alsfrs.csv").write_text("subject_id,Q1_Speech,ALSFRS_Delta\n1,4,0\n2,4,0\n3,4,0\n")
+    (folder / "DeathData.csv").write_text(
+        "subject_id,Subject_Died,Death_Days\n1,Yes,\n2,Yes,\n2,Yes,90\n3,No,\n")
+    rows, errors, _ = _cohort(tmp_path, "--proact", folder)
+    assert _ids(rows) == ["2", "3"] and [e["patient_id"] for e in errors] == ["1"]
+    assert "Subject_Died is Yes" in errors[0]["message"]

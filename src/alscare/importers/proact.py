@@ -731,6 +731,12 @@ def _death(tab: Table, pr: Problems) -> pd.Series:
     days = pr.day(tab, r"death_days", "deceased_date", refuse=died)
     v = pd.DataFrame({"patient_id": tab.df["_pid"], "deceased": days.where(died)})
     v = v[v["patient_id"].notna() & v["deceased"].notna()]
+    # a death without any day given (blank, not merely unusable) on none of its rows
+    no_day = died & ~recorded & ~tab.df["_pid"].isin(v["patient_id"])
+    col = tab.col(r"death_days") or died_col
+    pr.add(tab, no_day, col, tab.df[col] if col else days,
+           "a day of death (Death_Days) where Subject_Died is Yes; a death that cannot be "
+           "placed in time")
     return v.groupby("patient_id", sort=False)["deceased"].min()
 
 
