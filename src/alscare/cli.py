@@ -167,6 +167,10 @@ def cohort_assess(
         typer.echo(f"alscare: warning: {note}", err=True)
     for e in run.refused:
         typer.echo(f"alscare: refused {e['message']}", err=True)
+    if run.quarantined:
+        typer.echo(f"alscare: {run.quarantined_values} implausible values left out "
+                   f"(quarantined) for {len(run.quarantined)} patients who were assessed, "
+                   f"each named in a data.* alert and in {run.errors_path}", err=True)
     typer.echo(
         f"alscare: {run.assessed} patients assessed -> {out}; {len(run.refused)} refused"
         + (f" -> {run.errors_path}" if run.refused else ""), err=True)

@@ -28,6 +28,9 @@ out in full (never generated from this module at run time).
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -43,6 +46,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    TypeDecorator,
 )
 
 from alscare.record.models import ALSFRS_ITEMS, SYMPTOMS, Labs, Questionnaires, Respiratory
@@ -61,11 +65,30 @@ LAB_FIELDS: tuple[str, ...] = tuple(Labs.model_fields)
 VISIT_BLOCKS: dict[str, dict[str, str]] = {
     "alsfrs_r": {**{k: k for k in ALSFRS_ITEMS},
                  "cutting_food_with_gastrostomy": "cutting_food_with_gastrostomy"},
+    "alsfrs_original": {"respiratory": "alsfrs_original_respiratory"},  # 0008
     "respiratory": {k: k for k in RESPIRATORY_FIELDS},
     "symptoms": {k: f"symptom_{k}" for k in SYMPTOMS},
     "questionnaires": {k: k for k in QUESTIONNAIRE_FIELDS},
     "labs": {k: k for k in LAB_FIELDS},
 }
+
+
+class QuarantinedValues(TypeDecorator):
+    """``patient.quarantined`` (0008): a JSON list of objects, dates written as ISO text and
+    absent keys left out, read back as a tuple (a list in a pandas cell is taken for an array;
+    alscare.frames keeps a tuple)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if not value:
+            return None
+        return [{k: v.isoformat() if isinstance(v, dt.date) else v
+                 for k, v in item.items() if v is not None} for item in value]
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return tuple(value) if value else None
 
 
 def _patient_fk() -> Column:
@@ -88,6 +111,7 @@ patients = Table(
     Column("ftd", Boolean),
     Column("family_history_als", Boolean),
     Column("deceased_date", Date),
+    Column("quarantined", QuarantinedValues(none_as_null=True)),  # 0008
     Column("record_sha256", Text, nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),  # 0004
@@ -110,10 +134,12 @@ visits = Table(
     Column("seq", Integer, primary_key=True),
     Column("date", Date, nullable=False),
     *(Column(f"has_{block}", Boolean, nullable=False) for block in VISIT_BLOCKS),
-    *(Column(k, SmallInteger) for k in ALSFRS_ITEMS),
+    # ALSFRS-R items and recorded totals may be half points (0008; exact in a double)
+    *(Column(k, Double) for k in ALSFRS_ITEMS),
     Column("cutting_food_with_gastrostomy", Boolean),
     # a recorded total without items (PRO-ACT): no canonical-record field holds it (0002)
-    Column("alsfrs_r_total_recorded", SmallInteger),
+    Column("alsfrs_r_total_recorded", Double),
+    Column("alsfrs_original_respiratory", Double),  # the original ALSFRS's item 10 (0008)
     *(Column(k, Double) for k in RESPIRATORY_FIELDS),
     Column("weight_kg", Double),
     *(Column(f"symptom_{k}", SmallInteger) for k in SYMPTOMS),
