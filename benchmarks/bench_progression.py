@@ -82,7 +82,7 @@ def truncate(cohort: Cohort, cut: pd.Series) -> Cohort:
     meds = upto(cohort.medications[cohort.medications["patient_id"].isin(ids)], "start")
     meds["stop"] = meds["stop"].where(meds["stop"] <= meds["patient_id"].map(c).astype(float))
     iv = upto(cohort.interventions[cohort.interventions["patient_id"].isin(ids)], "t")
-    return Cohort(cohort.time_kind, p, v, meds, iv, warnings=[])
+    return Cohort(cohort.time_kind, p, v, meds, iv)
 
 
 def run_alscare(cohort: Cohort, model: Any = None) -> tuple[list[dict[str, Any]], float]:
@@ -192,7 +192,16 @@ def print_calls_and_reliability(r: dict[str, Any]) -> None:
         for x in r["reliability"]))
 
 
-def response_ceiling(gen: synth.SynthCohort, scored: pd.DataFrame) -> pd.DataFrame:
+def synth_total(truth: pd.DataFrame, ids: Any, t: np.ndarray, counterfactual: bool = False
+                ) -> np.ndarray:
+    """The noiseless ALSFRS-R total of ``alscare.synth`` (a truth function of the benchmarks:
+    ``(truth, ids, t, counterfactual) -> totals``; benchmarks/indep_gen.py has its own)."""
+    return synth.truth_trajectory(truth, ids, t, counterfactual=counterfactual)[
+        "alsfrs_r_total"].to_numpy(float)
+
+
+def response_ceiling(gen: Any, scored: pd.DataFrame, total: Any = synth_total
+                     ) -> pd.DataFrame:
     """What the data could tell at best, per treated patient (all visits): two oracle scores
     of 'not responding' (high = no meaningful slowing), each the margin 0.8 x counterfactual
     slope - observed slope over the window of the last pre-start visit and every post-start
@@ -212,8 +221,7 @@ def response_ceiling(gen: synth.SynthCohort, scored: pd.DataFrame) -> pd.DataFra
     v["post"] = v["t"] > v["start"]
     last_pre = v[~v["post"]].groupby("patient_id")["t"].max()
     v = v[v["post"] | (v["t"] <= v["patient_id"].map(last_pre))]
-    cf = synth.truth_trajectory(truth, v["patient_id"].to_numpy(), v["t"].to_numpy(float),
-                                counterfactual=True)["alsfrs_r_total"].to_numpy(float)
+    cf = total(truth, v["patient_id"].to_numpy(), v["t"].to_numpy(float), True)
     win = v[v["post"] | (v["t"] == v["patient_id"].map(last_pre))]
     cf_win = cf[(v["post"] | (v["t"] == v["patient_id"].map(last_pre))).to_numpy()]
     pre = v[~v["post"]]
@@ -338,12 +346,17 @@ def interpolate(fc: pd.DataFrame, at: pd.Series, col: str) -> np.ndarray:
     return out
 
 
-def evaluate_forecasts(gen: synth.SynthCohort, scored: pd.DataFrame, model: Any = None,
-                       cut: pd.Series | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+def evaluate_forecasts(gen: Any, scored: pd.DataFrame, model: Any = None,
+                       cut: pd.Series | None = None, total: Any = synth_total
+                       ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Forecasts 6 and 12 months after each patient's cut-off against the truth (``total``, a
+    benchmark truth function) and the observed visits; ``model``: a PopulationModel, a
+    function of the cut cohort returning one (e.g. the cohort's own fit), or None (the
+    active model)."""
     cohort, truth = gen.cohort, gen.truth
     cut = forecast_cutoffs(scored, truth) if cut is None else cut
     small = truncate(cohort, cut)
-    sections, seconds = run_alscare(small, model)
+    sections, seconds = run_alscare(small, model(small) if callable(model) else model)
     fc = alscare_forecast_frame(small, sections)
     onset = cohort.patients["onset"].reindex(cut.index).to_numpy(float)
     total_cut = scored.set_index(["patient_id", "t"])["alsfrs_r_total"]
@@ -354,8 +367,7 @@ def evaluate_forecasts(gen: synth.SynthCohort, scored: pd.DataFrame, model: Any 
         sub = fc[fc["months"] == h].set_index("patient_id").reindex(cut.index)
         t_h = sub["t"].fillna(pd.Series(cut + round(h * DPM), index=cut.index))
         alive = t_h.to_numpy(float) < truth["death"].reindex(cut.index).to_numpy(float)
-        true = synth.truth_trajectory(truth, cut.index, t_h.to_numpy(float))[
-            "alsfrs_r_total"].to_numpy(float)
+        true = total(truth, cut.index, t_h.to_numpy(float))
         true_all = true.copy()  # the course as if no one died (the generator continues it)
         true = np.where(alive, true, np.nan)
         obs = nearest_visit(scored, t_h)
@@ -934,10 +946,10 @@ def timing(args: argparse.Namespace) -> dict[str, Any]:
     encals.assess(cohort, f)
     out["encals_seconds"] = time.perf_counter() - t0
     try:
-        from alscare.assess import assess_frames
+        from alscare.assess import assess_cohort
 
         t0 = time.perf_counter()
-        n_out = sum(1 for _ in assess_frames(cohort))
+        n_out = sum(1 for _ in assess_cohort(cohort))
         out["assess_frames_seconds"] = time.perf_counter() - t0
         out["assess_frames_patients"] = n_out
     except Exception as e:  # another component failing must not hide the progression timing

@@ -38,12 +38,12 @@ def main() -> None:
                       for prefix, n, seed, opts in PARTS)
     m = fit_cohort(cohort, source=f"{parts}; code at commit {commit}")
     # The generator's drug effects are its own assumption, not evidence: the packaged default
-    # keeps a flat prior on the slope change after a drug start (no effect assumed either
-    # way). A clinic's `alscare model fit` estimates the prior from its own treated patients.
+    # keeps the skeptical prior on a drug's effect (progression/effect.py, default_prior).
+    # `cohort assess` learns the prior from the cohort's own drug starts.
     total = m["alsfrs_r_total"]
-    total.response_prior_mean, total.response_prior_sd = 0.0, 0.0
+    total.response_effect_prior = {}
     m.fitted["checks"]["alsfrs_r_total"]["response_prior"]["packaged_default"] = (
-        "flat prior (sd 0): the synthetic drug effects are not evidence")
+        "skeptical default N(0, 0.25**2): the synthetic drug effects are not evidence")
     m.version = "default-2026.11-synth10k-mixed-visits"
     m.fitted["note"] = NOTE
     m.save(OUT)

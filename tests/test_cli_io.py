@@ -194,18 +194,33 @@ def test_import_proact_keeps_a_total_recorded_without_items(db_url, tmp_path):
     assert cohort.visits["alsfrs_r_total_recorded"].dropna().tolist() == [30]
 
 
-def test_import_proact_folder_refuses_the_patient_with_a_bad_row(db_url, tmp_path):
+def test_import_proact_folder_quarantines_a_bad_value_and_keeps_the_patient(db_url, tmp_path):
+    """One implausible value (item 1 = 9) is left out of the record, not the patient (issue 11);
+    the database keeps what was left out, so the folder assessed directly and the database it
+    was imported into give the same data.* alert."""
     folder, alsfrs, lines, header = vignettes_as_proact(tmp_path)
     first = lines[1].split(",")
     first[header.index("Q1_Speech")] = "9"  # outside 0..4
+    pid = first[header.index("subject_id")]
     alsfrs.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
-    _, errors = read_cohort(folder)
-    assert len(errors) == 1
+    cohort, errors = read_cohort(folder)
+    assert errors == [] and cohort.patients.at[pid, "quarantined"][0]["value"] == "9"
     r = alscare("import", folder, "--db", db_url)
     assert r.exit_code == 0, r.stderr
-    assert "7 new" in r.stdout and "1 refused" in r.stdout
-    assert "Q1_Speech" in r.stderr
-    assert len(patient_ids(db_url)) == 7
+    assert "8 new" in r.stdout and "0 refused" in r.stdout
+    (stored,) = [rec for rec in load_records(db_url) if rec.patient.id == pid]
+    (q,) = stored.patient.quarantined
+    assert (q.value, q.code, q.field) == ("9", "data.alsfrs.inconsistent",
+                                          "visits.alsfrs_r.speech")
+    assert q.source == "PROACT_ALSFRS.csv line 2, Q1_Speech"
+    out = tmp_path / "db.jsonl"
+    r = alscare("cohort", "assess", "--db", db_url, "--out", out, "--as-of", "2026-06-01")
+    assert r.exit_code == 0, r.stderr
+    (a,) = [json.loads(x) for x in out.read_text().splitlines() if f'"{pid}"' in x]
+    because = [b for x in a["alerts"] if x["code"] == "data.alsfrs.inconsistent"
+               for b in x["because"]]
+    assert any("Q1_Speech" in b and "'9'" in b for b in because)
+    assert "quarantined" in out.with_name("db.errors.jsonl").read_text()
 
 
 def test_export_records_in_every_shape(stored, tmp_path):

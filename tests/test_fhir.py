@@ -59,11 +59,17 @@ def maximal_record() -> dict[str, Any]:
                 {"gene": "SOD1", "result": "negative", "date": "2023-10-02"},
             ],
             "genetic_testing_offered": True, "ftd": True, "family_history_als": True,
+            "quarantined": [{"code": "data.measurement.implausible",
+                             "field": "visits.fvc_percent_predicted", "value": "250",
+                             "allowed": "FVC 5..200 % predicted",
+                             "source": "Fvc.csv line 12, pct_of_Normal_Trial_1",
+                             "date": "2023-09-01"}],
         },
         "visits": [
             {
                 "date": "2023-09-01",
                 "alsfrs_r": {**items, "cutting_food_with_gastrostomy": False},
+                "alsfrs_original": {"respiratory": 3},
                 "respiratory": {
                     "fvc_percent_predicted": 91.5, "svc_percent_predicted": 88.0,
                     "snip_cmh2o": 72.0, "mip_cmh2o": 65.0, "peak_cough_flow_lpm": 310.0,
@@ -83,6 +89,7 @@ def maximal_record() -> dict[str, Any]:
                 "date": "2024-01-10",
                 "alsfrs_r": {**dict.fromkeys(ALSFRS_ITEMS, 2), "cutting_food_with_gastrostomy":
                              True},
+                "alsfrs_original": {"respiratory": 1.5},
                 "respiratory": {"fvc_percent_predicted": 64.0, "svc_percent_predicted": 60.1,
                                 "snip_cmh2o": 41.0, "mip_cmh2o": 38.0,
                                 "peak_cough_flow_lpm": 240.0, "spo2_percent": 94.0,
@@ -192,13 +199,17 @@ def _model_fields(model: type, overrides: dict[str, st.SearchStrategy] | None = 
             out[name] = overrides[name]
             continue
         inner = [a for a in typing.get_args(f.annotation) if a is not type(None)][0]
-        lo = hi = None
+        lo = hi = step = None
         for meta in getattr(inner, "__metadata__", ()):
             for m in getattr(meta, "metadata", [meta]):
                 lo = getattr(m, "ge", lo)
                 hi = getattr(m, "le", hi)
+                step = getattr(m, "multiple_of", step)
         base = typing.get_args(inner)[0] if hasattr(inner, "__metadata__") else inner
-        if base is int:
+        if step is not None:  # ALSFRS-R items: whole or half points
+            out[name] = _opt(st.integers(int(lo / step), int(hi / step)).map(
+                lambda k, s=step: k * s))
+        elif base is int:
             out[name] = _opt(st.integers(lo, hi))
         elif base is float:
             out[name] = _opt(_num(lo, hi))
@@ -219,6 +230,7 @@ def records(draw: st.DrawFn) -> PatientRecord:
         {"date": st.dates(dt.date(2000, 1, 1), dt.date(2030, 1, 1))},
         optional={
             "alsfrs_r": _opt(_model_fields(models.Alsfrs)),
+            "alsfrs_original": _opt(_model_fields(models.AlsfrsOriginal)),
             "respiratory": _opt(_model_fields(models.Respiratory)),
             "weight_kg": _opt(_num(25, 300)),
             "symptoms": _opt(_model_fields(models.Symptoms)),
@@ -229,13 +241,22 @@ def records(draw: st.DrawFn) -> PatientRecord:
     first = min(dates, default=dt.date(2000, 1, 1))
     last = max(dates, default=dt.date(2030, 1, 1))
     patient = draw(_model_fields(models.Patient, {
-        "id": st.text(min_size=1, max_size=16).filter(lambda s: s.strip()),
+        "id": st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1,
+                      max_size=16).filter(lambda s: s.strip()),
         "onset_date": _opt(st.dates(dt.date(1990, 1, 1), first)),
         "birth_date": _opt(st.dates(dt.date(1920, 1, 1), first)),
         "genetics": st.lists(_model_fields(models.Genetics, {
             "gene": _literal(models.Genetics.model_fields["gene"].annotation),
             "result": _literal(models.Genetics.model_fields["result"].annotation)}),
             max_size=2),
+        "quarantined": _opt(st.lists(st.fixed_dictionaries({
+            "code": st.sampled_from(models.QUARANTINE_CODES),
+            "field": st.text(min_size=1, max_size=12).filter(lambda s: s.strip()),
+            "allowed": st.just("0..4"), "source": st.just("alsfrs.csv line 2"),
+        }, optional={
+            "value": st.text(min_size=1, max_size=8).filter(lambda s: s.strip()),
+            "date": st.dates(dt.date(2000, 1, 1), dt.date(2030, 1, 1))}),
+            min_size=1, max_size=2)),
     }))
     patient["id"] = patient.get("id") or "p"
     meds = draw(st.lists(_model_fields(models.Medication, {
@@ -269,6 +290,24 @@ def records(draw: st.DrawFn) -> PatientRecord:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records())
 def test_random_records_round_trip_losslessly(rec):
+    assert_lossless(rec)
+
+
+def test_half_points_travel_as_quantities():
+    """ALSFRS-R half points (alscare extension) go out as valueQuantity {score} and come back;
+    whole points stay valueInteger."""
+    data = maximal_record()
+    data["visits"][0]["alsfrs_r"]["handwriting"] = 2.5
+    rec = parse_record(data)
+    bundle = bundle_from_record(rec)
+    obs = [e["resource"] for e in bundle["entry"]
+           if e["resource"]["resourceType"] == "Observation"
+           and e["resource"]["code"]["coding"][0]["code"] in ("alsfrs-r-handwriting",
+                                                               "alsfrs-r-total")]
+    values = sorted(((o["code"]["coding"][0]["code"], o.get("valueInteger"),
+                      (o.get("valueQuantity") or {}).get("value")) for o in obs), key=str)
+    assert values == [("alsfrs-r-handwriting", 2, None), ("alsfrs-r-handwriting", None, 2.5),
+                      ("alsfrs-r-total", 24, None), ("alsfrs-r-total", None, 35.5)]
     assert_lossless(rec)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,40 @@ def test_every_source_kind_is_detected(tmp_path, records):
     one.write_text(records[0].model_dump_json())
     assert load(one).kind == "records" and len(load(one)) == 1
     assert load(Path(one)).records[0] == records[0]
+
+
+def _data_alerts(a: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """The data.* alerts with their because-lines, times left out (a day or a date)."""
+    def untimed(line: str) -> str:
+        return re.sub(r"(day -?\d+|\d{4}-\d{2}-\d{2})", "<t>", line)
+
+    return sorted((x["code"], [untimed(b) for b in x["because"]]) for x in a["alerts"]
+                  if x["code"].startswith("data."))
+
+
+def test_quarantined_values_survive_the_database(tmp_path):
+    """The archive's quirks (issue 11) in a PRO-ACT folder: assessed directly, and imported
+    into the database and assessed, every patient has the same data.* alerts, each naming the
+    same quarantined values (where from, value, why)."""
+    from benchmarks.proact_quirks import build
+
+    folder = tmp_path / "quirks"
+    chosen = build(400, folder, seed=5)
+    loaded = load(folder)
+    refused = {e["patient_id"] for e in loaded.refused}
+    assert refused == set(chosen["early"]) | set(chosen["deathday"])  # untrustworthy only
+    ref = dt.date(2000, 1, 1)
+    as_records, totals = loaded.as_records(ref)
+    engine = init_db(tmp_path / "q.db")
+    save_records(engine, as_records, recorded_totals=totals)
+    db_cohort, _ = load_cohort(engine)
+    day = 700
+    from_folder = _assess(loaded.cohort, day)
+    from_db = _assess(db_cohort, ref + dt.timedelta(days=day))
+    assert from_folder.keys() == from_db.keys()
+    quirky = [pid for pid, a in from_folder.items() if _data_alerts(a)]
+    assert len(quirky) >= 20
+    assert [pid for pid in from_folder if _data_alerts(from_folder[pid])
+            != _data_alerts(from_db[pid])] == []
+    assert [pid for pid in from_folder
+            if _findings(from_folder[pid]) != _findings(from_db[pid])] == []

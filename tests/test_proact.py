@@ -37,6 +37,13 @@ from .conftest import VIGNETTES, load_vignette
 DATA = Path(__file__).parent / "data"
 FOLDERS = [DATA / "proact_2022", DATA / "proact_2016"]
 MONTH = 30.44
+QC = "quarantined"
+
+
+def _quarantine_values(c) -> dict:
+    """Quarantined values without where they came from (file names differ by release)."""
+    return {pid: [(q["code"], q["field"], q["value"], q.get("day")) for q in cell]
+            for pid, cell in c.patients[QC].items() if cell}
 
 # patient -> (latest ALSFRS-R total, day of that visit, Onset_Delta), from the fixture rows
 EXPECTED = {
@@ -50,12 +57,19 @@ EXPECTED = {
     "107": (38, 60, -250),
     # day 90: 3+4+3+4+3+3+4+3+3+4+3+3
     "109": (40, 90, -300),
+    # day 0 has item 3 = 7 (quarantined, issue 11: the value, not the patient); day 90: 47
+    "103": (47, 90, -300),
+    # 5a = 3 and 5b = 2 both given: the recorded total 47 counts 5a, so 5a is used
+    "104": (47, 0, -300),
 }
 REFUSED = {
-    "103": "Q3_SWALLOWING",  # item 3 = 7
-    "104": "Q5b_Cutting_with_Gastrostomy",  # 5a and 5b both given
     "105": "ALSFRS_Delta",  # visit at day -150, onset at day -100
     "108": "ALSFRS_Delta",  # visit at day 120, death at day 100
+}
+QUARANTINED = {
+    "103": ["PROACT_ALSFRS.csv line 7, Q3_SWALLOWING", "PROACT_ALSFRS.csv line 7, "
+            "ALSFRS_R_Total"],
+    "104": ["PROACT_ALSFRS.csv line 9, Q5b_Cutting_with_Gastrostomy"],
 }
 
 
@@ -78,6 +92,17 @@ def _check_assessments(lines: list[dict], errors: list[dict]) -> None:
         assert s["alsfrs_r_total"] == total, pid
         assert s["measured"]["alsfrs_r"]["day"] == day, pid
         assert s["delta_fs"] == pytest.approx((48 - total) / ((day - onset) / MONTH), abs=1e-3)
+    quarantined = [e for e in errors if e.get("status") == "quarantined"]
+    errors = [e for e in errors if e.get("status") != "quarantined"]
+    def where(src: str) -> str:  # "line 7, q3_swallowing": file and case differ by release
+        return src.split(" ", 1)[1].lower()
+
+    assert {e["patient_id"]: [where(p["path"]) for p in e["problems"]]
+            for e in quarantined} == {k: [where(x) for x in v] for k, v in QUARANTINED.items()}
+    for pid in QUARANTINED:  # the assessment names each quarantined value in a data.* alert
+        alerts = [a for a in by_id[pid]["alerts"] if a["code"] == "data.alsfrs.inconsistent"]
+        named = " ".join(b for a in alerts for b in a["because"]).lower()
+        assert all(where(src) in named for src in QUARANTINED[pid])
     assert {e["patient_id"] for e in errors} == set(REFUSED)
     for e in errors:
         cols = [p["path"].rsplit(".", 1)[-1].lower() for p in e["problems"]]
@@ -95,7 +120,7 @@ def test_cli_cohort_assess_2022_subprocess(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "refused" in proc.stderr and "subject_id 103" in proc.stderr
+    assert "refused" in proc.stderr and "subject_id 105" in proc.stderr
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     errors = [json.loads(x) for x in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
     _check_assessments(lines, errors)
@@ -107,15 +132,19 @@ def test_cli_cohort_assess_2016(tmp_path: Path) -> None:
 
 
 def test_refusal_messages_name_file_column_value_allowed() -> None:
-    _, errors = read_cohort(DATA / "proact_2022")
+    c, errors = read_cohort(DATA / "proact_2022")
     e = {x["patient_id"]: x for x in errors}
-    p103 = {p["path"]: p for p in e["103"]["problems"]}
-    item = p103["PROACT_ALSFRS.csv[line 7].Q3_SWALLOWING"]
-    assert item["value"] == 7 and "0..4" in item["allowed"]
-    assert p103["PROACT_ALSFRS.csv[line 7].ALSFRS_R_Total"]["value"] == 51
-    (both,) = e["104"]["problems"]
-    assert both["value"] == 2 and "not both" in both["allowed"]
-    assert "Q5a_Cutting_without_Gastrostomy = 3" in both["allowed"]
+    q = c.patients["quarantined"]
+    assert {pid for pid, cell in q.items() if cell} == set(QUARANTINED)
+    for pid, sources in QUARANTINED.items():
+        assert [x["source"] for x in q[pid]] == sources
+    item = q["103"][0]
+    assert item["value"] == "7" and "0..4" in item["allowed"] and item["day"] == 0
+    assert item["code"] == "data.alsfrs.inconsistent"
+    assert q["103"][1]["value"] == "51"
+    (both,) = q["104"]
+    assert both["value"] == "2" and "not both" in both["allowed"]
+    assert "recorded total counts 5a" in both["allowed"]
     (early,) = e["105"]["problems"]
     assert early["value"] == -150 and "Onset_Delta = -100" in early["allowed"]
     (late,) = e["108"]["problems"]
@@ -153,6 +182,11 @@ def test_mapping(folder: Path) -> None:
     assert v.at[("101", 182.0), "cutting_food_with_gastrostomy"] is True
     assert v.at[("101", 0.0), "cutting_food_with_gastrostomy"] is False
     assert v.loc[("102", 0.0), ["dyspnea", "orthopnea", "respiratory_insufficiency"]].isna().all()
+    # ... and its item 10 is kept apart (issue 11), never in an ALSFRS-R total
+    assert v.at[("102", 0.0), "alsfrs_original_respiratory"] == 3
+    assert v["alsfrs_original_respiratory"].notna().sum() == 1
+    assert facts.score_visits(c.visits).loc[
+        (c.visits["patient_id"] == "102") & (c.visits["t"] == 0), "alsfrs_r_total"].isna().all()
     # labs: ALT / SGPT by name, numeric results only
     assert v.at[("101", 0.0), "alt_u_l"] == 32
     assert v["alt_u_l"].notna().sum() == 1
@@ -165,7 +199,8 @@ def test_mapping(folder: Path) -> None:
     # warnings
     codes = {(pid, w.code) for pid, w in find(c)}
     assert codes == {("107", "data.alsfrs.inconsistent"), ("109", "data.alsfrs.inconsistent"),
-                     ("109", "data.dates.inconsistent")}
+                     ("109", "data.dates.inconsistent"), ("103", "data.alsfrs.inconsistent"),
+                     ("104", "data.alsfrs.inconsistent")}
 
 
 def test_both_namings_give_the_same_cohort() -> None:
@@ -176,16 +211,18 @@ def test_both_namings_give_the_same_cohort() -> None:
     # the 2016 archive has no El Escorial table
     assert a.patients.at["101", "diagnostic_category"] == "definite"
     assert a.patients.at["106", "diagnostic_category"] == "probable_lab_supported"
-    pd.testing.assert_frame_equal(a.patients.drop(columns="diagnostic_category"),
-                                  b.patients.drop(columns="diagnostic_category"))
+    pd.testing.assert_frame_equal(a.patients.drop(columns=["diagnostic_category", QC]),
+                                  b.patients.drop(columns=["diagnostic_category", QC]))
+    assert _quarantine_values(a) == _quarantine_values(b)
     assert [e["patient_id"] for e in ea] == [e["patient_id"] for e in eb]
 
 
 def test_absent_tables_are_absent_data(tmp_path: Path) -> None:
     shutil.copy(DATA / "proact_2022" / "PROACT_ALSFRS.csv", tmp_path / "proact_alsfrs.CSV")
     c, errors = read_cohort(tmp_path)
-    # without AlsHistory and DeathData, no visit can be before onset or after death
-    assert {e["patient_id"] for e in errors} == {"103", "104"}
+    # without AlsHistory and DeathData, no visit can be before onset or after death; the odd
+    # values of 103 and 104 are quarantined, not the patients
+    assert errors == []
     assert c.patients["onset"].isna().all()
     f = facts.build(c)
     assert f.at["101", "alsfrs_r_total"] == 32 and np.isnan(f.at["101", "delta_fs"])
@@ -236,12 +273,14 @@ def test_write_read_round_trip_proact_cohort(tmp_path: Path, release: str) -> No
     assert errors == []
     pd.testing.assert_frame_equal(_score_table(c), _score_table(c2))
     cols = ["patient_id", "t", *ALSFRS_ITEMS, "fvc_percent_predicted", "svc_percent_predicted",
-            "weight_kg", "alt_u_l", "alsfrs_r_total_recorded"]
+            "weight_kg", "alt_u_l", "alsfrs_r_total_recorded", "alsfrs_original_respiratory"]
     pd.testing.assert_frame_equal(c.visits[cols], c2.visits[cols], atol=0.06)
     keep = ["sex", "onset", "onset_site", "diagnosis", "deceased", "height_cm"]
     pd.testing.assert_frame_equal(c.patients[keep], c2.patients[keep])
     pd.testing.assert_frame_equal(c.medications, c2.medications)
-    assert find(c) == find(c2)
+    # quarantined values stay out of what is written (they travel in the record, not the CSV)
+    clean = c.patients.index[c.patients[QC].isna()]
+    assert find(c.subset(clean)) == find(c2.subset(clean))
 
 
 def _vignette_cohort():
@@ -315,26 +354,30 @@ item_value = st.one_of(st.integers(-2, 6), st.sampled_from([0.0, 4.0, 2.5, -0.5]
 @given(visits=st.lists(st.lists(item_value, min_size=12, max_size=12), min_size=1,
                        max_size=3),
        other=st.lists(st.integers(0, 4), min_size=12, max_size=12))
-def test_items_in_range_accepted_out_of_range_refused(visits, other) -> None:
-    """Patient 1 has random item values, patient 2 valid ones: patient 1 is refused exactly
-    when some value is not a whole number 0..4, and patient 2 always goes on."""
+def test_items_in_range_kept_out_of_range_quarantined(visits, other) -> None:
+    """Patient 1 has random item values, patient 2 valid ones: a value that is not 0..4 in
+    steps of 0.5 is quarantined (left out, named), never the patient (issue 11); half points
+    are kept as recorded."""
     with tempfile.TemporaryDirectory() as d:
         rows = [f"1,{','.join(str(x) for x in v)},{90 * i}" for i, v in enumerate(visits)]
         rows.append(f"2,{','.join(map(str, other))},0")
         Path(d, "PROACT_ALSFRS.csv").write_text(
             "subject_id," + ",".join(ITEM_COLS) + ",ALSFRS_Delta\n" + "\n".join(rows) + "\n")
         c, errors = read_cohort(Path(d))
-    valid = all(float(x).is_integer() and 0 <= x <= 4 for v in visits for x in v)
-    assert ("1" in c.patients.index) == valid
-    assert ({e["patient_id"] for e in errors} == {"1"}) == (not valid)
+    def ok(x: float) -> bool:
+        return float(2 * x).is_integer() and 0 <= x <= 4
+
+    valid = all(ok(x) for v in visits for x in v)
+    assert errors == [] and list(c.patients.index) == ["1", "2"]
+    cell = c.patients.at["1", QC]
+    assert (cell is None) == valid
     f = facts.build(c)
     assert f.at["2", "alsfrs_r_total"] == sum(other)
     if valid:
         assert f.at["1", "alsfrs_r_total"] == sum(visits[-1])
     else:
-        bad = [p for e in errors for p in e["problems"]]
-        assert all(not (float(p["value"]).is_integer() and 0 <= p["value"] <= 4)
-                   for p in bad)
+        assert all(not ok(float(q["value"])) for q in cell)
+        assert len(cell) == sum(not ok(x) for v in visits for x in v)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -356,7 +399,9 @@ def test_case_permutations_give_the_same_cohort(data) -> None:
                                                                 "".join(lines[1:]))
         c, errors = read_cohort(Path(d))
     for name in ("patients", "visits", "medications"):
-        pd.testing.assert_frame_equal(getattr(base, name), getattr(c, name))
+        pd.testing.assert_frame_equal(getattr(base, name).drop(columns=QC, errors="ignore"),
+                                      getattr(c, name).drop(columns=QC, errors="ignore"))
+    assert _quarantine_values(base) == _quarantine_values(c)
     assert [e["patient_id"] for e in errors] == [e["patient_id"] for e in base_errors]
     assert [(p, w.code) for p, w in find(c)] == [(p, w.code) for p, w in find(base)]
 
@@ -366,8 +411,8 @@ def test_case_permutations_give_the_same_cohort(data) -> None:
        liters=st.lists(st.one_of(st.none(), st.floats(0.5, 6)), min_size=3, max_size=3),
        normal=st.one_of(st.none(), st.floats(2, 6)))
 def test_fvc_is_the_best_trial(pct, liters, normal) -> None:
-    """FVC % predicted = max over trials of (% given, else litres / normal x 100); a best
-    value outside 5..200 refuses the patient."""
+    """FVC % predicted = max over trials of (% given, else litres / normal x 100) among the
+    plausible ones (5..200); an implausible trial is quarantined, never the patient."""
     cells = []
     for k in range(3):
         cells += ["" if liters[k] is None else repr(liters[k]),
@@ -381,17 +426,16 @@ def test_fvc_is_the_best_trial(pct, liters, normal) -> None:
         c, errors = read_cohort(Path(d))
     trials = [p if p is not None else (lt / normal * 100 if lt is not None and normal else None)
               for p, lt in zip(pct, liters, strict=True)]
-    trials = [x for x in trials if x is not None]
-    best = max(trials) if trials else None
-    if best is not None and not 5 <= best <= 200:
-        assert errors and errors[0]["patient_id"] == "5" and len(c) == 0
+    plausible = [x for x in trials if x is not None and 5 <= x <= 200]
+    best = max(plausible) if plausible else None
+    assert errors == [] and list(c.patients.index) == ["5"]
+    got = c.visits["fvc_percent_predicted"].iloc[0] if len(c.visits) else np.nan
+    if best is None:
+        assert np.isnan(got)
     else:
-        assert errors == []
-        got = c.visits["fvc_percent_predicted"].iloc[0] if len(c.visits) else np.nan
-        if best is None:
-            assert np.isnan(got)
-        else:
-            assert got == pytest.approx(best)
+        assert got == pytest.approx(best)
+    cell = c.patients.at["5", "quarantined"] or ()
+    assert len(cell) == sum(x is not None and not 5 <= x <= 200 for x in trials)
 
 
 @settings(max_examples=40, deadline=None)

@@ -76,3 +76,15 @@ def gaussian_cohort(n: int, seed: int, slope_mean: float = -0.9, slope_sd: float
     truth = pd.DataFrame({"slope": slope, "curv": curv, "first": first},
                          index=[f"G{i:05d}" for i in range(n)])
     return cohort_from(pts, vis), truth
+
+
+def test_forecast_mean_stays_inside_its_own_interval_far_ahead(tmp_path):
+    """An as-of years after the last visit: the clipped mean may not leave its 80% interval."""
+    import datetime as dt
+
+    from alscare.pipeline import assess_file
+    from tests.conftest import ROOT
+
+    a = assess_file(ROOT / "examples" / "patient.json", dt.date(2031, 1, 1))
+    for fc in a["forecast"]["alsfrs_r_total"] + a["forecast"]["fvc_percent_predicted"]:
+        assert fc["lower80"] <= fc["mean"] <= fc["upper80"], fc

@@ -4,6 +4,8 @@ separate training cohort (a different seed), as a clinic would with `alscare mod
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -120,13 +122,54 @@ def test_cli_model_fit_then_assess_with_it(tmp_path, fmt, monkeypatch):
     res = CliRunner().invoke(app, ["model", "fit", flag, source, "--out", str(out)])
     assert res.exit_code == 0, res.output
     m = model_mod.load(out)
-    assert m.fitted["n_patients"] == 120 and m.version.startswith("fit-")
+    assert m.fitted["n_patients"] == 120 and m.version.startswith("cohort-fit-")
     shown = CliRunner().invoke(app, ["model", "show", str(out)])
     assert shown.exit_code == 0 and m.version in shown.output
-    monkeypatch.setenv(model_mod.MODEL_ENV, str(out))
     cohort = synth.generate(5, 10).cohort
-    _, sec = annotate(cohort, facts_mod.build(cohort))
+    _, sec = annotate(cohort, facts_mod.build(cohort), model=model_mod.load(out))
     assert all(m.version in s["progression"]["method"] for s in sec
                if s["progression"]["slope_per_month"] is not None)
     bad = CliRunner().invoke(app, ["model", "fit", "--out", str(out)])
     assert bad.exit_code == 2
+
+
+def test_a_clinic_database_keeps_versioned_models_and_assesses_with_the_latest(tmp_path):
+    """`alscare model fit --db` stores a model in the database; `cohort assess --db` then uses
+    the newest (named in every assessment); --packaged-model still chooses the packaged one;
+    too few patients to fit is refused."""
+    from typer.testing import CliRunner
+
+    from alscare.cli import app
+    from alscare.progression import model as model_mod
+    from alscare.store.models import latest_model, list_models
+
+    runner = CliRunner()
+    db = str(tmp_path / "clinic.db")
+    data = tmp_path / "cohort.jsonl"
+    synth.write(synth.generate(120, 9), "records", data)
+    assert runner.invoke(app, ["import", str(data), "--db", db]).exit_code == 0
+    assert latest_model(db) is None
+    for _ in range(2):
+        res = runner.invoke(app, ["model", "fit", "--db", db])
+        assert res.exit_code == 0, res.output
+    stored = list_models(db)
+    assert [m.number for m in stored] == [2, 1] and stored[0].patients == 120
+    newest = latest_model(db)
+    assert newest.version == stored[0].model_id
+    listed = runner.invoke(app, ["model", "list", "--db", db])
+    assert "(in use)" in listed.output and newest.version in listed.output
+
+    def ids(*flags: str) -> set[str]:
+        out = tmp_path / "o.jsonl"
+        res = runner.invoke(app, ["cohort", "assess", "--db", db, "--out", str(out), *flags])
+        assert res.exit_code == 0, res.output
+        return {json.loads(x)["model"]["id"] for x in out.read_text().splitlines()}
+
+    assert ids() == {newest.version}
+    assert ids("--packaged-model") == {model_mod.packaged().version}
+    few = tmp_path / "few.db"
+    small = tmp_path / "small.jsonl"
+    synth.write(synth.generate(10, 3), "records", small)
+    runner.invoke(app, ["import", str(small), "--db", str(few)])
+    res = runner.invoke(app, ["model", "fit", "--db", str(few)])
+    assert res.exit_code == 2 and "at least 50" in res.output

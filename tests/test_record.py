@@ -126,3 +126,38 @@ def test_cli_bad_as_of_exits_2(tmp_path):
     p = subprocess.run([sys.executable, "-m", "alscare", "assess", str(f), "--as-of", "soon"],
                        capture_output=True, text=True)
     assert p.returncode == 2 and "--as-of" in p.stderr
+
+
+def test_half_points_are_kept_whole_points_stay_whole_and_both_are_flagged():
+    """ALSFRS-R items in half points (issue 11; an alscare extension of the contract): kept as
+    recorded, flagged; whole points stay whole in JSON; other fractions are refused."""
+    rec = base_record()
+    rec["visits"][0]["alsfrs_r"]["speech"] = 2.5
+    parsed, warnings = parse_record(rec)
+    dumped = json.loads(parsed.model_dump_json())["visits"][0]["alsfrs_r"]
+    assert dumped["speech"] == 2.5 and isinstance(dumped["salivation"], int)
+    assert [w.code for w in warnings if "half points" in w.summary] == [
+        "data.alsfrs.inconsistent"]
+    rec["visits"][0]["alsfrs_r"]["speech"] = 2.3
+    assert "multiple of 0.5" in str(refused(rec))
+
+
+@pytest.mark.parametrize(("where", "value", "allowed"), [
+    (("visits", 0, "alsfrs_r", "walking"), True, "not true/false"),
+    (("visits", 0, "weight_kg"), "70", "not true/false, not text"),
+    (("visits", 0, "questionnaires", "phq9"), 3.5, "a whole number"),
+    (("patient", "ftd"), "yes", "true or false"),
+    (("patient", "diagnosis_date"), "2200-01-01", "1900-01-01 to 2100-12-31"),
+    (("patient", "onset_date"), "20250301", "ISO date"),
+    (("patient", "id"), "a\tb", "control characters"),
+    (("patient", "id"), "x" * 65, "at most 64 characters"),
+])
+def test_strict_values_are_refused_naming_field_value_and_what_is_allowed(where, value, allowed):
+    rec = base_record()
+    target = rec
+    for k in where[:-1]:
+        target = target.setdefault(k, {}) if isinstance(k, str) else target[k]
+    target[where[-1]] = value
+    msg = str(refused(rec))
+    path = ".".join(str(k) for k in where).replace(".0.", "[0].")
+    assert path in msg and allowed in msg

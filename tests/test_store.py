@@ -17,7 +17,14 @@ from sqlalchemy import func, select
 
 from alscare.assess import assess_cohort
 from alscare.frames import from_records
-from alscare.record.models import ALSFRS_ITEMS, SYMPTOMS, PatientRecord
+from alscare.record.models import (
+    ALSFRS_ITEMS,
+    EARLIEST_DATE,
+    LATEST_DATE,
+    QUARANTINE_CODES,
+    SYMPTOMS,
+    PatientRecord,
+)
 from alscare.record.validation import parse_record
 from alscare.store import repository, tables
 from alscare.store.engine import (
@@ -84,7 +91,13 @@ def _text(min_size: int = 0) -> st.SearchStrategy[str]:
                    min_size=min_size, max_size=12)
 
 
-DATES = st.dates(dt.date(1, 1, 1), dt.date(9000, 12, 31))
+def _id() -> st.SearchStrategy[str]:
+    # patient ids: no control characters (issue 9)
+    return st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1,
+                   max_size=12).filter(str.strip)
+
+
+DATES = st.dates(EARLIEST_DATE, LATEST_DATE)  # the record's era (issue 9)
 
 
 def _maybe(s: st.SearchStrategy) -> st.SearchStrategy:
@@ -114,8 +127,11 @@ def _block(fields: dict[str, st.SearchStrategy]) -> st.SearchStrategy:
 
 
 VISIT_PARTS = {
-    "alsfrs_r": _block({**{k: _ints(0, 4) for k in ALSFRS_ITEMS},
+    # ALSFRS-R items in whole or half points (issue 11)
+    "alsfrs_r": _block({**{k: _maybe(st.integers(0, 8).map(lambda k: k / 2))
+                           for k in ALSFRS_ITEMS},
                         "cutting_food_with_gastrostomy": _maybe(st.booleans())}),
+    "alsfrs_original": _block({"respiratory": _maybe(st.integers(0, 8).map(lambda k: k / 2))}),
     "respiratory": _block({k: _floats(*r) for k, r in RESPIRATORY.items()}),
     "weight_kg": _floats(25, 300),
     "symptoms": _block({k: _ints(0, 3) for k in SYMPTOMS}),
@@ -132,7 +148,7 @@ def records(draw) -> PatientRecord:
     last = max(visit_dates, default=None)
     onset = draw(st.none() | (st.just(first) if first else DATES))
     deceased = draw(st.none() | (st.just(last) if last else DATES))
-    birth = draw(st.none() | st.dates(dt.date(1, 1, 1), deceased or dt.date(9000, 12, 31)))
+    birth = draw(st.none() | st.dates(EARLIEST_DATE, deceased or LATEST_DATE))
     visits = [{"date": d, **draw(st.fixed_dictionaries({}, optional=VISIT_PARTS))}
               for d in visit_dates]
 
@@ -141,13 +157,13 @@ def records(draw) -> PatientRecord:
         return {"start_date": start, "stop_date": stop, **rest}
 
     medications = draw(st.lists(st.builds(
-        medication, _maybe(DATES.filter(lambda d: d.year < 8999)), st.integers(0, 300),
+        medication, _maybe(DATES.filter(lambda d: d.year < LATEST_DATE.year)), st.integers(0, 300),
         st.booleans(),
         st.fixed_dictionaries({"name": _text(1).filter(str.strip)}, optional={
             "dose": _maybe(_text()), "stopped_abruptly": _maybe(st.booleans()),
             "indication": _maybe(_text())}),
     ), max_size=3))
-    patient = draw(st.fixed_dictionaries({"id": _text(1).filter(str.strip)}, optional={
+    patient = draw(st.fixed_dictionaries({"id": _id()}, optional={
         "sex": _maybe(st.sampled_from(["male", "female", "other", "unknown"])),
         "height_cm": _floats(100, 230),
         "premorbid_weight_kg": _floats(25, 300),
@@ -163,6 +179,11 @@ def records(draw) -> PatientRecord:
         "genetic_testing_offered": _maybe(st.booleans()),
         "ftd": _maybe(st.booleans()),
         "family_history_als": _maybe(st.booleans()),
+        "quarantined": _maybe(st.lists(st.fixed_dictionaries({
+            "code": st.sampled_from(QUARANTINE_CODES), "field": _text(1).filter(str.strip),
+            "allowed": _text(1).filter(str.strip), "source": _text(1).filter(str.strip),
+        }, optional={"value": _maybe(_text(1).filter(str.strip)), "date": _maybe(DATES)}),
+            min_size=1, max_size=2)),
     }))
     patient.update(birth_date=birth, onset_date=onset)
     care = draw(_maybe(st.fixed_dictionaries({}, optional={

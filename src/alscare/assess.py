@@ -62,15 +62,7 @@ class Settings:
         return cls(protocol, model)
 
     def population_model(self) -> model_mod.PopulationModel:
-        return self.model if self.model is not None else model_mod.default()
-
-
-def model_summary(m: model_mod.PopulationModel) -> dict[str, Any]:
-    """The contract's ``model`` key: which model made the numbers."""
-    fitted = m.fitted or {}
-    return {"id": m.version,
-            "patients": fitted.get("n_patients") or fitted.get("patients"),
-            "fitted": fitted.get("date") or fitted.get("fitted")}
+        return self.model if self.model is not None else model_mod.packaged()
 
 
 def resolve_as_of(cohort: Cohort, as_of: dt.date | int | str | None,
@@ -102,16 +94,26 @@ def as_of_notes(cohort: Cohort, as_of: float, today: dt.date | None = None) -> l
 def assess_cohort(cohort: Cohort, as_of: dt.date | int | str | None = None, *,
                   protocol: str | Path | None = None,
                   model: model_mod.PopulationModel | str | Path | None = None,
-                  today: dt.date | None = None,
+                  fit_model: bool = False, today: dt.date | None = None,
                   settings: Settings | None = None) -> Iterator[dict[str, Any]]:
     """One contract assessment per patient, in the cohort's order (a generator: the work is
-    done for the whole cohort when the first one is asked for)."""
+    done for the whole cohort when the first one is asked for).
+
+    The progression model: the one given (``model``/``settings``), else with ``fit_model`` the
+    cohort's own, fitted on data at or before the as-of and shrunk toward the packaged model
+    (progression.fit.fit_for_cohort; the packaged model below 50 informative patients), else
+    the packaged model. Every assessment names it (``model``)."""
     settings = settings or Settings.of(protocol, model)
     t = resolve_as_of(cohort, as_of, today)
     if len(cohort) == 0:
         return
     f = facts_mod.build(cohort, t)
-    pm = settings.population_model()
+    if settings.model is not None or not fit_model:
+        pm = settings.population_model()
+    else:
+        from alscare.progression.fit import fit_for_cohort
+
+        pm = fit_for_cohort(cohort, f["as_of"])
     f, prog_sections = progression.annotate(cohort, f, model=pm)
     for sec in prog_sections:
         if sec.get("response"):
@@ -119,7 +121,7 @@ def assess_cohort(cohort: Cohort, as_of: dt.date | int | str | None = None, *,
     warnings = plausibility.find(cohort)
     plans = careplan_plan.plan(cohort, f, protocol=settings.protocol, warnings=warnings)
     notes = patient_notes(cohort, t, today)
-    yield from contract.assessments(cohort, f, prog_sections, plans, model_summary(pm), notes)
+    yield from contract.assessments(cohort, f, prog_sections, plans, notes)
 
 
 def patient_notes(cohort: Cohort, as_of: float, today: dt.date | None = None

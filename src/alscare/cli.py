@@ -138,9 +138,13 @@ def cohort_assess(
     as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
     protocol: ProtocolOption = None,
     model: ModelOption = None,
+    packaged_model: Annotated[bool, typer.Option(
+        "--packaged-model", help="Use the packaged progression model instead of fitting it on "
+        "this cohort (the default; --model FILE also skips the fit).")] = False,
 ) -> None:
     """Assess every patient of a cohort, one JSON line each; refused patients go to
-    OUT.errors.jsonl and stderr while the rest go on (exit 0)."""
+    OUT.errors.jsonl and stderr while the rest go on (exit 0). The progression model is fitted
+    on the cohort itself (data at or before the as-of), shrunk toward the packaged model."""
     from alscare.pipeline import load_cohort, run_cohort
 
     sources = [s for s in (proact, db, records) if s is not None]
@@ -148,10 +152,13 @@ def cohort_assess(
         refuse("cohort assess needs exactly one of --proact DIR, --db URL, --records PATH")
     chosen = settings(protocol, model)
     try:
+        if db is not None and chosen.model is None and not packaged_model:
+            chosen = _stored_model(db, chosen)
         cohort, refused = load_cohort(proact=proact, db=db, records=records)
         if len(cohort) == 0 and not refused:
             refuse(f"{sources[0]}: no patients found; nothing assessed")
         run = run_cohort(out=out, cohort=cohort, refused=refused, as_of=as_of, settings=chosen,
+                         fit_model=not packaged_model,
                          progress=_progress_bar() if sys.stderr.isatty() else None)
     except ValueError as e:
         refuse(str(e))
@@ -160,9 +167,23 @@ def cohort_assess(
         typer.echo(f"alscare: warning: {note}", err=True)
     for e in run.refused:
         typer.echo(f"alscare: refused {e['message']}", err=True)
+    if run.quarantined:
+        typer.echo(f"alscare: {run.quarantined_values} implausible values left out "
+                   f"(quarantined) for {len(run.quarantined)} patients who were assessed, "
+                   f"each named in a data.* alert and in {run.errors_path}", err=True)
     typer.echo(
         f"alscare: {run.assessed} patients assessed -> {out}; {len(run.refused)} refused"
         + (f" -> {run.errors_path}" if run.refused else ""), err=True)
+
+
+def _stored_model(db: str, chosen):
+    """The clinic's newest stored model (`alscare model fit --db`), if it has one."""
+    import dataclasses
+
+    from alscare.store.models import latest_model
+
+    stored = latest_model(db)
+    return chosen if stored is None else dataclasses.replace(chosen, model=stored)
 
 
 def _progress_bar():

@@ -28,6 +28,7 @@ from alscare.record.models import (
     PatientRecord,
     Questionnaires,
     Respiratory,
+    whole_stays_whole,
 )
 
 EPOCH = dt.date(1970, 1, 1)
@@ -47,6 +48,7 @@ VISIT_COLUMNS: tuple[str, ...] = (
     *ALSFRS_ITEMS,
     "cutting_food_with_gastrostomy",
     "alsfrs_r_total_recorded",
+    "alsfrs_original_respiratory",  # the original ALSFRS's item 10 (record: alsfrs_original)
     *RESPIRATORY_COLUMNS,
     "weight_kg",
     "height_cm",
@@ -77,6 +79,10 @@ PATIENT_COLUMNS: tuple[str, ...] = (
     "last_ecas",
     "caregiver_known",
     "caregiver_lives_with_patient",
+    # values the importer left out (record: patient.quarantined): a tuple of dicts as in the
+    # record (with "date"; PRO-ACT cohorts: "day") or None. A tuple, not a list: pandas takes
+    # a cell holding a list for an array.
+    "quarantined",
 )
 MEDICATION_COLUMNS: tuple[str, ...] = (
     "patient_id", "name", "dose", "start", "stop", "stopped_abruptly", "indication",
@@ -173,6 +179,8 @@ def _visit_row(pid: str, v: Any) -> dict[str, Any]:
         for k in ALSFRS_ITEMS:
             row[k] = getattr(a, k)
         row["cutting_food_with_gastrostomy"] = a.cutting_food_with_gastrostomy
+    if v.alsfrs_original is not None:
+        row["alsfrs_original_respiratory"] = v.alsfrs_original.respiratory
     if v.respiratory is not None:
         row.update(v.respiratory.model_dump(exclude_none=True))
     if v.weight_kg is not None:
@@ -214,6 +222,7 @@ def _patient_row(rec: PatientRecord) -> dict[str, Any]:
         "caregiver_lives_with_patient": (
             care.caregiver.lives_with_patient if care.caregiver else None
         ),
+        "quarantined": quarantine_cell(p.quarantined),
     }
     test_dates = [g.date for g in p.genetics if g.date]
     row["genetic_test_date"] = to_day(max(test_dates)) if test_dates else np.nan
@@ -221,6 +230,13 @@ def _patient_row(rec: PatientRecord) -> dict[str, Any]:
         results = [x.result for x in p.genetics if x.gene == g]
         row[f"gene_{g}"] = max(results, key=GENE_RESULT_RANK.__getitem__) if results else None
     return row
+
+
+def quarantine_cell(items: list[Any] | None) -> tuple[dict[str, Any], ...] | None:
+    """The frame's cell for a patient's quarantined values: record dicts in a tuple, or None."""
+    if not items:
+        return None
+    return tuple(q.model_dump(mode="json", exclude_none=True) for q in items)
 
 
 def study_drugs(names: pd.Series) -> pd.Series:
@@ -249,6 +265,8 @@ def finish_frames(
     for c in ("birth", "height_cm", "premorbid_weight_kg", "onset", "diagnosis", "deceased",
               "genetic_test_date", "advance_directive", "last_acp_discussion", "last_ecas"):
         patients[c] = pd.to_numeric(patients[c], errors="coerce").astype(float)
+    quarantined = patients["quarantined"].astype(object)
+    patients["quarantined"] = quarantined.where(quarantined.notna(), None)
     visits = visits.reindex(columns=list(VISIT_COLUMNS))
     numeric = [c for c in VISIT_COLUMNS if c not in ("patient_id", "cutting_food_with_gastrostomy")]
     for c in numeric:
@@ -272,7 +290,16 @@ def finish_frames(
 
 
 def from_records(records: list[PatientRecord]) -> Cohort:
-    """Canonical records -> a dated cohort."""
+    """Canonical records -> a dated cohort. A patient id given twice raises RecordError (one
+    cohort, one row per patient; the registry refuses the second record before this)."""
+    from alscare.record.validation import Problem, RecordError
+
+    ids = pd.Index([rec.patient.id for rec in records])
+    if ids.has_duplicates:
+        pid = str(ids[ids.duplicated()][0])
+        raise RecordError("records", pid, [Problem("patient.id", pid, "each patient id once "
+                                                   "per cohort (merge the records or give one "
+                                                   "id each)")])
     prow, vrows, mrows, irows = [], [], [], []
     for rec in records:
         pid = rec.patient.id
@@ -340,22 +367,37 @@ def _record_dates(cohort: Cohort, reference_date: dt.date | None
 
 
 def recorded_totals(cohort: Cohort, reference_date: dt.date | None = None
-                    ) -> dict[str, dict[str, int]]:
-    """The recorded ALSFRS-R totals of visits without any item (PRO-ACT rows with
-    ``ALSFRS_R_Total`` only), {patient id: {visit date as in to_records: total}}: the
-    canonical record cannot carry them, the database keeps them beside it."""
+                    ) -> dict[str, dict[str, int | float]]:
+    """The recorded ALSFRS-R totals that say more than the record's items (PRO-ACT's
+    ``ALSFRS_R_Total`` of a visit whose 12 items are not all there - none, or one quarantined -
+    or that disagrees with their sum), {patient id: {visit date as in to_records: total}}: the
+    canonical record cannot carry them, the database keeps them beside it, so that a folder
+    and its import give the same totals and the same warnings."""
     v = cohort.visits
-    no_items = v[list(ALSFRS_ITEMS)].isna().all(axis=1)
-    rows = v[no_items & v["alsfrs_r_total_recorded"].notna()]
+    items = v[list(ALSFRS_ITEMS)]
+    recorded = v["alsfrs_r_total_recorded"]
+    complete = items.notna().all(axis=1)
+    informative = recorded.notna() & (~complete | (items.sum(axis=1) != recorded))
+    rows = v[informative]
     date = _record_dates(cohort, reference_date)
-    out: dict[str, dict[str, int]] = {}
+    out: dict[str, dict[str, int | float]] = {}
     for pid, t, total in zip(rows["patient_id"], rows["t"], rows["alsfrs_r_total_recorded"],
                              strict=True):
-        out.setdefault(str(pid), {})[date(t)] = int(round(float(total)))
+        out.setdefault(str(pid), {})[date(t)] = whole_stays_whole(float(total))
     return out
 
 
-def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[PatientRecord]:
+def _quarantined_in_record(q: dict[str, Any], date: Callable[[Any], str | None]
+                           ) -> dict[str, Any]:
+    """A quarantined value as the record holds it: a PRO-ACT day becomes a date."""
+    out = {k: v for k, v in q.items() if k != "day"}
+    if "day" in q and _present(q["day"]):
+        out["date"] = date(q["day"])
+    return out
+
+
+def to_records(cohort: Cohort, reference_date: dt.date | None = None,
+               refused: list[Any] | None = None) -> list[PatientRecord]:
     """Frames -> canonical records (for the database and FHIR export of any cohort).
 
     Dated cohorts (time_kind "date") keep their dates: ``from_records(to_records(c))`` gives
@@ -365,7 +407,13 @@ def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[Pa
     What the canonical record has no field for is not carried: a visit's height (the patient's
     height is), a recorded ALSFRS-R total without items (:func:`recorded_totals` gives them,
     for the database), the study-drug flag (the medication's name, "study drug", says it).
+
+    A patient the record model refuses (a PRO-ACT day that falls outside the record's era
+    under the chosen reference date) raises RecordError, or, when ``refused`` is a list, is
+    appended to it (as RecordError) and left out.
     """
+    from alscare.record.validation import RecordError, parse_record
+
     date = _record_dates(cohort, reference_date)
 
     by_pid: dict[str, dict[str, list]] = {
@@ -375,12 +423,15 @@ def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[Pa
     item_keys = (*ALSFRS_ITEMS,)
     for v in cohort.visits.to_dict("records"):
         visit: dict[str, Any] = {"date": date(v["t"])}
-        items = _compact(v, item_keys, ints=True)
+        items = {k: whole_stays_whole(x) for k, x in _compact(v, item_keys).items()}
         flag = v.get("cutting_food_with_gastrostomy")
         if _present(flag):
             items["cutting_food_with_gastrostomy"] = bool(flag)
         if items:
             visit["alsfrs_r"] = items
+        if _present(v.get("alsfrs_original_respiratory")):
+            visit["alsfrs_original"] = {
+                "respiratory": whole_stays_whole(float(v["alsfrs_original_respiratory"]))}
         for key, cols, ints in (("respiratory", RESPIRATORY_COLUMNS, False),
                                 ("questionnaires", QUESTIONNAIRE_COLUMNS, True),
                                 ("labs", LAB_COLUMNS, False)):
@@ -443,5 +494,12 @@ def to_records(cohort: Cohort, reference_date: dt.date | None = None) -> list[Pa
             doc["care"] = care
         if _present(p.get("deceased")):
             doc["deceased_date"] = date(p["deceased"])
-        records.append(PatientRecord.model_validate(doc))
+        if isinstance(p.get("quarantined"), tuple | list) and p["quarantined"]:
+            patient["quarantined"] = [_quarantined_in_record(q, date) for q in p["quarantined"]]
+        try:
+            records.append(parse_record(doc, f"patient {pid}"))
+        except RecordError as e:
+            if refused is None:
+                raise
+            refused.append(e)
     return records

@@ -33,6 +33,11 @@ class CohortRun:
     refused: list[dict[str, Any]] = field(default_factory=list)
     errors_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)  # per patient kept
+
+    @property
+    def quarantined_values(self) -> int:
+        return sum(len(q["problems"]) for q in self.quarantined)
 
 
 def load_cohort(*, proact: Path | None = None, db: str | None = None,
@@ -69,27 +74,54 @@ def assess_file(path: Path, as_of: dt.date | None = None, *, protocol: Path | No
 
 def run_cohort(*, out: Path, cohort: Cohort, refused: Iterable[dict[str, Any]] = (),
                as_of: str | dt.date | None = None, settings: Settings | None = None,
-               today: dt.date | None = None,
+               fit_model: bool = True, today: dt.date | None = None,
                progress: Callable[[int, int], None] | None = None) -> CohortRun:
     """Assess a whole cohort into ``out`` (JSON Lines, one assessment a line); refused patients
-    go to ``<out>.errors.jsonl`` beside it (removed when there are none)."""
+    and the values quarantined for patients who were kept (``"status": "quarantined"``) go to
+    ``<out>.errors.jsonl`` beside it (removed when there are none). The progression model is
+    fitted on the cohort itself unless ``settings`` names one or ``fit_model`` is off."""
     settings = settings or Settings()
-    run = CohortRun(refused=list(refused))
+    run = CohortRun(refused=list(refused), quarantined=quarantine_report(cohort))
     run.notes = as_of_notes(cohort, resolve_as_of(cohort, as_of, today), today)
     out.parent.mkdir(parents=True, exist_ok=True)
     # orjson: about 5x faster than json.dumps on 10,000 assessments, and writes null (never
     # the invalid token NaN) for a non-finite float.
-    results = assess_cohort(cohort, as_of, settings=settings, today=today)
+    results = assess_cohort(cohort, as_of, settings=settings, fit_model=fit_model, today=today)
     with out.open("wb") as fh:
         for a in _counted(results, len(cohort), progress):
             fh.write(orjson.dumps(a, option=orjson.OPT_APPEND_NEWLINE))
             run.assessed += 1
     run.errors_path = out.with_name(out.name.removesuffix(".jsonl") + ".errors.jsonl")
-    if run.refused:
-        write_errors(run.refused, run.errors_path)
+    if run.refused or run.quarantined:
+        write_errors(run.refused + run.quarantined, run.errors_path)
     elif run.errors_path.exists():
         run.errors_path.unlink()
     return run
+
+
+def quarantine_report(cohort: Cohort) -> list[dict[str, Any]]:
+    """One report entry per kept patient with quarantined values (``patient.quarantined``),
+    shaped like a refusal's (path = where it came from, value, allowed) and marked
+    ``"status": "quarantined"``: the patient was assessed, these values were left out."""
+    cells = cohort.patients["quarantined"].dropna()
+
+    def when(q: dict[str, Any]) -> str:
+        t = q.get("date", q.get("day"))
+        return f" ({cohort.time_key()} {t:g})" if isinstance(t, float) else \
+            f" ({cohort.time_key()} {t})" if t is not None else ""
+
+    out = []
+    for pid, items in cells.items():
+        out.append({
+            "patient_id": str(pid), "status": "quarantined",
+            "source": items[0]["source"],
+            "message": f"patient {pid!r} kept; {len(items)} value(s) left out (quarantined):\n"
+                       + "\n".join(f"  {q['source']}: {q['field']} = {q.get('value')!r}"
+                                    f"{when(q)}: {q['allowed']}" for q in items),
+            "problems": [{"path": q["source"], "field": q["field"], "value": q.get("value"),
+                          "allowed": q["allowed"], "code": q["code"]} for q in items],
+        })
+    return out
 
 
 def write_errors(errors: Iterable[dict[str, Any]], path: Path) -> None:

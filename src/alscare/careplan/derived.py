@@ -142,7 +142,8 @@ def dmt_decline(cohort: Cohort, f: pd.DataFrame, dmt_ids: set[str],
     totals = facts_mod.score_visits(visits)["alsfrs_r_total"]
     sv = pd.DataFrame({"patient_id": visits["patient_id"], "t": visits["t"],
                        "total": totals}).dropna()
-    sv = sv.assign(start=sv["patient_id"].map(start))
+    # float even when no visit is left (an empty map keeps the ids' text dtype; issue 9)
+    sv = sv.assign(start=sv["patient_id"].map(start).astype(float))
     before = sv[sv["t"] <= sv["start"]].groupby("patient_id").tail(1).set_index("patient_id")
     after = sv[(sv["t"] > sv["start"]) & (sv["t"] <= sv["start"] + 31)].groupby(
         "patient_id").head(1).set_index("patient_id")

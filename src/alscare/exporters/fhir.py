@@ -36,7 +36,8 @@ ENCOUNTER_CLASS = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
 CLINICAL_ACTIVE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
                                          "condition-clinical", "code": "active"}]}
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-VISIT_SECTIONS = ("alsfrs_r", "respiratory", "symptoms", "questionnaires", "labs")
+VISIT_SECTIONS = ("alsfrs_r", "alsfrs_original", "respiratory", "symptoms", "questionnaires",
+                  "labs")
 
 
 @cache
@@ -122,8 +123,10 @@ def _observation(rid: str, subject: str, key: str, value: Any, *, date: dt.date 
     if date is not None:
         obs["effectiveDateTime"] = date.isoformat()
     kind = spec["type"]
-    if kind == "integer":
+    if kind == "integer" and float(value).is_integer():
         obs["valueInteger"] = int(value)
+    elif kind == "integer":  # an ALSFRS-R half point (alscare extension) or a fractional total
+        obs["valueQuantity"] = _quantity(float(value), SCORE_UNIT)
     elif kind == "quantity":
         if value is not None:
             obs["valueQuantity"] = _quantity(value, spec["unit"])
@@ -137,6 +140,9 @@ def _observation(rid: str, subject: str, key: str, value: Any, *, date: dt.date 
     else:  # pragma: no cover - the table's types are closed
         raise ValueError(f"unknown observation type {kind!r} for {key}")
     return obs
+
+
+SCORE_UNIT = "{score}"  # UCUM annotation for a unitless score (R4 Observation has no decimal)
 
 
 def _quantity(value: float, unit: str) -> dict[str, Any]:
@@ -164,9 +170,25 @@ def _patient(rec: PatientRecord, rid: str) -> dict[str, Any]:
         ext.append(_ext("genetic_testing_offered", valueBoolean=p.genetic_testing_offered))
     if rec.care is not None:
         ext.append(_ext("care_recorded", valueBoolean=True))
+    ext.extend(_quarantined(q) for q in p.quarantined or [])
     if ext:
         res["extension"] = ext
     return res
+
+
+QUARANTINE_PARTS = ("code", "field", "value", "allowed", "source", "date")
+
+
+def _quarantined(q: Any) -> dict[str, Any]:
+    """A value the importer left out (``patient.quarantined``) as a complex extension."""
+    parts = []
+    for name in QUARANTINE_PARTS:
+        value = getattr(q, name)
+        if value is None:
+            continue
+        kind = {"code": "valueCode", "date": "valueDate"}.get(name, "valueString")
+        parts.append({"url": name, kind: value.isoformat() if name == "date" else value})
+    return _ext("quarantined", extension=parts)
 
 
 def _als_condition(rec: PatientRecord, rid: str, subject: str) -> dict[str, Any]:

@@ -88,22 +88,29 @@ def _days(t: pd.Series) -> pd.Series:
     return t.round().astype("Int64")
 
 
+def _points(x: pd.Series) -> pd.Series:
+    """Item scores and totals as written: whole numbers as integers, a column holding half
+    points (an alscare extension, issue 11) as decimals."""
+    return x.astype("Int64") if (x.dropna() % 1 == 0).all() else x.astype(float)
+
+
 def _alsfrs_table(v: pd.DataFrame) -> pd.DataFrame:
     items = v[list(ALSFRS_ITEMS)]
-    has = items.notna().any(axis=1) | v["alsfrs_r_total_recorded"].notna()
-    v, items = v[has], items[has]
+    original = v["alsfrs_original_respiratory"]
+    has = items.notna().any(axis=1) | v["alsfrs_r_total_recorded"].notna() | original.notna()
+    v, items, original = v[has], items[has], original[has]
     out = pd.DataFrame({"subject_id": v["patient_id"]})
     gastro = v["cutting_food_with_gastrostomy"].astype("boolean").fillna(False).astype(bool)
     for k, col in ITEM_COLUMNS.items():
-        out[col] = v[k].astype("Int64")
+        if k == "dyspnea":  # the original ALSFRS's item 10 sits before R1-R3 in the archive
+            out["Q10_Respiratory"] = _points(original)
+        out[col] = _points(v[k])
         if k == "handwriting":
-            out["Q5a_Cutting_without_Gastrostomy"] = v["cutting_food"].where(~gastro).astype(
-                "Int64")
-            out["Q5b_Cutting_with_Gastrostomy"] = v["cutting_food"].where(gastro).astype(
-                "Int64")
+            out["Q5a_Cutting_without_Gastrostomy"] = _points(v["cutting_food"].where(~gastro))
+            out["Q5b_Cutting_with_Gastrostomy"] = _points(v["cutting_food"].where(gastro))
     total = alsfrs.best_total(items, v["alsfrs_r_total_recorded"])
     # keep a recorded total as recorded (its disagreement with items is the reader's warning)
-    out["ALSFRS_R_Total"] = v["alsfrs_r_total_recorded"].fillna(total).astype("Int64")
+    out["ALSFRS_R_Total"] = _points(v["alsfrs_r_total_recorded"].fillna(total))
     out["ALSFRS_Delta"] = _days(v["t"])
     return out
 

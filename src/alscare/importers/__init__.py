@@ -16,13 +16,13 @@ in one import is refused the second time, never merged or double-counted.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from alscare.frames import Cohort, from_records, recorded_totals, to_records
-from alscare.importers.canonical import InputError, is_fhir_bundle, load_json, records_from_document
+from alscare.importers.canonical import is_fhir_bundle, load_json, records_from_document
+from alscare.importers.text import InputError, json_lines, parse_json
 from alscare.record.models import PatientRecord
 from alscare.record.validation import Problem, RecordError
 
@@ -44,13 +44,17 @@ class Loaded:
         return len(self.cohort)
 
     def as_records(self, reference_date: dt.date | None = None
-                   ) -> tuple[list[PatientRecord], dict[str, dict[str, int]]]:
+                   ) -> tuple[list[PatientRecord], dict[str, dict[str, int | float]]]:
         """Canonical records (PRO-ACT days become dates from ``reference_date``) and the
-        ALSFRS-R totals recorded without items, which the canonical record cannot carry."""
+        recorded ALSFRS-R totals that the canonical record cannot carry
+        (``frames.recorded_totals``). A patient the record cannot hold (a date outside its era
+        under that reference date) is added to ``refused`` (once) and left out."""
         if self.records is not None:
             return self.records, {}
-        return (to_records(self.cohort, reference_date),
-                recorded_totals(self.cohort, reference_date))
+        bad: list[RecordError] = []
+        records = to_records(self.cohort, reference_date, refused=bad)
+        self.refused.extend(e for e in map(error_dict, bad) if e not in self.refused)
+        return records, recorded_totals(self.cohort, reference_date)
 
 
 def error_dict(e: RecordError) -> dict[str, Any]:
@@ -93,21 +97,21 @@ def load(path: str | Path, *, kind: Kind | None = None) -> Loaded:
         return Loaded(path, "proact", cohort, None, errors)
     files = (sorted(p for p in path.iterdir() if p.suffix.lower() in RECORD_SUFFIXES)
              if path.is_dir() else [path])
-    records: list[PatientRecord] = []
+    found: list[tuple[PatientRecord, str]] = []
     bad: list[RecordError] = []
     for f in files:
         ok, refused, fhir = read_file(f)
-        records.extend(ok)
+        found.extend(ok)
         bad.extend(refused)
         kind = "fhir" if fhir else kind
-    records, dup = _unique(records)
+    records, dup = _unique(found)
     bad.extend(dup)
     return Loaded(path, kind, from_records(records), records, [error_dict(e) for e in bad])
 
 
-def read_file(path: Path) -> tuple[list[PatientRecord], list[RecordError], bool]:
+def read_file(path: Path) -> tuple[list[tuple[PatientRecord, str]], list[RecordError], bool]:
     """The records of one file (a canonical record, a list of them, JSON Lines or a FHIR
-    Bundle), the refused ones, and whether it was a FHIR Bundle."""
+    Bundle) with where each was, the refused ones, and whether it was a FHIR Bundle."""
     if path.suffix.lower() == ".jsonl":
         return (*_read_jsonl(path), False)
     doc = load_json(path)
@@ -115,27 +119,26 @@ def read_file(path: Path) -> tuple[list[PatientRecord], list[RecordError], bool]
         from alscare.importers.fhir import records_from_bundle
 
         ok, bad = records_from_bundle(doc, str(path))
-        return ok, bad, True
+        return [(rec, str(path)) for rec in ok], bad, True
     ok, bad = records_from_document(doc, str(path))
     return ok, bad, False
 
 
-def _read_jsonl(path: Path) -> tuple[list[PatientRecord], list[RecordError]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read as UTF-8 text: {e}") from None
-    ok: list[PatientRecord] = []
+def _read_jsonl(path: Path) -> tuple[list[tuple[PatientRecord, str]], list[RecordError]]:
+    """JSON Lines: every line a record on its own; a line that is not UTF-8 or not JSON is
+    refused with its line number while the others go on."""
+    ok: list[tuple[PatientRecord, str]] = []
     bad: list[RecordError] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    for n, line, unreadable in json_lines(path):
         where = f"{path}:{n}"
+        if line is None:
+            bad.append(RecordError(where, None, [Problem("(line)", None, unreadable or "")]))
+            continue
         try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as e:
+            doc = parse_json(line, where)
+        except InputError as e:
             bad.append(RecordError(where, None, [Problem("(line)", line[:60],
-                                                         f"a JSON object ({e.msg})")]))
+                                                         f"a JSON object ({e})")]))
             continue
         got, refused = records_from_document(doc, where)
         ok.extend(got)
@@ -143,19 +146,20 @@ def _read_jsonl(path: Path) -> tuple[list[PatientRecord], list[RecordError]]:
     return ok, bad
 
 
-def _unique(records: list[PatientRecord]) -> tuple[list[PatientRecord], list[RecordError]]:
-    """The first record of each patient id; later ones are refused (one import, one record per
-    patient: two would be two answers)."""
-    seen: set[str] = set()
+def _unique(found: list[tuple[PatientRecord, str]]
+            ) -> tuple[list[PatientRecord], list[RecordError]]:
+    """The first record of each patient id; later ones are refused, naming both places (one
+    import, one record per patient: two would be two answers, and two rows for one patient)."""
+    first: dict[str, str] = {}
     keep: list[PatientRecord] = []
     bad: list[RecordError] = []
-    for rec in records:
+    for rec, where in found:
         pid = rec.patient.id
-        if pid in seen:
-            bad.append(RecordError("import", pid, [Problem(
-                "patient.id", pid, "each patient id once per import (an earlier record in "
-                "this import has the same id; merge them or give one id each)")]))
+        if pid in first:
+            bad.append(RecordError(where, pid, [Problem(
+                "patient.id", pid, f"each patient id once per import (the record at "
+                f"{first[pid]} has the same id; merge them or give one id each)")]))
             continue
-        seen.add(pid)
+        first[pid] = where
         keep.append(rec)
     return keep, bad

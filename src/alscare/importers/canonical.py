@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from alscare.importers.text import InputError, read_json
 from alscare.record.models import PatientRecord
 from alscare.record.validation import Problem, RecordError, parse_record
 
-
-class InputError(ValueError):
-    """A file that cannot be read at all (not JSON, wrong kind of document)."""
+__all__ = ["InputError", "is_fhir_bundle", "load_json", "records_from_document"]
 
 
 def load_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: "
-                         f"{e.msg})") from None
+    """A JSON file under the one encoding and nesting policy (alscare.importers.text)."""
+    return read_json(path)
 
 
 def is_fhir_bundle(doc: Any) -> bool:
@@ -32,11 +23,11 @@ def is_fhir_bundle(doc: Any) -> bool:
 
 def records_from_document(
     doc: Any, source: str
-) -> tuple[list[PatientRecord], list[RecordError]]:
-    """Every record of a canonical document: each validated on its own, so one bad record is
-    refused and reported while the others go on."""
+) -> tuple[list[tuple[PatientRecord, str]], list[RecordError]]:
+    """Every record of a canonical document with where it was (``file[i]``): each validated on
+    its own, so one bad record is refused and reported while the others go on."""
     items = doc if isinstance(doc, list) else [doc]
-    ok: list[PatientRecord] = []
+    ok: list[tuple[PatientRecord, str]] = []
     bad: list[RecordError] = []
     for i, item in enumerate(items):
         src = f"{source}[{i}]" if isinstance(doc, list) else source
@@ -46,7 +37,7 @@ def records_from_document(
                 "format", item["format"], "allowed: 'alscare.patient-record/1'")]))
             continue
         try:
-            ok.append(parse_record(item, src))
+            ok.append((parse_record(item, src), src))
         except RecordError as e:
             bad.append(e)
     return ok, bad

@@ -38,7 +38,7 @@ PROC_FALLBACK = {"preparation": "offered", "not-done": "declined", "in-progress"
                  "completed": "in_use", "stopped": "stopped"}
 DUS_FALLBACK = {"intended": "offered", "active": "in_use", "completed": "in_use",
                 "stopped": "stopped"}
-MULTI_EXT = ("empty_section",)
+MULTI_EXT = ("empty_section", "quarantined")
 CODE_ALLOWED = "a code listed in docs/fhir.md (fhir_codes.yaml)"
 
 
@@ -69,7 +69,8 @@ def records_from_bundle(doc: dict[str, Any], source: str
     envelope = _envelope_problems(doc)
     if envelope:
         return [], [RecordError(source, None, envelope)]
-    entries = [_Entry(i, e.get("resource") or {}, e.get("fullUrl"))
+    entries = [_Entry(i, e["resource"] if isinstance(e.get("resource"), dict) else {},
+                      e.get("fullUrl") if isinstance(e.get("fullUrl"), str) else None)
                for i, e in enumerate(doc.get("entry") or [])]
     index = _Index(entries)
     structural = {e.index: _structure_problems(e) for e in entries}
@@ -85,9 +86,10 @@ def records_from_bundle(doc: dict[str, Any], source: str
         elif e.type == "Device":
             continue  # found through the DeviceUseStatement that uses it
         else:
+            owner_ref = e.resource.get(OWNER.get(e.type, "subject"))
             orphans.append(Problem(f"{e.label}.{OWNER.get(e.type, 'subject')}",
-                                   (e.resource.get(OWNER.get(e.type, "subject")) or {})
-                                   .get("reference"),
+                                   owner_ref.get("reference") if isinstance(owner_ref, dict)
+                                   else owner_ref,
                                    "a reference to a Patient entry of this Bundle"))
             orphans.extend(structural[e.index])
 
@@ -191,14 +193,25 @@ def _owner(e: _Entry, index: _Index) -> _Entry | None:
     return None
 
 
+def _quarantined(x: dict[str, Any]) -> dict[str, Any]:
+    """A ``quarantined-value`` extension back into the record's dict (its sub-extensions by
+    url; the record model checks them)."""
+    out: dict[str, Any] = {}
+    for part in x.get("extension") or []:
+        if isinstance(part, dict) and isinstance(part.get("url"), str):
+            values = [v for k, v in part.items() if k.startswith("value")]
+            out[part["url"]] = values[0] if len(values) == 1 else values
+    return out
+
+
 def _patient_id(res: dict[str, Any]) -> str:
     system = code_table()["patient_identifier_system"]
     idents = [i for i in res.get("identifier") or [] if isinstance(i, dict) and "value" in i]
     for ident in idents:
         if ident.get("system") == system:
-            return ident["value"]
+            return str(ident["value"])  # not text: refused by the record model or FHIR's
     if idents:
-        return idents[0]["value"]
+        return str(idents[0]["value"])
     return str(res.get("id") or "")
 
 
@@ -334,14 +347,19 @@ class _Builder:
         if r.get("deceasedBoolean") is True:
             self.problem(f"{lab}.deceasedBoolean", True,
                          "a date of death (deceasedDateTime); the record keeps the date")
-        ext = self.extensions(e, ("family_history_als", "genetic_testing_offered",
-                                  "care_recorded"))
+        lists = self.extension_lists(e, ("family_history_als", "genetic_testing_offered",
+                                         "care_recorded", "quarantined"))
+        ext = {name: xs[0] for name, xs in lists.items()}
         for name in ("family_history_als", "genetic_testing_offered"):
             if name in ext:
                 self.set(("patient", name), ext[name].get("valueBoolean"),
                          f"{lab}.extension({name})")
         if "care_recorded" in ext:
             self.care = True
+        if "quarantined" in lists:
+            self.set(("patient", "quarantined"),
+                     [_quarantined(x) for x in lists["quarantined"]],
+                     f"{lab}.extension(quarantined)")
 
     def read_encounter(self, e: _Entry) -> None:
         start = (e.resource.get("period") or {}).get("start")
@@ -435,12 +453,18 @@ class _Builder:
         r = e.resource
         kind = spec["type"]
         if kind == "integer":
-            if isinstance(r.get("valueInteger"), int):
+            if isinstance(r.get("valueInteger"), int) and not isinstance(
+                    r["valueInteger"], bool):
                 return r["valueInteger"]
             q = (r.get("valueQuantity") or {}).get("value")
-            if isinstance(q, int | float) and float(q).is_integer():
+            if isinstance(q, int | float) and not isinstance(q, bool) and \
+                    float(q).is_integer():
                 return int(q)
-            self.problem(f"{e.label}.value[x]", q, "an integer score (valueInteger)")
+            if key.startswith("visit.alsfrs") and isinstance(q, int | float) and not \
+                    isinstance(q, bool):
+                return q  # a half point (alscare extension); the record model checks it
+            self.problem(f"{e.label}.value[x]", q, "an integer score (valueInteger; an "
+                         "ALSFRS-R half point as valueQuantity.value)")
             return None
         if kind == "quantity":
             q = r.get("valueQuantity")

@@ -9,18 +9,36 @@ to case; runs of underscores are collapsed so that SVC's raw quirks
 Time: every ``*_Delta`` is an integer day from enrolment (day 0), onset negative (section 1.2);
 the cohort keeps that scale (``time_kind == "day"``).
 
-What is refused, per patient (the rest of the folder goes on; contract/README.md): a present
-value outside the ranges of ``alscare.record.models`` (ALSFRS-R items 0..4 whole numbers,
-FVC 5..200 %, SVC 5..150 %, weight 25..300 kg, height 100..230 cm, ALT 0..5000 U/L), a present
-value that is not a number where one is needed, an unknown weight/height unit, item 5a and 5b
-both given at one visit, a visit (any dated row of ALSFRS, FVC, SVC, VitalSigns, Labs) before
-onset or after death. Each problem names the file, its line, the column, the value and what is
-allowed. Absent files and columns are absent data, never errors.
+Real data is messy (issue 11): keep the patient, quarantine the value, say what was left.
 
-Warnings (cohort.warnings, become ``data.*`` alerts): ALSFRS-R rising by more than 4 points
+Quarantined (the value is left out, the patient kept; each value is named - file, line, column,
+value, why - in ``patient.quarantined``, which travels with the record into the database and
+every export, becomes a ``data.*`` alert and is listed in the cohort run's report file): an
+ALSFRS-R item that is not 0..4 in steps of 0.5 or a recorded total not 0..48 (text, 7, -1:
+``data.alsfrs.inconsistent``); an FVC trial outside 5..200 % or an SVC trial outside 5..150 %
+(the best of the other trials is used), a weight outside 25..300 kg, a height outside
+100..230 cm (after unit conversion), an unknown unit, an ALT outside 0..5000 U/L
+(``data.measurement.implausible``); a day that is not a number within +-DAY_BOUND (100 years)
+of enrolment - a visit row with one is left out whole, since its values cannot be placed in
+time - and an age outside 0..120 (``data.dates.inconsistent``). Item 5a and 5b both given is
+resolved (see ``_item5``) and the value not used is quarantined. Half-point items are kept as
+recorded (several trials of the archive recorded them; flagged by alscare.plausibility).
+
+Refused, the whole patient (the record itself cannot be trusted; the rest of the folder goes
+on, contract/README.md): a visit (any dated row of ALSFRS, FVC, SVC, VitalSigns, Labs) before
+onset or after death, or a death before birth (times that contradict each other: which one is
+wrong cannot be told); a death recorded without a usable day (assessing a dead patient as alive
+would be worse than not assessing them); a row holding bytes that are not UTF-8 (the encoding
+policy, alscare.importers.text; when the bytes are in the subject_id the row is reported
+without a patient and skipped, never read as another id). Rows without a ``subject_id``, and
+files whose header is not UTF-8, are reported without a patient. Each problem names the file,
+its line, the column, the value and what is allowed. Absent files and columns are absent data,
+never errors.
+
+Warnings (alscare.plausibility, ``data.*`` alerts): ALSFRS-R rising by more than 4 points
 between visits and a recorded ``ALSFRS_R_Total`` that disagrees with the item sum
 (``data.alsfrs.inconsistent``), onset after diagnosis (``data.dates.inconsistent``), FVC above
-150 % predicted (``data.measurement.implausible``) - the contract's warnings.
+150 % predicted (``data.measurement.implausible``) - the contract's warnings - and half points.
 
 Choices (documented, not sourced facts):
 - Several AlsHistory rows per patient are collapsed: the earliest ``Onset_Delta`` and
@@ -32,12 +50,17 @@ Choices (documented, not sourced facts):
 - Rows of a dated table without their Delta cannot be placed in time and are skipped; rows
   without ``subject_id`` are reported as an error without a patient.
 - Several rows of one patient on one day are merged into one visit (first value given wins).
-- Original-ALSFRS rows (``Q10_Respiratory`` without ``R_1..R_3``) keep the three respiratory
-  items missing: the scales are never silently converted (data.md 1.5).
+- Original-ALSFRS rows (``Q10_Respiratory`` without ``R_1..R_3``) keep items 1-9 (the same
+  questions in both scales; the speech and walking milestone models read items 1 and 8) and
+  the three respiratory items missing, so they make no ALSFRS-R total, domain, stage or slope:
+  the scales are never silently converted (data.md 1.5). ``Q10_Respiratory`` is kept apart
+  (the record's ``visits[].alsfrs_original.respiratory``, an alscare extension); the original
+  ``ALSFRS_Total`` is not read (it is items 1-9 plus item 10).
 """
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +77,14 @@ from alscare.frames import (
     Cohort,
     finish_frames,
 )
-from alscare.importers.canonical import InputError
-from alscare.record.models import ALSFRS_ITEMS
+from alscare.importers.text import (
+    ENCODING_ALLOWED,
+    InputError,
+    bad_utf8_lines,
+    read_bytes,
+    strip_bom,
+)
+from alscare.record.models import ALSFRS_ITEMS, ID_MAX_LENGTH, ID_PATTERN, QUARANTINE_TEXT_LENGTH
 from alscare.record.validation import Problem, RecordError
 
 POUND_KG = 0.45359237  # exact, international avoirdupois pound
@@ -120,6 +149,7 @@ WEIGHT_UNITS = {"kg": 1.0, "kgs": 1.0, "kilogram": 1.0, "kilograms": 1.0,
 HEIGHT_UNITS = {"cm": 1.0, "centimeter": 1.0, "centimeters": 1.0, "centimetre": 1.0,
                 "centimetres": 1.0, "in": INCH_CM, "inch": INCH_CM, "inches": INCH_CM}
 YES = {"yes", "y", "true", "1", "1.0"}
+_ID = re.compile(ID_PATTERN)
 ALT_NAME = re.compile(r"\b(?:alt|sgpt)\b|alanine amino ?transferase", re.IGNORECASE)
 
 
@@ -222,48 +252,73 @@ def _to_float(s: pd.Series) -> pd.Series:
     return pd.Series(np.append(nums, np.nan)[codes], index=s.index)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path) -> tuple[pd.DataFrame, dict[int, tuple[int, int]]]:
+    """A CSV table under the one encoding policy (alscare.importers.text): UTF-8, a leading
+    BOM dropped. Lines holding bytes that are not UTF-8 are read with those bytes replaced
+    (U+FFFD) and returned as {line: (byte column, byte)} so that the caller refuses exactly
+    the patients of those rows - never renaming anyone (issue 9: a raw-bytes column once turned
+    every id of a table into "b'SYN000001'")."""
+    data = strip_bom(read_bytes(path), str(path))
+    bad: dict[int, tuple[int, int]] = {}
     try:
-        return pd.read_csv(path, engine="pyarrow")
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        bad = bad_utf8_lines(data)
+        data = data.decode("utf-8", errors="replace").encode("utf-8")
+    try:
+        return pd.read_csv(io.BytesIO(data), engine="pyarrow"), bad
     except Exception:  # noqa: BLE001 - pyarrow is strict about ragged rows; the C parser is not
         try:
-            return pd.read_csv(path, low_memory=False)
+            return pd.read_csv(io.BytesIO(data), low_memory=False), bad
         except Exception as e:  # noqa: BLE001
-            raise InputError(f"{path}: cannot read as CSV: {e}") from None
+            raise InputError(f"{path}: cannot read as CSV: {str(e)[:200]}") from None
 
 
-def read_tables(folder: Path) -> dict[str, Table]:
-    """Every recognised PRO-ACT table of a folder (several files of one table are stacked)."""
+def read_tables(folder: Path) -> tuple[dict[str, Table], list[tuple[str, str]]]:
+    """Every recognised PRO-ACT table of a folder (several files of one table are stacked),
+    and the files skipped whole with why (a header that is not UTF-8: no column of it can be
+    trusted). Rows holding non-UTF-8 bytes carry ``_bad_utf8`` ("byte N: ..."), else None."""
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder; allowed: a folder of PRO-ACT CSV files")
-    found: dict[str, list[tuple[Path, pd.DataFrame]]] = {}
+    found: dict[str, list[tuple[Path, pd.DataFrame, dict[int, tuple[int, int]]]]] = {}
     for path in sorted(folder.iterdir(), key=lambda p: p.name.lower()):
         key = table_key(path)
         if key is not None and path.is_file():
-            found.setdefault(key, []).append((path, _read_csv(path)))
+            found.setdefault(key, []).append((path, *_read_csv(path)))
     if not found:
         raise InputError(
             f"{folder}: no PRO-ACT table found; allowed: CSV files named like alsfrs.csv, "
             "PROACT_ALSFRS.csv or F_PROACT_ALSFRS.csv (any case)")
     tables: dict[str, Table] = {}
+    skipped: list[tuple[str, str]] = []
     for key, parts in found.items():
         spelling: dict[str, str] = {}  # normalised -> first spelling seen, for messages
         frames = []
-        for path, df in parts:
+        for path, df, bad in parts:
+            if 1 in bad:
+                col, byte = bad[1]
+                skipped.append((path.name, f"line 1 (the header), byte {col}: byte "
+                                           f"0x{byte:02X} is not UTF-8; the file was skipped"))
+                continue
             for c in df.columns:
                 spelling.setdefault(norm(c), str(c).strip())
             df = df.rename(columns=norm)
             df = df.loc[:, ~df.columns.duplicated()].copy()
             df["_file"] = path.name
             df["_line"] = np.arange(2, len(df) + 2)
+            df["_bad_utf8"] = df["_line"].map(
+                {line: f"byte {col}: byte 0x{byte:02X} is not UTF-8"
+                 for line, (col, byte) in bad.items()}).astype(object)
             frames.append(df)
+        if not frames:
+            continue
         df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         df = df.rename(columns=spelling)
         columns = {norm(c): c for c in df.columns if not str(c).startswith("_")}
         sid = columns.get("subject_id")
         df["_pid"] = _subject_ids(df[sid]) if sid else None
         tables[key] = Table(key, df, columns)
-    return tables
+    return tables, skipped
 
 
 def _subject_ids(s: pd.Series) -> pd.Series:
@@ -294,42 +349,77 @@ def _sorted_ids(ids) -> pd.Index:
     return ids.sort_values()
 
 
-# ---------------------------------------------------------------- problems (refusals)
+# ---------------------------------------------------------------- problems
 
-PROBLEM_COLUMNS = ["pid", "file", "line", "column", "value", "allowed"]
+PROBLEM_COLUMNS = ["pid", "file", "line", "column", "value", "allowed", "code", "field", "t"]
+# Bound of every PRO-ACT time (days from enrolment): 100 years either way. Trials enrol adults
+# with symptoms of a few years at most, so a real Delta is far inside; beyond it a day is a
+# typing or export error (-99999999999999, 1e400), and it keeps every date the database
+# derives from it (2000-01-01 + day) inside the record's era (1900..2100).
+DAY_BOUND = 36_500
+DAY_ALLOWED = f"a day number -{DAY_BOUND}..{DAY_BOUND} (days from enrolment)"
+ITEMS_CODE = "data.alsfrs.inconsistent"
+DATES_CODE = "data.dates.inconsistent"
+MEASURE_CODE = "data.measurement.implausible"
 
 
 class Problems:
-    """Row-level problems collected column by column (vectorised), grouped per patient later."""
+    """Row-level problems collected column by column (vectorised), grouped per patient later.
+
+    Two kinds (issue 11): a *refusal* (``code`` None) refuses the row's whole patient - kept
+    for what makes a record untrustworthy (times that contradict each other, bytes that are
+    not text, a death that cannot be placed); a *quarantine* (``code`` a data.* code) leaves
+    one value out, keeps the patient and travels with the record (``patient.quarantined``)."""
 
     def __init__(self) -> None:
         self.frames: list[pd.DataFrame] = []
 
     def add(self, tab: Table, mask: pd.Series, column: str | None, values: pd.Series,
-            allowed: str | pd.Series) -> None:
-        mask = mask.fillna(False).astype(bool)
+            allowed: str | pd.Series, *, code: str | None = None, field: str = "") -> None:
+        mask = mask.reindex(tab.df.index).fillna(False).astype(bool)
         if not mask.any():
             return
         d = tab.df.loc[mask]
         self.frames.append(pd.DataFrame({
             "pid": d["_pid"], "file": d["_file"], "line": d["_line"],
-            "column": column or "", "value": values[mask].astype(object),
+            "column": column or "", "value": values.reindex(d.index).astype(object),
             "allowed": allowed[mask] if isinstance(allowed, pd.Series) else allowed,
+            "code": code, "field": field,
+            "t": d.get("_t", np.nan),
         }))
 
-    def check_range(self, tab: Table, column: str | None, lo: float, hi: float, *,
-                    whole: bool = False, what: str = "a number") -> pd.Series:
-        """Floats of a column with out-of-range / non-numeric present values reported."""
+    def number(self, tab: Table, column: str | None, lo: float, hi: float, *, code: str,
+               field: str, step: float | None = None, what: str = "a number") -> pd.Series:
+        """Floats of a column; a present value that is not a number in lo..hi (in steps of
+        ``step``) is quarantined and left out."""
         if column is None:
             return pd.Series(np.nan, index=tab.df.index)
         raw = tab.df[column]
         x = _to_float(raw)
         ok = x.notna() & (x >= lo) & (x <= hi)
-        if whole:
-            ok &= x == np.floor(x)
-        kind = "a whole number" if whole else what
-        self.add(tab, _present(raw) & ~ok, column, raw, f"{kind} {lo:g}..{hi:g}")
+        if step is not None:
+            ok &= (x / step) == np.floor(x / step)
+        steps = f" in steps of {step:g}" if step is not None else ""
+        self.add(tab, _present(raw) & ~ok, column, raw, f"{what} {lo:g}..{hi:g}{steps}",
+                 code=code, field=field)
         return x.where(ok)
+
+    def day(self, tab: Table, pattern: str, field: str, *, refuse: pd.Series | None = None,
+            left_out: str = "") -> pd.Series:
+        """A time column as bounded days; a present value that is not a day in
+        -DAY_BOUND..DAY_BOUND is quarantined (or refuses the patient where ``refuse``)."""
+        col = tab.col(pattern)
+        if col is None:
+            return pd.Series(np.nan, index=tab.df.index)
+        raw = tab.df[col]
+        t = _to_float(raw)
+        ok = t.notna() & (t.abs() <= DAY_BOUND)
+        bad = _present(raw) & ~ok
+        hard = bad & refuse if refuse is not None else bad & False
+        self.add(tab, hard, col, raw, f"{DAY_ALLOWED}; {field} cannot be placed in time")
+        self.add(tab, bad & ~hard, col, raw, DAY_ALLOWED + left_out, code=DATES_CODE,
+                 field=field)
+        return t.where(ok)
 
     def frame(self) -> pd.DataFrame:
         if not self.frames:
@@ -342,13 +432,22 @@ def _jsonable(v: Any) -> Any:
         return None
     if isinstance(v, np.generic):
         v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return str(v)
     if isinstance(v, float) and v.is_integer():
         return int(v)
     return v if isinstance(v, int | float | str | bool) else str(v)
 
 
+def _as_text(v: Any) -> str | None:
+    """A recorded value as the record's ``quarantined`` keeps it: text, cut to its bound."""
+    v = _jsonable(v)
+    return None if v is None or v == "" else str(v)[:QUARANTINE_TEXT_LENGTH]
+
+
 def error_dicts(problems: pd.DataFrame, folder: Path) -> list[dict[str, Any]]:
-    """One error dict per refused patient (pipeline.error_dict's shape)."""
+    """One error dict per refused patient (pipeline.error_dict's shape), naming every
+    problem of that patient (a quarantined value of a refused patient is listed too)."""
     out: list[dict[str, Any]] = []
     if problems.empty:
         return out
@@ -371,12 +470,34 @@ def error_dicts(problems: pd.DataFrame, folder: Path) -> list[dict[str, Any]]:
     return out
 
 
+def quarantine_cells(problems: pd.DataFrame) -> pd.Series:
+    """Per patient, the record's ``patient.quarantined`` cell (a tuple of dicts with the PRO-ACT
+    day as ``day``): one Python step per quarantined value, never per row of the folder."""
+    q = problems.sort_values(["pid", "file", "line"], kind="stable")
+    source = (q["file"].astype(str) + " line " + q["line"].astype(str)
+              + np.where(q["column"] != "", ", " + q["column"].astype(str), ""))
+    items = [
+        {k: v for k, v in (("code", code), ("field", fld), ("value", _as_text(value)),
+                           ("allowed", str(allowed)[:QUARANTINE_TEXT_LENGTH]),
+                           ("source", src[:QUARANTINE_TEXT_LENGTH]),
+                           ("day", float(t) if np.isfinite(t) else None)) if v is not None}
+        for code, fld, value, allowed, src, t in zip(
+            q["code"], q["field"], q["value"], q["allowed"], source,
+            q["t"].astype(float), strict=True)]
+    cells = pd.Series(items, index=q.index, dtype=object).groupby(q["pid"], sort=False)
+    return cells.agg(tuple)
+
+
 # ---------------------------------------------------------------- tables -> frames
 
-def _dated(tab: Table, delta_pattern: str) -> tuple[pd.DataFrame, str | None]:
-    """Rows that carry a subject_id and their Delta; also the Delta column name."""
+def _dated(tab: Table, pr: Problems, delta_pattern: str, what: str
+           ) -> tuple[pd.DataFrame, str | None]:
+    """Rows that carry a subject_id and a usable Delta; also the Delta column name. A Delta
+    that is not a day in range is quarantined with the whole row (its values cannot be placed
+    in time); a row without a Delta is skipped (absent time, as documented above)."""
     c = tab.col(delta_pattern)
-    t = tab.number(delta_pattern)
+    t = pr.day(tab, delta_pattern, f"{what} day",
+               left_out=f"; the {what} row's values were left out (not placed in time)")
     keep = tab.df["_pid"].notna() & t.notna()
     return tab.df.assign(_t=t).loc[keep], c
 
@@ -389,99 +510,163 @@ def _part(d: pd.DataFrame, delta: str | None, **columns: Any) -> pd.DataFrame:
 
 
 def _alsfrs(tab: Table, pr: Problems) -> pd.DataFrame:
-    """ALSFRS rows -> visit columns (a recorded total that disagrees with the items is kept
-    and flagged by alscare.plausibility)."""
-    d, delta = _dated(tab, r"alsfrs_delta")
+    """ALSFRS rows -> visit columns. Items are 0..4 in steps of 0.5 (half points kept as
+    recorded); another value is quarantined. A recorded total that disagrees with the items
+    is kept and flagged by alscare.plausibility. Rows of the original ALSFRS (Q10, no R1-R3)
+    keep items 1-9 (the same questions in both scales) and no respiratory items, so they
+    make no ALSFRS-R total, respiratory domain, stage or slope; their item 10
+    (``Q10_Respiratory``) is kept apart, in ``alsfrs_original_respiratory``."""
+    d, delta = _dated(tab, pr, r"alsfrs_delta", "ALSFRS")
     sub = Table(tab.key, d, tab.columns)
     out = _part(d, delta)
     vals: dict[str, pd.Series] = {}
     for key, pat in ALSFRS_PATTERNS.items():
-        vals[key] = pr.check_range(sub, sub.col(pat), *ITEM_RANGE, whole=True)
-    a, b = vals.pop("q5a"), vals.pop("q5b")
-    both = a.notna() & b.notna()
-    if both.any():
-        col_a = sub.col(ALSFRS_PATTERNS["q5a"])
-        pr.add(sub, both, sub.col(ALSFRS_PATTERNS["q5b"]), b,
-               "item 5a or 5b, not both (" + col_a + " = " + a.map("{:g}".format) + " too)")
+        name = {"q5a": "cutting_food", "q5b": "cutting_food"}.get(key, key)
+        vals[key] = pr.number(sub, sub.col(pat), *ITEM_RANGE, step=0.5, code=ITEMS_CODE,
+                              field=f"visits.alsfrs_r.{name}", what="an item score")
+    recorded = pr.number(
+        sub, sub.col(r"alsfrs_r_total"), *TOTAL_RANGE, step=0.5, code=ITEMS_CODE,
+        field="visits.alsfrs_r_total_recorded", what="an ALSFRS-R total")
+    others = pd.DataFrame({k: v for k, v in vals.items() if k not in ("q5a", "q5b")})
+    others_sum = others.sum(axis=1, min_count=len(others.columns)).where(
+        others.notna().all(axis=1))
+    item5, scale = _item5(sub, pr, vals.pop("q5a"), vals.pop("q5b"), recorded - others_sum)
     for k in ALSFRS_ITEMS:
-        out[k] = a.where(a.notna(), b) if k == "cutting_food" else vals[k]
-    flag = pd.Series(None, index=d.index, dtype=object)
-    flag[a.notna()] = False
-    flag[b.notna()] = True
-    out["cutting_food_with_gastrostomy"] = flag
-    recorded = pr.check_range(sub, sub.col(r"alsfrs_r_total"), *TOTAL_RANGE, whole=True)
+        out[k] = item5 if k == "cutting_food" else vals[k]
+    out["cutting_food_with_gastrostomy"] = scale
     out["alsfrs_r_total_recorded"] = recorded
+    out["alsfrs_original_respiratory"] = pr.number(
+        sub, sub.col(r"q10(_.*)?"), *ITEM_RANGE, step=0.5, code=ITEMS_CODE,
+        field="visits.alsfrs_original.respiratory", what="an item score")
     return out
 
 
-def _best_trial(tab: Table, pr: Problems, name: str, lo: float, hi: float) -> pd.Series:
+def _item5(sub: Table, pr: Problems, a: pd.Series, b: pd.Series, implied: pd.Series
+           ) -> tuple[pd.Series, pd.Series]:
+    """Item 5 and its scale (True: 5b, with gastrostomy). Where 5a and 5b are both given
+    (data.md 1.3), the value kept is decided, in order, by:
+    1. the patient's gastrostomy status: the scale of the nearest visit before (else after)
+       that gave only one of them;
+    2. the recorded total: ``implied`` (recorded total minus the other 11 items) equals one
+       of them and not the other;
+    3. equal values: the value, on an unknown scale;
+    4. a placeholder: when exactly one of them is 0, the other;
+    else neither is used. The value not used is quarantined (data.alsfrs.inconsistent)."""
+    scale = pd.Series(None, index=sub.df.index, dtype=object)
+    scale[a.notna()] = False
+    scale[b.notna()] = True
+    both = a.notna() & b.notna()
+    if not both.any():
+        return a.where(a.notna(), b), scale
+    known = scale.where(~both).astype("boolean")
+    order = pd.DataFrame({"pid": sub.df["_pid"], "t": sub.df["_t"], "known": known})
+    order = order.sort_values(["pid", "t"], kind="stable")
+    by_pid = order.groupby("pid", sort=False)["known"]
+    status = by_pid.ffill().fillna(by_pid.bfill()).reindex(sub.df.index)
+    by_status_b = (both & (status == True)).fillna(False)  # noqa: E712 - nullable boolean
+    by_status_a = (both & (status == False)).fillna(False)  # noqa: E712
+    open_ = both & ~by_status_a & ~by_status_b
+    by_total_a = open_ & (implied == a) & (implied != b)
+    by_total_b = open_ & (implied == b) & (implied != a)
+    use_a = by_status_a | by_total_a
+    use_b = by_status_b | by_total_b
+    undecided = both & ~use_a & ~use_b
+    same = undecided & (a == b)
+    zero_a = undecided & ~same & (a == 0) & (b != 0)
+    zero_b = undecided & ~same & (b == 0) & (a != 0)
+    use_b |= zero_a
+    use_a |= zero_b
+    neither = undecided & ~same & ~zero_a & ~zero_b
+    left_out = {"5a": (sub.col(ALSFRS_PATTERNS["q5a"]), a),
+                "5b": (sub.col(ALSFRS_PATTERNS["q5b"]), b)}
+    for mask, value, why in (  # (rows, the value left out, why)
+        (by_status_a, "5b", "the patient's other visits are rated without gastrostomy; 5a used"),
+        (by_status_b, "5a", "the patient's other visits are rated with gastrostomy; 5b used"),
+        (by_total_a, "5b", "the recorded total counts 5a; 5a used"),
+        (by_total_b, "5a", "the recorded total counts 5b; 5b used"),
+        (same, "5b", "both equal; the value used once, its scale (gastrostomy?) unknown"),
+        (zero_a, "5a", "0 beside a rated item is taken for a placeholder; 5b used"),
+        (zero_b, "5b", "0 beside a rated item is taken for a placeholder; 5a used"),
+        (neither, "5a", "which one was rated cannot be told; item 5 left out"),
+        (neither, "5b", "which one was rated cannot be told; item 5 left out"),
+    ):
+        col, values = left_out[value]
+        pr.add(sub, mask, col, values, f"item 5a or 5b, not both: {why}", code=ITEMS_CODE,
+               field="visits.alsfrs_r.cutting_food")
+    item = a.where(a.notna() & ~use_b, b).where(~neither)
+    scale = scale.mask(use_a, False).mask(use_b, True).mask(same | neither, None)
+    return item, scale
+
+
+def _best_trial(tab: Table, pr: Problems, name: str, lo: float, hi: float,
+                field: str) -> pd.Series:
     """Best of the three trials' % predicted (pct = liters / normal x 100 where pct is
-    missing; data.md 1.3, [S1]); a best value out of range is reported against its column."""
+    missing; data.md 1.3, [S1]); a trial value outside lo..hi (or text) is quarantined and the
+    best of the others is used (one typing error among good trials is not the patient)."""
     normal = tab.number(r"subject_normal")
     units = tab.text(r".*vital_capacity_units")
     liters_ok = units.isna() | units.isin(["liters", "litres", "l", "liter", "litre"])
-    pct_cols, values = [], []
+    values = []
     for k in (1, 2, 3):
         pc = tab.col(rf"pct_of_normal_trial_{k}")
-        pct = tab.number(rf"pct_of_normal_trial_{k}")
-        raw = tab.df[pc] if pc else None
-        if raw is not None:
-            pr.add(tab, _present(raw) & pct.isna(), pc, raw, "a number (% predicted)")
+        pct = pr.number(tab, pc, lo, hi, code=MEASURE_CODE, field=field,
+                        what=f"{name} % predicted")
+        given = _present(tab.df[pc]) if pc else pd.Series(False, index=tab.df.index)
         liters = tab.number(rf"subject_liters_trial_{k}")
-        from_l = (liters / normal * 100).where(liters_ok & (normal > 0))
-        pct_cols.append(pc or tab.col(rf"subject_liters_trial_{k}") or f"trial {k}")
-        values.append(pct.fillna(from_l))
-    trials = pd.concat(values, axis=1, keys=range(3))
-    best = trials.max(axis=1, skipna=True)
-    bad = best.notna() & ((best < lo) | (best > hi))
-    if bad.any():
-        which = trials[bad].idxmax(axis=1)
-        for k in range(3):
-            m = bad & (which.reindex(bad.index) == k)
-            pr.add(tab, m, pct_cols[k], best.round(1), f"{name} {lo:g}..{hi:g} % predicted")
-    return best.where(~bad)
+        from_l = (liters / normal * 100).where(liters_ok & (normal > 0) & ~given)
+        implausible = from_l.notna() & ((from_l < lo) | (from_l > hi))
+        lc = tab.col(rf"subject_liters_trial_{k}")
+        if lc is not None:
+            pr.add(tab, implausible, lc, tab.df[lc],
+                   f"{name} {lo:g}..{hi:g} % predicted (litres / normal x 100 = "
+                   + from_l.round(1).astype(str) + ")", code=MEASURE_CODE, field=field)
+        values.append(pct.fillna(from_l.where(~implausible)))
+    return pd.concat(values, axis=1, keys=range(3)).max(axis=1, skipna=True)
 
 
 def _capacity(tab: Table, pr: Problems, delta: str, column: str, rng: tuple) -> pd.DataFrame:
-    d, delta_col = _dated(tab, delta)
-    sub = Table(tab.key, d, tab.columns)
     name = "FVC" if column.startswith("fvc") else "SVC"
-    return _part(d, delta_col, **{column: _best_trial(sub, pr, name, *rng)})
+    d, delta_col = _dated(tab, pr, delta, name)
+    sub = Table(tab.key, d, tab.columns)
+    return _part(d, delta_col, **{column: _best_trial(sub, pr, name, *rng,
+                                                      field=f"visits.respiratory.{column}")})
 
 
 def _measure_with_unit(sub: Table, pr: Problems, value: str, unit: str, units: dict,
-                       rng: tuple, what: str) -> pd.Series:
+                       rng: tuple, what: str, field: str) -> pd.Series:
     col = sub.col(value)
     if col is None:
         return pd.Series(np.nan, index=sub.df.index)
     raw = sub.df[col]
     x = _to_float(raw)
     present = _present(raw)
-    pr.add(sub, present & x.isna(), col, raw, f"a number ({what})")
+    pr.add(sub, present & x.isna(), col, raw, f"a number ({what})", code=MEASURE_CODE,
+           field=field)
     u = sub.text(unit)
     factor = u.map(units).astype(float).where(u.notna(), 1.0)
     unit_col = sub.col(unit)
     pr.add(sub, present & x.notna() & factor.isna(), unit_col or col,
            sub.df[unit_col] if unit_col else raw,
-           "a unit among " + ", ".join(sorted(units)))
+           "a unit among " + ", ".join(sorted(units)), code=MEASURE_CODE, field=field)
     conv = x * factor
     bad = conv.notna() & ((conv < rng[0]) | (conv > rng[1]))
-    pr.add(sub, bad, col, raw, f"{what} {rng[0]:g}..{rng[1]:g} after unit conversion")
+    pr.add(sub, bad, col, raw, f"{what} {rng[0]:g}..{rng[1]:g} after unit conversion",
+           code=MEASURE_CODE, field=field)
     return conv.where(~bad)
 
 
 def _vitals(tab: Table, pr: Problems) -> pd.DataFrame:
-    d, delta = _dated(tab, r"vital_signs_delta")
+    d, delta = _dated(tab, pr, r"vital_signs_delta", "VitalSigns")
     sub = Table(tab.key, d, tab.columns)
     w = _measure_with_unit(sub, pr, r"weight", r"weight_units", WEIGHT_UNITS, WEIGHT_RANGE,
-                           "weight in kg")
+                           "weight in kg", "visits.weight_kg")
     h = _measure_with_unit(sub, pr, r"height", r"height_units", HEIGHT_UNITS, HEIGHT_RANGE,
-                           "height in cm")
+                           "height in cm", "patient.height_cm")
     return _part(d, delta, weight_kg=w, height_cm=h)
 
 
 def _labs(tab: Table, pr: Problems) -> pd.DataFrame:
-    d, delta = _dated(tab, r"laboratory_delta")
+    d, delta = _dated(tab, pr, r"laboratory_delta", "Labs")
     sub = Table(tab.key, d, tab.columns)
     name = sub.text(r"test_name")
     is_alt = name.fillna("").str.contains(ALT_NAME)
@@ -489,7 +674,8 @@ def _labs(tab: Table, pr: Problems) -> pd.DataFrame:
     rc = sub.col(r"test_result")
     bad = is_alt & result.notna() & ((result < ALT_RANGE[0]) | (result > ALT_RANGE[1]))
     if rc:
-        pr.add(sub, bad, rc, sub.df[rc], f"ALT {ALT_RANGE[0]}..{ALT_RANGE[1]} U/L")
+        pr.add(sub, bad, rc, sub.df[rc], f"ALT {ALT_RANGE[0]}..{ALT_RANGE[1]} U/L",
+               code=MEASURE_CODE, field="visits.labs.alt_u_l")
     alt = result.where(is_alt & ~bad)
     out = _part(d, delta, alt_u_l=alt)
     return out[out["alt_u_l"].notna()]
@@ -503,9 +689,10 @@ def _first_by_patient(tab: Table, values: pd.DataFrame) -> pd.DataFrame:
 
 def _demographics(tab: Table, pr: Problems) -> pd.DataFrame:
     sex = tab.text(r"sex").map({"male": "male", "female": "female", "m": "male", "f": "female"})
-    age = pr.check_range(tab, tab.col(r"age"), *AGE_RANGE, what="an age in years")
-    dob = tab.number(r"date_of_birth")
-    delta = tab.number(r"demographics_delta").fillna(0.0)
+    age = pr.number(tab, tab.col(r"age"), *AGE_RANGE, code=DATES_CODE, field="patient.age",
+                    what="an age in years")
+    dob = pr.day(tab, r"date_of_birth", "patient.birth_date")
+    delta = pr.day(tab, r"demographics_delta", "patient.age (its day)").fillna(0.0)
     birth = dob.where(dob < 0, delta - age * DAYS_PER_YEAR)
     return _first_by_patient(tab, pd.DataFrame({"sex": sex.astype(object), "birth": birth}))
 
@@ -523,9 +710,10 @@ def _onset_site(tab: Table) -> pd.Series:
     return site.where(site.notna(), flags).where(lambda s: s.notna(), None)
 
 
-def _history(tab: Table) -> pd.DataFrame:
-    v = pd.DataFrame({"patient_id": tab.df["_pid"], "onset": tab.number(r"onset_delta"),
-                      "diagnosis": tab.number(r"diagnosis_delta"),
+def _history(tab: Table, pr: Problems) -> pd.DataFrame:
+    v = pd.DataFrame({"patient_id": tab.df["_pid"],
+                      "onset": pr.day(tab, r"onset_delta", "patient.onset_date"),
+                      "diagnosis": pr.day(tab, r"diagnosis_delta", "patient.diagnosis_date"),
                       "onset_site": _onset_site(tab)})
     v = v[v["patient_id"].notna()]
     g = v.groupby("patient_id", sort=False)
@@ -533,12 +721,22 @@ def _history(tab: Table) -> pd.DataFrame:
                          "onset_site": g["onset_site"].first()})
 
 
-def _death(tab: Table) -> pd.Series:
-    days = tab.number(r"death_days")
+def _death(tab: Table, pr: Problems) -> pd.Series:
+    """Day of death per patient; a death recorded without a usable day refuses the patient
+    (assessing a patient who died as alive would be worse than not assessing them)."""
     died_col = tab.col(r"subject_died")
-    died = tab.text(r"subject_died").isin(YES) if died_col else days.notna()
+    recorded = _present(tab.raw(r"death_days")) if tab.col(r"death_days") else \
+        pd.Series(False, index=tab.df.index)
+    died = tab.text(r"subject_died").isin(YES) if died_col else recorded
+    days = pr.day(tab, r"death_days", "deceased_date", refuse=died)
     v = pd.DataFrame({"patient_id": tab.df["_pid"], "deceased": days.where(died)})
     v = v[v["patient_id"].notna() & v["deceased"].notna()]
+    # a death without any day given (blank, not merely unusable) on none of its rows
+    no_day = died & ~recorded & ~tab.df["_pid"].isin(v["patient_id"])
+    col = tab.col(r"death_days") or died_col
+    pr.add(tab, no_day, col, tab.df[col] if col else days,
+           "a day of death (Death_Days) where Subject_Died is Yes; a death that cannot be "
+           "placed in time")
     return v.groupby("patient_id", sort=False)["deceased"].min()
 
 
@@ -564,7 +762,7 @@ def _family_history(tab: Table) -> pd.Series:
     return pd.Series(True, index=v["patient_id"].unique(), dtype=object)
 
 
-def _medications(tables: dict[str, Table]) -> pd.DataFrame:
+def _medications(tables: dict[str, Table], pr: Problems) -> pd.DataFrame:
     parts = []
     if "riluzole" in tables:
         tab = tables["riluzole"]
@@ -572,14 +770,16 @@ def _medications(tables: dict[str, Table]) -> pd.DataFrame:
         d = tab.df[used & tab.df["_pid"].notna()]
         parts.append(pd.DataFrame({
             "patient_id": d["_pid"], "name": "riluzole",
-            "start": tab.number(r"riluzole_use_delta")[d.index], "study_drug": False}))
+            "start": pr.day(tab, r"riluzole_use_delta", "medications.start_date")[d.index],
+            "study_drug": False}))
     if "treatment" in tables:
         tab = tables["treatment"]
         active = tab.text(r"study_arm") == "active"
         d = tab.df[active & tab.df["_pid"].notna()]
         parts.append(pd.DataFrame({
             "patient_id": d["_pid"], "name": STUDY_DRUG_NAME,
-            "start": tab.number(r"treatment_group_delta")[d.index], "study_drug": True}))
+            "start": pr.day(tab, r"treatment_group_delta", "medications.start_date")[d.index],
+            "study_drug": True}))
     if not parts:
         return pd.DataFrame(columns=list(MEDICATION_COLUMNS))
     meds = pd.concat(parts, ignore_index=True)
@@ -666,11 +866,15 @@ def _course_problems(parts: list[pd.DataFrame], visits: pd.DataFrame, patients: 
     return out
 
 
-def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
-    """A PRO-ACT folder (any release) -> (cohort on PRO-ACT days, refused patients)."""
-    folder = Path(folder)
-    tables = read_tables(folder)
-    pr = Problems()
+def _attribution_problems(tables: dict[str, Table], skipped: list[tuple[str, str]],
+                          pr: Problems) -> None:
+    """Rows and files that no patient can be held to, and rows whose bytes are not UTF-8: such
+    a row refuses its patient (the encoding policy, alscare.importers.text), or, when the bad
+    bytes are in the subject_id itself, is reported and skipped - never read as another id."""
+    for name, why in skipped:
+        pr.frames.append(pd.DataFrame({"pid": [None], "file": [name], "line": [1],
+                                       "column": [""], "value": [None],
+                                       "allowed": [f"{why}; {ENCODING_ALLOWED}"]}))
     for tab in tables.values():
         if "subject_id" not in tab.columns:  # nothing in this table can be attributed
             pr.frames.append(pd.DataFrame({
@@ -679,14 +883,48 @@ def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
                 "allowed": ["a subject_id column, the join key of every PRO-ACT table; "
                             "the table was skipped"]}))
             continue
-        missing = tab.df["_pid"].isna()
-        pr.add(tab, missing, tab.columns["subject_id"], tab.df[tab.columns["subject_id"]],
-               "a subject_id")
+        sid = tab.columns["subject_id"]
+        bad = tab.df["_bad_utf8"].notna()
+        unreadable_id = bad & tab.df["_pid"].fillna("").astype(str).str.contains("\ufffd")
+        pr.add(tab, tab.df["_pid"].isna(), sid, tab.df[sid], "a subject_id")
+        unusable = _unusable_ids(tab.df["_pid"]) & ~unreadable_id
+        tab.df.loc[unusable, "_pid"] = None  # reported as a row without a patient
+        pr.add(tab, unusable, sid, tab.df[sid], f"a subject_id of at most {ID_MAX_LENGTH} "
+               "characters without control characters; the row was skipped")
+        if bad.any():
+            tab.df.loc[unreadable_id, "_pid"] = None
+            rows = tab.df[bad]
+            where = pd.Series("", index=rows.index, dtype=object)
+            for col in tab.columns.values():  # only the few bad rows are looked at
+                hit = rows[col].astype(str).str.contains("\ufffd") & (where == "")
+                where[hit] = col
+            for col in where.unique():
+                pr.add(tab, bad & (where == col).reindex(tab.df.index, fill_value=False),
+                       col, tab.df[col] if col else tab.df["_bad_utf8"],
+                       tab.df["_bad_utf8"] + "; " + ENCODING_ALLOWED
+                       + np.where(unreadable_id, " (the subject_id cannot be read: the row "
+                                                 "was skipped)", ""))
+
+
+def _unusable_ids(pid: pd.Series) -> pd.Series:
+    """Ids the record cannot hold (alscare.record.models: too long, control characters),
+    judged once per distinct id."""
+    def unusable(values: list) -> list:
+        return [v is not None and (len(v) > ID_MAX_LENGTH or not _ID.match(v)) for v in values]
+    return _by_value(pid, unusable, fill=False).astype(bool)
+
+
+def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
+    """A PRO-ACT folder (any release) -> (cohort on PRO-ACT days, refused patients). Values
+    quarantined for a patient who is kept are in ``cohort.patients["quarantined"]``."""
+    folder = Path(folder)
+    tables, skipped = read_tables(folder)
+    pr = Problems()
+    _attribution_problems(tables, skipped, pr)
 
     visit_parts: list[pd.DataFrame] = []
     if "alsfrs" in tables:
-        a = _alsfrs(tables["alsfrs"], pr)
-        visit_parts.append(a)
+        visit_parts.append(_alsfrs(tables["alsfrs"], pr))
     if "fvc" in tables:
         visit_parts.append(_capacity(tables["fvc"], pr, r"forced_vital_capacity_delta",
                                      "fvc_percent_predicted", FVC_RANGE))
@@ -710,22 +948,26 @@ def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
         patients["sex"] = demo["sex"].reindex(ids)
         patients["birth"] = demo["birth"].reindex(ids)
     if "alshistory" in tables:
-        hist = _history(tables["alshistory"])
+        hist = _history(tables["alshistory"], pr)
         for c in ("onset", "diagnosis", "onset_site"):
             patients[c] = hist[c].reindex(ids)
     if "deathdata" in tables:
-        patients["deceased"] = _death(tables["deathdata"]).reindex(ids)
+        patients["deceased"] = _death(tables["deathdata"], pr).reindex(ids)
     if "elescorial" in tables:
         patients["diagnostic_category"] = _el_escorial(tables["elescorial"]).reindex(ids)
     if "familyhistory" in tables:
         patients["family_history_als"] = _family_history(tables["familyhistory"]).reindex(ids)
+    meds = _medications(tables, pr)
 
     visits = merge_visits(visit_parts)
     problem_frames = pr.frames + _course_problems(visit_parts, visits, patients, tables)
     problems = (pd.concat(problem_frames, ignore_index=True) if problem_frames
                 else pd.DataFrame(columns=PROBLEM_COLUMNS))
-    errors = error_dicts(problems, folder)
-    refused = set(problems["pid"].dropna())
+    refusal = problems["code"].isna() if "code" in problems else pd.Series(True, problems.index)
+    refused = set(problems.loc[refusal, "pid"].dropna())
+    of_refused = problems["pid"].isin(refused)
+    errors = error_dicts(problems[refusal | of_refused], folder)
+    kept_quarantine = problems[~refusal & ~of_refused & problems["pid"].notna()]
 
     if refused:
         visits = visits[~visits["patient_id"].isin(refused)]
@@ -736,7 +978,8 @@ def read_cohort(folder: Path) -> tuple[Cohort, list[dict[str, Any]]]:
     heights = visits.groupby("patient_id")["height_cm"].median() if "height_cm" in visits \
         else pd.Series(dtype=float)
     patients["height_cm"] = heights.reindex(patients.index).astype(float)
-    meds = _medications(tables)
+    if len(kept_quarantine):
+        patients["quarantined"] = quarantine_cells(kept_quarantine).reindex(patients.index)
     meds = meds[~meds["patient_id"].isin(refused)]
     frames = finish_frames(patients, visits, meds,
                            pd.DataFrame(columns=list(INTERVENTION_COLUMNS)))

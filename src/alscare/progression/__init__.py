@@ -1,11 +1,13 @@
 """Progression, forecasts, milestones and treatment response (issue 4).
 
-``annotate(cohort, facts)`` runs the population model (``model.py``) for every patient at once:
+``annotate(cohort, facts, model)`` runs the population model (``model.py``; the active one when
+none is given, see ``fit.fit_for_cohort`` for the cohort's own) for every patient at once:
 posterior of each patient's trajectory (``posterior.py``), slope at as-of with its 80% interval,
 forecasts at 3, 6 and 12 months (``forecast.py``), milestone probabilities (``milestones.py``)
 and the response to each disease-modifying or study drug started during follow-up
-(``response.py``). Everything is closed-form Gaussian algebra: no sampling, so the same input
-always gives the same answer.
+(``response.py``), and names the model behind the numbers (``model``: id, patients, fitted).
+Everything is closed-form Gaussian algebra: no sampling, so the same input always gives the same
+answer.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
     """Per patient (facts order), the contract's ``progression``, ``forecast``, ``milestones``
     and ``response`` sections; also returns the facts table with progression columns added
     for the care-plan rules."""
-    model = model or model_mod.active()
+    model = model or model_mod.packaged()
     ids = facts.index
     n = len(ids)
     as_of = facts["as_of"].to_numpy(dtype=float)
@@ -135,6 +137,7 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
     rtab = rsp.assess(model["alsfrs_r_total"], scored, x, line, tx)
     responses: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     not_resp_names: list[list[str]] = [[] for _ in range(n)]
+    survival = rsp.survival_only()
     key = cohort.time_key()
     for r in rtab.to_dict("records"):
         p = r["p_no_response"]
@@ -148,7 +151,7 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
             "slope_change_per_month": _r(r["post_slope"] - r["expected_slope"]),
         })
         if (np.isfinite(p) and r["status"] == "not_responding"
-                and r["treatment"] not in rsp.SURVIVAL_ONLY):
+                and r["treatment"] not in survival):
             not_resp_names[r["pidx"]].append(r["treatment"])
 
     # sections, patient by patient (formatting only; values converted column-wise first)
@@ -180,6 +183,7 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
         ms_cols[ev.name] = (prob, [w if o else None for w, o in zip(when, ok, strict=True)],
                             basis)
     exp_key = f"expected_{key}"
+    identity = model.identity()
     sections: list[dict[str, Any]] = []
     for i in range(n):
         fcs: dict[str, list[dict[str, Any]]] = {}
@@ -203,6 +207,7 @@ def annotate(cohort: Cohort, facts: pd.DataFrame,
                 for name, c in ms_cols.items()
             ],
             "response": responses[i],
+            "model": identity,
         })
 
     # prognosis (extra key): ENCALS survival model, first-visit inputs (encals.py, docs/encals.md)

@@ -30,6 +30,16 @@ Process term (model.py): its sd is chosen on the same held-out forecasts from a 
 multiples of the noise sd (``choose_process_sd``); then the follow-up shift (model.py) is fitted
 on them by least squares (``fit_followup_shift``); the variance scale is calibrated last, on
 the shifted errors.
+
+The course is the course without a drug: visits after a drug started during follow-up are left
+out of everything above (``natural_history``); the response calibration (offset and scale of
+a drug's estimated effect on placebo-like starts, ``calibrate_response``) and the prior on the
+effect learned from the cohort's own drug starts (``estimate_effect_prior``) use every visit.
+
+The model of the cohort at hand (``fit_for_cohort``, what ``cohort assess`` uses): the same
+fit on the data at or before each patient's as-of (``cut_at``), each parameter shrunk toward
+the packaged model as soon as it is estimated (shrink.py), when at least
+MIN_COHORT_PATIENTS patients hold a course (known onset, >= 2 ALSFRS-R visits).
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ from scipy.optimize import minimize
 from scipy.special import ndtr
 
 from alscare.frames import Cohort
+from alscare.progression import effect, shrink
 from alscare.progression import milestones as ms
 from alscare.progression import model as model_mod
 from alscare.progression import posterior as pm
@@ -53,7 +64,7 @@ MAX_ITER = 300
 MIN_PATIENTS = 20  # below this an outcome keeps the base model's parameters
 MAX_CUT = 12  # held-out forecasts from the first 1..12 visits
 MAX_GAP_MONTHS = 15.0
-PLACEBO_START_VISIT = 2  # pretend starts at the third visit
+PLACEBO_START_VISIT = 2  # a pretend start at the third visit, unless told otherwise
 TOL = 1e-7
 
 
@@ -192,7 +203,8 @@ def _wquantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
     return float(x[o][np.searchsorted(cw, q * cw[-1])])
 
 
-GAP_BINS = (0.0, 4.5, 9.0, np.inf)  # months ahead: ~3, ~6, ~12-month forecasts
+GAP_BINS = model_mod.GAP_BINS  # months ahead: ~3, ~6, ~12-month forecasts
+MIN_SCALE = 0.3  # floor of the interval scale
 
 
 def coverage_with_knots(h: dict[str, np.ndarray], om: model_mod.OutcomeModel) -> np.ndarray:
@@ -224,7 +236,7 @@ def calibrate_scale_knots(h: dict[str, np.ndarray], noise_sd: float
         if sel.sum() < 30:
             continue
         knots.append((_wquantile(h["gap"][sel], h["w"][sel], 0.5),
-                      max(_wquantile(absz[sel], h["w"][sel], 0.80), 0.3)))
+                      max(_wquantile(absz[sel], h["w"][sel], 0.80), MIN_SCALE)))
     return knots
 
 
@@ -309,21 +321,37 @@ def choose_process_sd(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.nd
     on the grid (multiples of the noise sd) forecasts the same held-out visits, each patient
     weighted once per horizon bin, and the mean squared error over the horizon bins decides.
     Cross-validation rather than likelihood because the forecasts are what the process term
-    is for, and the EM fit of the other parameters assumes none."""
-    scores, held_out = {}, {}
+    is for, and the EM fit of the other parameters assumes none. In a cohort of more than
+    PROCESS_SD_PATIENTS patients the candidates are compared on every k-th patient (a
+    deterministic subsample; the chosen value's held-out forecasts are then computed for all)."""
+    step = max(1, int(np.ceil(len(x) / PROCESS_SD_PATIENTS)))
+    sub = obs if step == 1 else subsample(obs, step)
+    scores = {}
     for f in PROCESS_SD_GRID:
         trial = copy.deepcopy(om)
         trial.process_sd = f * om.noise_sd
-        h = holdout_cuts(trial, obs, x, line)
+        h = holdout_cuts(trial, sub, x, line)
         b = np.digitize(h["gap"], GAP_BINS[1:-1])
         per_bin = [_wmean(h["err"][b == j] ** 2, h["w"][b == j])
                    for j in range(len(GAP_BINS) - 1) if (b == j).any()]
-        q = round(f * om.noise_sd, 6)
-        scores[q], held_out[q] = float(np.mean(per_bin)), h
+        scores[round(f * om.noise_sd, 6)] = float(np.mean(per_bin))
     best = min(scores, key=lambda q: scores[q])
-    return best, held_out[best], {
+    chosen = copy.deepcopy(om)
+    chosen.process_sd = best
+    return best, holdout_cuts(chosen, obs, x, line), {
         "chosen": best, "criterion": "held-out forecast MSE, mean over horizon bins",
+        "patients_compared": int(len(np.unique(sub.pidx))),
         "mse_by_process_sd": {str(q): round(v, 4) for q, v in scores.items()}}
+
+
+PROCESS_SD_PATIENTS = 2500
+
+
+def subsample(obs: pm.Observations, step: int) -> pm.Observations:
+    """The observations of every ``step``-th patient (by position)."""
+    keep = obs.pidx % step == 0
+    return pm.Observations(pidx=obs.pidx[keep], tau=obs.tau[keep], y=obs.y[keep],
+                           t=obs.t[keep])
 
 
 def placebo_starts(obs: pm.Observations, n: int, exclude: np.ndarray,
@@ -341,70 +369,171 @@ def placebo_starts(obs: pm.Observations, n: int, exclude: np.ndarray,
     return pd.DataFrame({"pidx": pats[ok], "treatment": "placebo start", "start": t_start[ok]})
 
 
+STRUCTURAL_WHY = ("few_post", "short", "no_baseline", "no_start")
+
+
+PLACEBO_VISITS = range(6)  # pretend starts at each of the first six visits
+
+
 def calibrate_response(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
-                       line: pm.Timeline, exclude: np.ndarray) -> tuple[float, dict[str, Any]]:
-    """Scale on the sd of the post-start slope change such that, at placebo starts (no drug,
-    so no true change), 80% of standardised changes fall within +-1.28: natural plateaus and
-    curvature then do not make a probability of 'no response' look more certain than it is
-    (data.md 3.5: 28% of placebo patients met a pre/post slope responder criterion [S36])."""
-    tx = placebo_starts(obs, len(x), exclude)
-    if len(tx) < 50:
-        return 1.0, {"n": int(len(tx)), "kept": "fewer than 50 placebo starts"}
-    base = copy.deepcopy(om)
-    base.response_scale = 1.0
-    r = rsp.assess(base, obs, x, line, tx)
-    z = (r["delta_mean"] / r["delta_sd"]).to_numpy(float)
-    z = z[np.isfinite(z)]
-    scale = float(max(np.quantile(np.abs(z), 0.80) / Z80, 0.5))
-    naive_resp = float(np.mean(r["p_no_response"].to_numpy(float) <= 0.2))
-    return scale, {"n": int(len(z)), "scale": round(scale, 4),
-                   "share_called_responding_before_scaling": round(naive_resp, 4)}
-
-
-MIN_TREATED_FOR_PRIOR = 30
-MIN_BETWEEN_SHARE = 0.1  # between-patient variance needed, as a share of the sampling variance
-
-
-def estimate_response_prior(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
-                            line: pm.Timeline, tx: pd.DataFrame
-                            ) -> tuple[tuple[float, float], dict[str, Any]]:
-    """Prior of the slope change after a drug start, N(mean, sd**2), by the method of moments
-    over the cohort's treated patients (empirical Bayes): mean = mean observed change, sd**2 =
-    its variance minus the mean sampling variance. All drugs of the cohort are pooled. Fewer
-    than MIN_TREATED_FOR_PRIOR assessable starts, or a between-patient variance under
-    MIN_BETWEEN_SHARE x the sampling variance (not estimable), keep the base model's prior."""
-    keep = (om.response_prior_mean, om.response_prior_sd)
-    if not len(tx):
-        return keep, {"n": 0, "kept": "no treated patients"}
+                       line: pm.Timeline, tx: pd.DataFrame, exclude: np.ndarray
+                       ) -> tuple[tuple[float, float], dict[str, Any]]:
+    """The offset and scale of a drug's estimated effect (effect.py) where there is no drug,
+    from placebo-like starts: pretend starts at each of the first visits of untreated patients
+    (the truth there is no effect), weighted so that their number of pre-start visits is
+    distributed as the cohort's real drug starts' (how well the course before a start is known
+    sets how far the extrapolation errs). Offset: the weighted median estimate (patients still
+    followed decline less, or more, than their courses predict); scale k on the standard error:
+    80% of the estimates within +-1.28 k standard errors of the offset, so that natural plateaus
+    and curvature do not make an effect look more certain than it is (data.md 3.5: 28% of
+    placebo patients met a pre/post slope responder criterion [S36])."""
+    keep = (om.response_scale, om.response_offset)
+    starts = pd.concat([placebo_starts(obs, len(x), exclude, at_visit=j)
+                        for j in PLACEBO_VISITS], ignore_index=True)
+    if len(starts) < 50:
+        return keep, {"n": int(len(starts)), "kept": "fewer than 50 placebo starts"}
     flat = copy.deepcopy(om)
-    flat.response_prior_sd = 0.0
-    r = rsp.assess(flat, obs, x, line, tx)
-    r = r[np.isfinite(r["p_no_response"].to_numpy(float))]
-    if len(r) < MIN_TREATED_FOR_PRIOR:
-        return keep, {"n": int(len(r)), "kept": f"fewer than {MIN_TREATED_FOR_PRIOR} "
-                                                 "assessable drug starts"}
-    d = r["delta_mean"].to_numpy(float)
-    v = r["delta_sd"].to_numpy(float) ** 2
-    mean = float(np.mean(d))
-    between = float(np.var(d) - np.mean(v))
-    if between < MIN_BETWEEN_SHARE * float(np.mean(v)):
-        # the slope changes are no more spread than their own sampling error: a moment estimate
-        # would be a near point mass that overrides every patient's data (all "responding" or
-        # all "not"), so no prior is estimated
-        return keep, {"n": int(len(r)), "mean": round(mean, 4),
-                      "between_variance": round(between, 5),
-                      "mean_sampling_variance": round(float(np.mean(v)), 5),
-                      "kept": "between-patient variance of the slope change below "
-                              f"{MIN_BETWEEN_SHARE:g} x the sampling variance: not estimable"}
-    sd = float(np.sqrt(between))
-    return (mean, sd), {"n": int(len(r)), "mean": round(mean, 4), "sd": round(sd, 4),
-                        "method": "method of moments over assessable drug starts, all drugs "
-                                  "pooled"}
+    flat.response_offset = 0.0
+    res, ev = rsp.assess_parts(flat, obs, x, line, starts)
+    e_hat, se = ev.estimate()
+    enough = ~res["why"].isin(STRUCTURAL_WHY).to_numpy() & np.isfinite(e_hat) & np.isfinite(se)
+    if enough.sum() < 50:
+        return keep, {"n": int(enough.sum()), "kept": "fewer than 50 judged starts"}
+    n_pre = np.minimum(res["n_pre"].to_numpy(int), len(PLACEBO_VISITS))
+    w = np.ones(len(res))
+    if len(tx):
+        real = rsp.assess(flat, obs, x, line, tx)
+        real = real[~real["why"].isin(STRUCTURAL_WHY)]
+        want = np.bincount(np.minimum(real["n_pre"].to_numpy(int), len(PLACEBO_VISITS)),
+                           minlength=len(PLACEBO_VISITS) + 1).astype(float)
+        have = np.bincount(n_pre[enough], minlength=len(PLACEBO_VISITS) + 1).astype(float)
+        if want.sum() > 0:
+            ratio = np.where(have > 0, want / want.sum() / np.maximum(have / have.sum(), 1e-12),
+                             0.0)
+            w = ratio[n_pre]
+    e, s, w = e_hat[enough], se[enough], w[enough]
+    if w.sum() <= 0:
+        w = np.ones(len(e))
+    offset = min(_wquantile(e, w, 0.5), MAX_RESPONSE_OFFSET)
+    scale = float(max(_wquantile(np.abs((e - offset) / s), w, 0.80) / Z80, MIN_RESPONSE_SCALE))
+    return (scale, offset), {"n": int(enough.sum()), "scale": round(scale, 4),
+                             "offset": round(offset, 4),
+                             "design": "pretend starts at visits 1-6 of untreated patients, "
+                                       "weighted to the real starts' pre-start visits"}
+
+
+MIN_RESPONSE_SCALE = 0.3
+MAX_RESPONSE_OFFSET = 0.5  # the decline of untreated patients at least half what was predicted
+MIN_STARTS_PER_DRUG = 10  # a drug's own prior needs this many judged starts
+RESPONSE_PRIOR_PATIENTS = 30.0  # Dirichlet weight of the base prior, in drug starts
+
+
+def estimate_effect_prior(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
+                          line: pm.Timeline, tx: pd.DataFrame,
+                          base: dict[str, list[float]]) -> tuple[dict[str, list[float]],
+                                                                 dict[str, Any]]:
+    """The prior on the effect (effect.py) from the cohort's own drug starts (empirical Bayes):
+    all starts the data can judge pooled ("*"), shrunk toward the base model's pooled prior, and
+    per drug with at least MIN_STARTS_PER_DRUG judged starts, shrunk toward the pooled one;
+    each with a Dirichlet weight of RESPONSE_PRIOR_PATIENTS starts."""
+    base_pooled = np.asarray(base.get("*", effect.default_prior()))
+    if not len(tx):
+        return dict(base), {"n": 0, "kept": "no drug starts"}
+    res, ev = rsp.assess_parts(om, obs, x, line, tx)
+    judged = (res["why"] == "").to_numpy()
+    ll = ev.loglik(om.response_scale, om.response_offset)
+    pooled = effect.estimate_prior(ll[judged], base_pooled, RESPONSE_PRIOR_PATIENTS)
+    out = {"*": pooled.tolist()}
+    info: dict[str, Any] = {"judged_starts": int(judged.sum()),
+                            "pooled_p_meaningful": round(float(pooled[effect.GRID >= 0.2]
+                                                               .sum()), 4)}
+    names = res["treatment"].to_numpy()
+    for name in sorted(set(names[judged])):
+        sel = judged & (names == name)
+        if sel.sum() < MIN_STARTS_PER_DRUG:
+            continue
+        own = effect.estimate_prior(ll[sel], np.asarray(base.get(name, pooled)),
+                                    RESPONSE_PRIOR_PATIENTS)
+        out[str(name)] = own.tolist()
+        info[str(name)] = {"judged_starts": int(sel.sum()),
+                           "p_meaningful": round(float(own[effect.GRID >= 0.2].sum()), 4)}
+    return out, info
+
+
+def drug_starts(cohort: Cohort, values: pd.DataFrame, ids: pd.Index, line: pm.Timeline
+                ) -> pd.DataFrame:
+    """The qualifying drug starts during follow-up (response.treatments), all data."""
+    obs = pm.observations(values, "alsfrs_r_total", ids, line)
+    first_t = np.full(len(ids), np.inf)
+    np.minimum.at(first_t, obs.pidx, obs.t)
+    return rsp.treatments(cohort, ids, np.where(np.isfinite(first_t), first_t, np.nan),
+                          np.full(len(ids), np.inf))
+
+
+def natural_history(values: pd.DataFrame, ids: pd.Index, tx: pd.DataFrame) -> pd.DataFrame:
+    """The visits before any drug started during follow-up (all visits of the untreated):
+    what the population model of the course without the drug is fitted on."""
+    first = pd.Series(tx["start"].to_numpy(float), index=ids[tx["pidx"].to_numpy()])
+    first = first.groupby(level=0).min()
+    cut = values["patient_id"].map(first).to_numpy(float)
+    return values[~(values["t"].to_numpy(float) > cut)].reset_index(drop=True)
+
+
+def patients_by_bin(h: dict[str, np.ndarray]) -> np.ndarray:
+    """Distinct patients with a held-out visit in each horizon bin (GAP_BINS)."""
+    b = np.digitize(h["gap"], GAP_BINS[1:-1])
+    return np.array([h["w"][b == j].sum() for j in range(len(GAP_BINS) - 1)])
+
+
+def _knot_patients(knots: list[tuple[float, float]], h: dict[str, np.ndarray]) -> list[float]:
+    n = patients_by_bin(h)
+    return [float(n[np.digitize(m, GAP_BINS[1:-1])]) for m, _ in knots]
+
+
+def _calibrate(om: model_mod.OutcomeModel, h: dict[str, np.ndarray], name: str,
+               info: dict[str, Any], toward: shrink.Toward | None) -> None:
+    """Interval scale (overall and per history cell) and milestone recalibration on the
+    held-out forecasts ``h``, each shrunk toward the base model's when ``toward`` is given."""
+    base = toward.base if toward else None
+    om.scale_knots = calibrate_scale_knots({**h, "w": mixed_weights(h["w"])}, om.noise_sd)
+    if toward:
+        om.scale_knots = toward.knots(om.scale_knots, base.scale_knots,
+                                      _knot_patients(om.scale_knots, h), "scale_knots")
+    om.scale_knots_by_history = calibrate_by_history(h, om.noise_sd)
+    event = next(ev for ev in ms.EVENTS if ev.outcome == name)
+    om.milestone_calibration, info["milestone_calibration"] = calibrate_milestone(h, om, event)
+    if toward:
+        cell = model_mod.history_cells(h["n_hist"], h["span_hist"])
+        subs = {label: {k: v[cell == c] for k, v in h.items()}
+                for c, label in enumerate(model_mod.HISTORY_CELLS)}
+        by_cell, ms_cell = {}, {}
+        for label, sub in subs.items():
+            # a cell's knots are shrunk toward the cohort's overall knots (fitted under the same
+            # model structure; the base model's cell knots are not: its process sd and
+            # follow-up shift differ), carried across horizons the cell has no held-out
+            # forecasts for by the base model's ratios (shrink.across_horizons); a cell the
+            # cohort has no held-out forecasts for uses the overall knots
+            fitted = om.scale_knots_by_history.get(label, [])
+            if fitted:
+                prior = shrink.across_horizons(fitted, om.scale_knots,
+                                               base.scale_knots_by_history.get(label, []))
+                by_cell[label] = toward.knots(fitted, prior, _knot_patients(fitted, sub),
+                                              f"scale_knots {label}")
+            near = sub["gap"] <= float(ms.GRID_6M.max())
+            if label in om.milestone_calibration or label in base.milestone_calibration:
+                ms_cell[label] = toward.milestone(om.milestone_calibration.get(label),
+                                                  base.milestone_calibration.get(label),
+                                                  float(sub["w"][near].sum()))
+        om.scale_knots_by_history, om.milestone_calibration = by_cell, ms_cell
+    om.predictive_scale, om.drift_sd = 1.0, 0.0
 
 
 def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
-               source: str = "") -> model_mod.PopulationModel:
-    """Refit every outcome of the population model on a cohort; returns a new model."""
+               source: str = "", prior_patients: float | None = None
+               ) -> model_mod.PopulationModel:
+    """Refit every outcome of the population model on a cohort; returns a new model. With
+    ``prior_patients``, each parameter is shrunk toward ``base`` as soon as it is estimated
+    (shrink.py), and the model's id is ``cohort-fit-<hash>``."""
     base = base or model_mod.literature()
     ids = cohort.patients.index
     values = pm.visit_values(cohort)
@@ -414,14 +543,25 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
     lag = ((first - onset) / model_mod.DAYS_PER_MONTH).dropna()
     lag = lag[lag >= 0]
     months_lag = float(np.median(lag)) if len(lag) else base.months_onset_to_first_visit
+    if prior_patients is not None:
+        months_lag = shrink._lin(shrink.weight(len(lag), prior_patients), months_lag,
+                                 base.months_onset_to_first_visit)
     new = model_mod.PopulationModel(
         outcomes={}, version="", months_onset_to_first_visit=round(months_lag, 2),
         sources=list(base.sources))
     line = pm.timeline(cohort, values, ids, new)
     x = pm.covariates(cohort, ids)
-    checks: dict[str, Any] = {}
+    tx = drug_starts(cohort, values, ids, line)
+    natural = natural_history(values, ids, tx)
+    checks: dict[str, Any] = {"natural_history": {
+        "visits_left_out": int(len(values) - len(natural)),
+        "reason": "visits after a drug started during follow-up: the model is the course "
+                  "without the drug (the counterfactual of response.py)"}}
     for name in model_mod.OUTCOMES:
-        obs = pm.observations(values, name, ids, line)
+        toward = (shrink.Toward(base[name], prior_patients,
+                                prior_patients * STRUCTURE_PRIOR_FACTOR)
+                  if prior_patients is not None else None)
+        obs = pm.observations(natural, name, ids, line)
         om, info = em(base[name], obs, x, line.onset_known)
         if info["n_patients"] < MIN_PATIENTS:
             om = copy.deepcopy(base[name])
@@ -429,26 +569,34 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
             new.outcomes[name] = om
             checks[name] = info
             continue
+        if toward:
+            om = toward.course(om, shrink.effective_patients(obs, line))
         h = holdout_cuts(om, obs, x, line)
         if len(h["err"]) >= 50:
             om.process_sd, h, info["process_sd_choice"] = choose_process_sd(om, obs, x, line)
+            if toward:
+                q = toward.process_sd(om.process_sd, patients_by_bin(h)[-1])
+                if q != om.process_sd:
+                    om.process_sd = q
+                    h = holdout_cuts(om, obs, x, line)
             before = float(np.sqrt(np.mean(h["err"] ** 2)))
             raw = h["err"] + om.mean_shift(h["gap"], h["rate"])  # the base model's shift undone
-            om.followup_shift = fit_followup_shift(h)
+            om.followup_shift = fit_followup_shift({**h, "err": raw})
+            if toward:
+                om.followup_shift = toward.followup_shift(om.followup_shift,
+                                                          patients_by_bin(h)[-1])
             h = {**h, "err": raw - om.mean_shift(h["gap"], h["rate"])}
             info["followup_shift"] = {
                 "a_per_month": round(om.followup_shift[0], 6),
                 "b_per_month_per_rate": round(om.followup_shift[1], 6),
                 "held_out_rmse_before": round(before, 4),
                 "held_out_rmse_after": round(float(np.sqrt(np.mean(h["err"] ** 2))), 4)}
-            om.scale_knots = calibrate_scale_knots({**h, "w": mixed_weights(h["w"])},
-                                                   om.noise_sd)
-            om.scale_knots_by_history = calibrate_by_history(h, om.noise_sd)
-            om.predictive_scale, om.drift_sd = 1.0, 0.0
+            _calibrate(om, h, name, info, toward)
             info["holdout_forecasts"] = {
                 "n": int(len(h["err"])),
                 "design": f"histories cut at visits 1..{MAX_CUT}, later visits within "
                           f"{MAX_GAP_MONTHS:.0f} months",
+                "patients_by_months_ahead": by_bin(patients_by_bin(h)),
                 "coverage80_by_months_ahead": by_bin(coverage_with_knots(
                     {**h, "w": mixed_weights(h["w"])}, om)),
                 "coverage80_each_visit_once": by_bin(coverage_with_knots(
@@ -456,23 +604,24 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
                 "coverage80_each_patient_once_per_horizon": by_bin(coverage_with_knots(h, om)),
                 "rmse": round(float(np.sqrt(np.mean(h["err"] ** 2))), 4),
             }
-            event = next(ev for ev in ms.EVENTS if ev.outcome == name)
-            om.milestone_calibration, info["milestone_calibration"] = calibrate_milestone(
-                h, om, event)
         if name == "alsfrs_r_total":
-            # patients with a qualifying drug started during follow-up are left out
-            first_t = np.full(len(ids), np.inf)
-            np.minimum.at(first_t, obs.pidx, obs.t)
-            tx = rsp.treatments(cohort, ids, np.where(np.isfinite(first_t), first_t, np.nan),
-                                np.full(len(ids), np.inf))
+            # the drug starts with every visit, and placebo-like starts in untreated patients
+            obs = pm.observations(values, name, ids, line)
             treated = np.zeros(len(ids), dtype=bool)
             treated[tx["pidx"].to_numpy()] = True
-            om.response_scale, info["placebo_starts"] = calibrate_response(
-                om, obs, x, line, treated)
-            (om.response_prior_mean, om.response_prior_sd), info["response_prior"] = \
-                estimate_response_prior(om, obs, x, line, tx)
+            (om.response_scale, om.response_offset), info["placebo_starts"] = \
+                calibrate_response(om, obs, x, line, tx, treated)
+            if toward:
+                om.response_scale, om.response_offset = toward.response_calibration(
+                    om.response_scale, om.response_offset, info["placebo_starts"]["n"])
+            om.response_effect_prior, info["response_prior"] = estimate_effect_prior(
+                om, obs, x, line, tx, toward.base.response_effect_prior if toward else {})
         om.notes = (f"fitted by EM on {info['n_patients']} patients; defaults: "
                     f"{base[name].notes}")
+        if toward:
+            info["shrinkage"] = toward.weights
+            om.notes = (f"fitted by EM on {info['n_patients']} patients, shrunk toward "
+                        f"{base.version} (prior worth {prior_patients:g} patients)")
         new.outcomes[name] = om
         checks[name] = info
     stamp = model_mod.today_iso()
@@ -488,6 +637,10 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
         "alscare_version": _version(),
         "checks": checks,
     }
+    if prior_patients is not None:
+        new.fitted["method"] += (f"; each parameter shrunk toward {base.version} (prior worth "
+                                 f"{prior_patients:g} patients, progression/shrink.py)")
+        new.version = f"cohort-fit-{shrink.parameter_hash(new)}"
     return new
 
 
@@ -506,3 +659,63 @@ def summary(m: model_mod.PopulationModel) -> pd.DataFrame:
                      "curv": om.mean_coef[2, 0], "curv_sd": np.sqrt(om.cov[2, 2]),
                      "noise_sd": om.noise_sd, "drift_sd": om.drift_sd})
     return pd.DataFrame(rows)
+
+
+# --- the model of the cohort at hand (issue 11) ----------------------------------------------
+
+# A cohort fits its own model when it holds at least MIN_COHORT_PATIENTS patients with a known
+# onset and at least 2 ALSFRS-R visits by their as-of; the fit is shrunk toward the packaged
+# model, which counts as PRIOR_PATIENTS patients (shrink.py). Both chosen on held-out forecasts
+# of cohorts of 10-3,000 patients of two generators (docs/evaluation.md).
+MIN_COHORT_PATIENTS = 50
+PRIOR_PATIENTS = 100.0
+# the process sd and the follow-up shift act on long horizons and are poorly seen in short
+# follow-up: their prior counts STRUCTURE_PRIOR_FACTOR times as many patients
+STRUCTURE_PRIOR_FACTOR = 30.0
+
+
+def cut_at(cohort: Cohort, as_of: float | pd.Series | None) -> Cohort:
+    """The cohort as known at each patient's as-of (inclusive): later visits, drug starts,
+    interventions and deaths removed. ``as_of``: one time for all, a Series per patient, or
+    None / NaN for each patient's latest data (the cohort unchanged)."""
+    if as_of is None or (np.isscalar(as_of) and not np.isfinite(as_of)):
+        return cohort
+    ids = cohort.patients.index
+    cut = (pd.Series(float(as_of), index=ids) if np.isscalar(as_of)
+           else pd.Series(as_of).reindex(ids).astype(float))
+    p = cohort.patients.copy()
+    p["deceased"] = p["deceased"].where(~(p["deceased"] > cut))
+
+    def upto(df: pd.DataFrame, col: str) -> pd.DataFrame:
+        lim = df["patient_id"].map(cut).to_numpy(float)
+        return df[~(df[col].to_numpy(float) > lim)].reset_index(drop=True)
+
+    meds = upto(cohort.medications, "start")
+    stop_lim = meds["patient_id"].map(cut).to_numpy(float)
+    meds["stop"] = meds["stop"].where(~(meds["stop"].to_numpy(float) > stop_lim))
+    return Cohort(cohort.time_kind, p, upto(cohort.visits, "t"), meds,
+                  upto(cohort.interventions, "t"))
+
+
+def informative_patients(cohort: Cohort) -> int:
+    """Patients with a known onset and at least 2 ALSFRS-R visits."""
+    values = pm.visit_values(cohort)
+    n = values[np.isfinite(values["alsfrs_r_total"])].groupby("patient_id").size()
+    onset = cohort.patients["onset"].reindex(n.index)
+    return int(((n >= 2) & onset.notna()).sum())
+
+
+def fit_for_cohort(cohort: Cohort, as_of: float | pd.Series | None = None,
+                   base: model_mod.PopulationModel | None = None, *,
+                   min_patients: int = MIN_COHORT_PATIENTS,
+                   prior_patients: float = PRIOR_PATIENTS) -> model_mod.PopulationModel:
+    """The population model for assessing ``cohort`` as of ``as_of``: fitted on the cohort's
+    own data at or before each patient's as-of (``cut_at``), each parameter shrunk toward
+    ``base`` (the packaged model by default; shrink.py), or ``base`` itself when fewer than
+    ``min_patients`` patients hold a course to learn from (``informative_patients``)."""
+    base = base or model_mod.default()
+    data = cut_at(cohort, as_of)
+    if informative_patients(data) < min_patients:
+        return base
+    return fit_cohort(data, base=base, source="the cohort at hand",
+                      prior_patients=prior_patients)

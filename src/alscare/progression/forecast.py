@@ -58,26 +58,13 @@ def drift_var(om: OutcomeModel, post: Posterior, tau: np.ndarray) -> np.ndarray:
     return om.drift_sd ** 2 * months_ahead(post, tau)
 
 
-def latent_distribution(om: OutcomeModel, post: Posterior,
-                        tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sd of the true (noise-free) value at tau, drift included."""
-    mu, sd = latent_at(post, tau)
-    k = om.scale_at(months_ahead(post, tau), post.n_obs, post.span)
-    return mu, np.sqrt(k ** 2 * sd ** 2 + drift_var(om, post, tau))
-
-
-def followup_shift(om: OutcomeModel, post: Posterior, tau: np.ndarray,
-                   mu: np.ndarray) -> np.ndarray:
-    """The mean shift for a patient still followed at tau (model.py): months ahead x (a + b x
-    the forecast's rate of change since the last observation)."""
-    if om.followup_shift == (0.0, 0.0):
-        return np.zeros_like(mu)
-    ahead = months_ahead(post, tau)
+def own_rate(post: Posterior, tau: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """A forecast's own rate of change per month since the last observation (0 at it)."""
     last = np.broadcast_to(
         np.nan_to_num(post.tau_last, nan=0.0).reshape(-1, *([1] * (np.ndim(tau) - 1))),
         np.shape(tau))
     mu_last, _ = latent_at(post, last)
-    return om.mean_shift(ahead, rate_since(mu, mu_last, ahead))
+    return rate_since(mu, mu_last, months_ahead(post, tau))
 
 
 def rate_since(mu: np.ndarray, mu_last: np.ndarray, ahead: np.ndarray) -> np.ndarray:
@@ -88,15 +75,16 @@ def rate_since(mu: np.ndarray, mu_last: np.ndarray, ahead: np.ndarray) -> np.nda
 def predictive(om: OutcomeModel, post: Posterior,
                tau: np.ndarray) -> dict[str, np.ndarray]:
     """Mean, lower80, upper80 (on the scale's range) of a measurement at tau (n,) or (n,h),
-    for a patient still followed then (``followup_shift``)."""
-    mu, sd_lat = latent_distribution(om, post, tau)
-    mu = mu + followup_shift(om, post, tau, mu)
-    k = om.scale_at(months_ahead(post, tau), post.n_obs, post.span)
-    sd = np.sqrt(sd_lat ** 2 + (k * om.noise_sd) ** 2)
-    return {
-        "mean": clipped_normal_mean(mu, sd, om.lower, om.upper),
-        "lower80": clip(mu - Z80 * sd, om.lower, om.upper),
-        "upper80": clip(mu + Z80 * sd, om.lower, om.upper),
-        "mu": mu,
-        "sd": sd,
-    }
+    for a patient still followed then (the follow-up shift, model.py)."""
+    mu, sd_lat = latent_at(post, tau)
+    ahead = months_ahead(post, tau)
+    rate = own_rate(post, tau, mu)
+    mu = mu + om.mean_shift(ahead, rate)
+    k = om.scale_at(ahead, post.n_obs, post.span)
+    sd = np.sqrt(k ** 2 * (sd_lat ** 2 + om.noise_sd ** 2) + drift_var(om, post, tau))
+    lower = clip(mu - Z80 * sd, om.lower, om.upper)
+    upper = clip(mu + Z80 * sd, om.lower, om.upper)
+    # the mean of the range-clipped distribution, kept inside its own 80% interval (when more
+    # than 90% of the mass sits at a bound, both limits are that bound)
+    mean = np.clip(clipped_normal_mean(mu, sd, om.lower, om.upper), lower, upper)
+    return {"mean": mean, "lower80": lower, "upper80": upper, "mu": mu, "sd": sd}

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -66,7 +65,6 @@ from typing import Any
 import numpy as np
 
 FORMAT = "alscare.progression-model/1"
-MODEL_ENV = "ALSCARE_MODEL"
 DAYS_PER_MONTH = 30.44  # as alscare.scores.rate
 
 COVARIATES: tuple[str, ...] = (
@@ -77,6 +75,11 @@ COVARIATES: tuple[str, ...] = (
 )
 RANDOM_EFFECTS: tuple[str, ...] = ("level_at_onset", "slope_per_month", "curvature_per_month2")
 OUTCOMES: tuple[str, ...] = ("alsfrs_r_total", "fvc_percent_predicted", "speech", "walking")
+
+
+# Horizon bins of held-out forecasts (months ahead): ~3, ~6, ~12-month forecasts. The interval
+# scale has one knot per bin (fit.py).
+GAP_BINS: tuple[float, ...] = (0.0, 4.5, 9.0, float("inf"))
 
 
 # History cells: the forecast interval's scale and the milestone calibration are fitted per
@@ -114,14 +117,16 @@ class OutcomeModel:
     drift_sd: float  # per sqrt(month) since the last observation
     anchor_fixed: bool  # level at onset fixed by definition (ALSFRS-R 48, item 4)
     unknown_onset_level_sd: float
-    # prior of the slope change after a drug start (points per month), used by response.py;
-    # sd <= 0: flat prior. Estimated from the treated patients by fit.py
-    response_prior_sd: float = 0.5
-    response_prior_mean: float = 0.0
+    # prior of a drug's effect (the proportional slowing e, effect.py) on effect.GRID per
+    # treatment name, "*" for any other; learned from the cohort's drug starts by fit.py. Empty:
+    # the skeptical default (effect.default_prior)
+    response_effect_prior: dict[str, list[float]] = field(default_factory=dict)
     # scale on the model's predictive variance, calibrated on held-out forecasts (fit.py)
     predictive_scale: float = 1.0
-    # scale on the sd of a post-start slope change, calibrated on placebo starts (fit.py)
+    # scale on the standard error of a drug's estimated effect and the estimate's offset where
+    # there is no drug (effect.py), both calibrated on placebo-like starts (fit.py)
     response_scale: float = 1.0
+    response_offset: float = 0.0
     # horizon-dependent scale on the predictive sd: (months ahead, scale) knots, interpolated
     # linearly and flat outside; calibrated on held-out forecasts (fit.py). Empty: use
     # predictive_scale everywhere.
@@ -193,10 +198,11 @@ class OutcomeModel:
             "drift_sd": round(float(self.drift_sd), 6),
             "anchor_fixed": self.anchor_fixed,
             "unknown_onset_level_sd": self.unknown_onset_level_sd,
-            "response_prior_sd": round(float(self.response_prior_sd), 6),
-            "response_prior_mean": round(float(self.response_prior_mean), 6),
+            "response_effect_prior": {name: [round(float(v), 8) for v in w]
+                                      for name, w in self.response_effect_prior.items()},
             "predictive_scale": round(float(self.predictive_scale), 6),
             "response_scale": round(float(self.response_scale), 6),
+            "response_offset": round(float(self.response_offset), 6),
             "scale_knots": [[round(float(a), 4), round(float(b), 6)] for a, b in self.scale_knots],
             "scale_knots_by_history": {
                 label: [[round(float(a), 4), round(float(b), 6)] for a, b in knots]
@@ -224,10 +230,11 @@ class OutcomeModel:
             mean_coef=coef, cov=cov, noise_sd=float(d["noise_sd"]),
             drift_sd=float(d["drift_sd"]), anchor_fixed=bool(d["anchor_fixed"]),
             unknown_onset_level_sd=float(d["unknown_onset_level_sd"]),
-            response_prior_sd=float(d.get("response_prior_sd", 0.5)),
-            response_prior_mean=float(d.get("response_prior_mean", 0.0)),
+            response_effect_prior=_effect_prior(d.get("response_effect_prior", {}),
+                                                d.get("name")),
             predictive_scale=float(d.get("predictive_scale", 1.0)),
             response_scale=float(d.get("response_scale", 1.0)),
+            response_offset=float(d.get("response_offset", 0.0)),
             scale_knots=[(float(a), float(b)) for a, b in d.get("scale_knots", [])],
             scale_knots_by_history={
                 _cell(label, d.get("name")): [(float(a), float(b)) for a, b in knots]
@@ -238,6 +245,16 @@ class OutcomeModel:
                                                d.get("name")),
             notes=str(d.get("notes", "")),
         )
+
+
+def _effect_prior(v: Any, name: Any) -> dict[str, list[float]]:
+    from alscare.progression.effect import GRID
+
+    if not isinstance(v, dict) or any(not isinstance(w, list) or len(w) != len(GRID)
+                                      for w in v.values()):
+        raise ValueError(f"model for {name}: response_effect_prior must map treatment names to "
+                         f"{len(GRID)} weights on the effect grid (progression/effect.py)")
+    return {str(k): [float(x) for x in w] for k, w in v.items()}
 
 
 def _cell(label: Any, name: Any) -> str:
@@ -309,6 +326,15 @@ class PopulationModel:
     def label(self) -> str:
         return f"{self.version}" + (f" ({self.path})" if self.path else "")
 
+    def identity(self) -> dict[str, Any]:
+        """The contract's ``model`` section: which model is behind the numbers. ``id`` is the
+        model's version (the packaged model's name, a ``cohort-fit-<hash>`` of a model fitted
+        on the cohort at hand, or a file's own version), ``patients`` how many patients it was
+        fitted on, ``fitted`` when (ISO timestamp; null for a model never fitted)."""
+        n = self.fitted.get("n_patients")
+        return {"id": self.version, "patients": None if n is None else int(n),
+                "fitted": self.fitted.get("fit_date")}
+
 
 def load(path: str | Path) -> PopulationModel:
     """A model file (JSON; never pickle)."""
@@ -340,24 +366,10 @@ def default() -> PopulationModel:
     return _packaged("default_model.json")
 
 
-@lru_cache(maxsize=8)
-def _load_cached(path: str, mtime: float) -> PopulationModel:
-    return load(path)
-
-
-def active() -> PopulationModel:
-    """The model assess uses: ``$ALSCARE_MODEL`` if set, else the packaged default."""
-    path = os.environ.get(MODEL_ENV)
-    if path:
-        if not Path(path).is_file():
-            raise ValueError(f"{MODEL_ENV}={path}: no such file; allowed: a model file written "
-                             "by `alscare model fit`, or unset for the packaged default")
-        return _load_cached(path, Path(path).stat().st_mtime)
-    return _default_cached()
-
-
 @lru_cache(maxsize=1)
-def _default_cached() -> PopulationModel:
+def packaged() -> PopulationModel:
+    """The packaged default, read once (the model every assessment uses unless it is given
+    another: the library reads no environment variable)."""
     return default()
 
 

@@ -2,37 +2,31 @@
 
 For every qualifying drug started during follow-up (riluzole, edaravone, tofersen by name, or
 any study drug; started on or after the first ALSFRS-R visit and at or before as-of) the
-post-start course is compared with the patient's own counterfactual course (data.md 3.5):
+post-start visits are compared with the patient's own counterfactual course (data.md 3.5):
+the posterior of the patient's trajectory from the PRE-start visits, the onset anchor and the
+population prior (model.py), with the model's process term as for the forecasts (a plateau
+or step just before the start is read as the process, not as curvature to extrapolate).
 
-- counterfactual: the posterior of the patient's trajectory (level, slope, curvature) from the
-  PRE-start visits, the onset anchor and the population prior (``model.py``), with the
-  model's process term as for the forecasts (so a plateau or step just before the start is
-  not extrapolated as curvature: response AUC 0.660 -> 0.686 on the generator). Its expected
-  least-squares slope over the post-start visit times, cf = b1 + b2 q (q from the visit times),
-  is a linear function of the posterior, so its variance a'Pa carries the uncertainty of the
-  patient's natural curvature: a course that might have been slowing anyway is not read as a
-  drug effect with false certainty.
-- observed: the slope of the last pre-start visit and every post-start visit: least squares
-  with variance noise_sd**2 / Sxx, or, with the model's process term (plateaus and steps),
-  generalised least squares under visit noise plus the process covariance
-  (``gls_slope_weights``), so that a short window's slope is not over-trusted.
-- a clinically meaningful slowing is a true post-start slope >= cf + 20% of the expected
-  decline (-cf) [S73], so p_no_response = P(true slope - 0.8 cf < 0 | data), closed form
-  (``no_slowing_margin``) with a prior on the slope change, N(response_prior_mean,
-  response_prior_sd**2), estimated by ``alscare model fit`` from the treated patients
-  (empirical Bayes): it keeps one short noisy course from giving a near-certain answer. A
-  prior sd of 0 gives the flat-prior comparison, P(obs - 0.8 cf < 0) with sd**2 =
-  k**2 (0.64 a'Pa + noise_sd**2 / Sxx). k (``response_scale``) is
-  calibrated by ``alscare model fit`` on placebo starts (a pretend start at the third visit of
-  untreated patients: the truth there is no change) so that natural plateaus and curvature do
-  not make the probability overconfident; data.md 3.5 reports that a pre/post slope criterion
-  called 28% of placebo patients responders (NurOwn [S36]).
+A clinically meaningful slowing is at least 20% of the patient's own expected rate of decline
+[S73]: the effect is the fraction ``e`` of the decline expected after the start that did not
+happen (effect.py: a proportional slowing, as ALS trials model a drug effect; its likelihood is
+closed form, averaged over a delay of 0-3 months before the drug acts). p_no_response =
+P(e < 0.2 | visits), on a grid, under the model's prior on ``e`` for that drug: learned from
+the cohort's own drug starts when the model is fitted on the cohort (empirical Bayes, fit.py;
+the packaged model's prior is skeptical, N(0, 0.25**2)). The likelihood's offset and scale are
+calibrated on placebo-like starts (pretend starts in untreated patients, where e = 0;
+data.md 3.5: a pre/post slope criterion called 28% of placebo patients responders [S36]).
 
-Status: "not_responding" if p >= 0.8, "responding" if p <= 0.2, else "indeterminate"; and
-"indeterminate" with p null when the data cannot tell: fewer than 2 post-start visits, under
-3 months of post-start follow-up, fewer than 2 pre-start visits without an onset date, or a
-slope change more uncertain (sd) than 1.5 x the expected decline itself (the reason names
-which side is the more uncertain: the expected course before the start, or the slope after).
+Status: "not_responding" if p >= 0.8, "responding" if p <= 0.2 - each only if the patient's
+own visits alone (flat prior) say the same at the same level, so that a call never rests on
+the other patients (a prior learned from a cohort may be wrong: it can keep a call from being
+made, never make one) - else "indeterminate". p is null ("insufficient data")
+with fewer than 2 post-start visits, under 3 months of post-start follow-up, or fewer than 2
+pre-start visits without an onset date; a probability with no call when the effect's standard
+error exceeds NOISY_EFFECT_SD (the reason says which side is the more uncertain: the course
+expected without the drug, or the visits after it). ``post_slope`` and ``expected_slope``
+(generalised least-squares slopes over the last pre-start and the post-start visits, observed
+and expected) are for the reason a clinician reads.
 """
 
 from __future__ import annotations
@@ -42,9 +36,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
 
 from alscare.frames import Cohort
+from alscare.progression import effect
 from alscare.progression.model import DAYS_PER_MONTH, OutcomeModel
 from alscare.progression.posterior import (
     Observations,
@@ -55,48 +49,51 @@ from alscare.progression.posterior import (
 )
 
 MEANINGFUL_SLOWING = 0.20  # fraction of the expected decline [S73]
-# Drugs whose established benefit is survival, not the ALSFRS-R slope (riluzole: HR 0.84,
-# Cochrane [S31]; data.md 2.13): reported, but a functional non-response does not flag them
-# for review (``dmt_not_responding``).
-SURVIVAL_ONLY = frozenset({"riluzole"})
 P_NOT_RESPONDING = 0.8
 P_RESPONDING = 0.2
 MIN_POST_VISITS = 2
 MIN_POST_MONTHS = 3.0
 MIN_PRE_VISITS_WITHOUT_ONSET = 2
-NOISY_SD_OVER_DECLINE = 1.5  # sd of the slope change above the expected decline itself
+# the effect's standard error from the data alone (scaled, effect.py) above which the data
+# cannot tell a meaningful slowing from none
+NOISY_EFFECT_SD = 1.0
 
-# Disease-modifying drugs recognised by name (lower-case generic and brand names).
-DMT_NAMES: dict[str, str] = {
-    "riluzole": "riluzole", "rilutek": "riluzole", "tiglutik": "riluzole",
-    "exservan": "riluzole", "teglutik": "riluzole",
-    "edaravone": "edaravone", "radicava": "edaravone", "radicava ors": "edaravone",
-    "radicut": "edaravone",
-    "tofersen": "tofersen", "qalsody": "tofersen",
-}
+def survival_only() -> frozenset[str]:
+    """Drugs whose established benefit is survival, not the ALSFRS-R slope (drugs.yaml
+    ``benefit: survival``: riluzole, HR 0.84, Cochrane [S31]; data.md 2.13): reported, but a
+    functional non-response does not flag them for review (``dmt_not_responding``)."""
+    from alscare.careplan.drugs import load
 
-
-# Unnamed or blinded trial drugs, as careplan/drugs.yaml's investigational_drug aliases (R63).
-STUDY_DRUG_NAMES = frozenset({
-    "study drug", "study medication", "trial drug", "investigational drug",
-    "investigational product", "investigational medicinal product", "imp",
-    "blinded study drug", "study drug or placebo",
-})
+    return frozenset(d for d, e in load().drugs.items() if e.get("benefit") == "survival")
 
 
-def normalise_name(name: Any) -> str | None:
-    """Generic drug name for a recorded medication name (first word, brand names mapped)."""
-    if name is None or (isinstance(name, float) and np.isnan(name)) or pd.isna(name):
-        return None
-    s = " ".join(str(name).strip().lower().split())
-    if s in STUDY_DRUG_NAMES:
-        return "study drug"
-    if s in DMT_NAMES:
-        return DMT_NAMES[s]
-    for word in s.replace("/", " ").replace(",", " ").split():
-        if word in DMT_NAMES:
-            return DMT_NAMES[word]
-    return s
+def disease_modifying() -> frozenset[str]:
+    """Generic ids of the disease-modifying drugs (drugs.yaml classes dmt and amx0035)."""
+    from alscare.careplan.drugs import load
+
+    kb = load()
+    return frozenset(kb.members("dmt")) | frozenset(kb.members("amx0035"))
+
+
+def normalise_names(names: pd.Series) -> pd.Series:
+    """The treatment a medication name stands for, by the one drug-name normaliser
+    (careplan/drugs.yaml): a disease-modifying drug's generic id, "study drug" for a blinded
+    or unnamed trial drug, else the name as written (lower case), None when empty."""
+    from alscare.careplan.drugs import normalise
+
+    dmt = disease_modifying()
+    generics = normalise(names)["generics"]
+
+    def one(name: Any, found: tuple[str, ...]) -> str | None:
+        if name is None or pd.isna(name) or not str(name).strip():
+            return None
+        if "investigational_drug" in found:
+            return "study drug"
+        hit = [g for g in found if g in dmt]
+        return hit[0] if hit else " ".join(str(name).strip().lower().split())
+
+    return pd.Series([one(n, g) for n, g in zip(names, generics, strict=True)],
+                     index=names.index, dtype=object)
 
 
 def treatments(cohort: Cohort, ids: pd.Index, first_alsfrs_t: np.ndarray,
@@ -112,9 +109,9 @@ def treatments(cohort: Cohort, ids: pd.Index, first_alsfrs_t: np.ndarray,
     m = cohort.medications
     if m.empty:
         return pd.DataFrame({"pidx": np.array([], int), "treatment": [], "start": []})
-    norm = m["name"].map(normalise_name)
+    norm = normalise_names(m["name"])
     study = m["study_drug"].astype(bool).to_numpy() | (norm == "study drug").to_numpy()
-    is_dmt = norm.isin(set(DMT_NAMES.values())).to_numpy()
+    is_dmt = norm.isin(disease_modifying()).to_numpy()
     name = np.where(is_dmt, norm.to_numpy(dtype=object),
                     np.where(norm.isna(), "study drug", norm.to_numpy(dtype=object)))
     name = np.where(study & ~is_dmt & norm.isna(), "study drug", name)
@@ -140,6 +137,12 @@ class ResponseResult:
 
 def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
            tx: pd.DataFrame) -> pd.DataFrame:
+    """The response table (``assess_parts``)."""
+    return assess_parts(om, obs, x, line, tx)[0]
+
+
+def assess_parts(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
+                 tx: pd.DataFrame) -> tuple[pd.DataFrame, effect.Evidence]:
     """Joint posterior of (b, delta) for every treatment row at once; adds columns
     n_pre, n_post, post_months, expected_slope, post_slope, delta_sd, p_no_response, status,
     why (why p is null)."""
@@ -147,12 +150,14 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
     res = tx.copy()
     if k == 0:
         for c in ("n_pre", "n_post", "post_months", "expected_slope", "post_slope", "delta_sd",
-                  "p_no_response"):
+                  "p_no_response", "effect_mean", "effect_estimate", "effect_se",
+                  "p_no_response_data_alone"):
             res[c] = np.array([], float)
         res["delta_mean"] = np.array([], float)
         res["status"] = []
         res["why"] = []
-        return res
+        return res, effect.Evidence(np.zeros((0, len(effect.DELAYS))),
+                                    np.zeros((0, len(effect.DELAYS))))
     e_p = tx["pidx"].to_numpy()
     # join observations to treatment rows of the same patient
     order = np.argsort(obs.pidx, kind="stable")
@@ -205,19 +210,29 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
     a = np.column_stack([np.zeros(k), np.ones(k), q])
     exp_slope = np.einsum("ni,ni->n", a, m_pre)
     var_cf = np.einsum("ni,nij,nj->n", a, p_pre, a)
-    # meaningful slowing: obs - cf >= 0.2 * (-cf)  <=>  L = obs - 0.8 cf >= 0   [S73]
-    # response_scale: calibrated on placebo starts (fit.py) so that with no drug effect the
-    # standardised slope change has the spread of a standard normal
-    k2 = om.response_scale ** 2
-    delta_sd = np.sqrt(np.maximum(k2 * (var_cf + var_obs), 0.0))
-    l_mean, l_sd = no_slowing_margin(obs_slope, exp_slope, k2 * var_cf, k2 * var_obs,
-                                     om.response_prior_mean, om.response_prior_sd)
-    p = np.where(ok_w, ndtr(-l_mean / l_sd), np.nan)
+    # the effect: a proportional slowing e of the patient's own course from the start
+    # (effect.py); p_no_response = P(e < 20%) under the model's prior for this treatment
+    tau_start = (tx["start"].to_numpy(float) - line.origin[e_p]) / DAYS_PER_MONTH
+    # the course expected without the drug is the model's, without the follow-up shift (a
+    # forecast's correction for who is still followed, rate-dependent): with it, the ranking of
+    # the drug starts was worse on alscare.synth (AUC 0.630 -> 0.602); the average gap between
+    # the course and the patients still followed is the placebo-calibrated offset
+    ev = effect.evidence(course, eidx[post], tau[post], y[post], np.nan_to_num(tau_start),
+                         om.noise_sd, om.process_sd)
+    e_hat, e_se = ev.estimate(om.response_offset)
+    ll = ev.loglik(om.response_scale, om.response_offset)
+    post_e = effect.posterior(ll, effect_priors(om, tx["treatment"]))
+    e_mean, _ = effect.moments(post_e)
+    p = np.where(ok_w, effect.p_below(post_e), np.nan)
+    # the data alone (flat prior): a call must not go against what the patient's own visits say
+    p_data = effect.p_below(effect.posterior(ll, effect.flat_prior()))
     post_slope = np.where(ok_w, obs_slope, np.nan)
+    delta_sd = np.sqrt(np.maximum(var_cf + var_obs, 0.0))
 
     why = np.full(k, "", dtype=object)
     onset_known = line.onset_known[e_p]
-    noisy = delta_sd > NOISY_SD_OVER_DECLINE * np.maximum(np.abs(exp_slope), 0.3)
+    # the data cannot tell a meaningful slowing from none: the effect's sd with a flat prior
+    noisy = ~(om.response_scale * e_se <= NOISY_EFFECT_SD)
     # which side of the comparison is the more uncertain: the expected course without the drug
     # (an irregular or short course before the start) or the slope after it
     why = np.where(noisy, np.where(var_cf >= var_obs, "noisy_before", "noisy_after"), why)
@@ -225,9 +240,14 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
     why = np.where(np.nan_to_num(post_months) < MIN_POST_MONTHS, "short", why)
     why = np.where(n_post < MIN_POST_VISITS, "few_post", why)
     why = np.where(np.isnan(tx["start"].to_numpy(float)), "no_start", why)
-    p = np.where(why == "", p, np.nan)
-    status = np.where(p >= P_NOT_RESPONDING, "not_responding",
-                      np.where(p <= P_RESPONDING, "responding", "indeterminate"))
+    # too few visits: no probability; too uncertain: the probability (mostly the prior: how the
+    # drug did in the cohort's other patients) is shown, but no call is made on it
+    p = np.where(np.isin(why, ("", "noisy_before", "noisy_after")), p, np.nan)
+    status = np.where((p >= P_NOT_RESPONDING) & (p_data >= P_NOT_RESPONDING),
+                      "not_responding",
+                      np.where((p <= P_RESPONDING) & (p_data <= P_RESPONDING), "responding",
+                               "indeterminate"))
+    status = np.where(why == "", status, "indeterminate")
     res["n_pre"] = n_pre
     res["n_post"] = n_post
     res["post_months"] = post_months
@@ -236,31 +256,23 @@ def assess(om: OutcomeModel, obs: Observations, x: np.ndarray, line: Timeline,
     res["delta_sd"] = delta_sd
     res["delta_mean"] = post_slope - exp_slope
     res["p_no_response"] = p
+    res["effect_mean"] = np.where(ok_w, e_mean, np.nan)
+    res["effect_estimate"] = e_hat
+    res["p_no_response_data_alone"] = p_data
+    res["effect_se"] = om.response_scale * e_se
     res["status"] = status
     res["why"] = why
-    return res
+    return res, ev
 
 
-def no_slowing_margin(obs_slope: np.ndarray, exp_slope: np.ndarray, var_cf: np.ndarray,
-                      var_obs: np.ndarray, prior_mean: float, prior_sd: float
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and sd of the margin L = (true post-start slope) - 0.8 x (counterfactual
-    slope); L >= 0 is a meaningful slowing [S73]. With cf ~ N(E cf, var_cf), the slope change
-    delta ~ N(prior_mean, prior_sd**2) and the observed slope = cf + delta + e, e ~ N(0,
-    var_obs), (L, D = observed - E cf) are jointly Gaussian and L | D is closed form. A prior sd
-    of 0 or less means a flat prior on delta: then L | D ~ N(obs - 0.8 E cf, 0.64 var_cf +
-    var_obs), the plain comparison."""
-    keep = 1.0 - MEANINGFUL_SLOWING
-    if not prior_sd > 0:
-        return (obs_slope - keep * exp_slope,
-                np.sqrt(np.maximum(keep ** 2 * var_cf + var_obs, 1e-12)))
-    t2 = prior_sd ** 2
-    d = obs_slope - exp_slope - prior_mean
-    var_d = t2 + var_cf + var_obs
-    cov_ld = t2 + MEANINGFUL_SLOWING * var_cf
-    var_l = t2 + MEANINGFUL_SLOWING ** 2 * var_cf
-    mean = MEANINGFUL_SLOWING * exp_slope + prior_mean + cov_ld / var_d * d
-    return mean, np.sqrt(np.maximum(var_l - cov_ld ** 2 / var_d, 1e-12))
+def effect_priors(om: OutcomeModel, names: pd.Series) -> np.ndarray:
+    """Per treatment row, the model's prior on the effect grid: the treatment's own (learned
+    from the cohort's starts of that drug, fit.py), else the model's pooled one ("*"), else the
+    skeptical default (effect.py)."""
+    pooled = np.asarray(om.response_effect_prior.get("*", effect.default_prior()))
+    table = {name: np.asarray(w) for name, w in om.response_effect_prior.items()}
+    return np.stack([table.get(n, pooled) for n in names.to_numpy()]) if len(names) else \
+        np.empty((0, len(effect.GRID)))
 
 
 def gls_slope_weights(group: np.ndarray, tau: np.ndarray, noise_sd: float, q: float,
@@ -327,21 +339,26 @@ def reason(cohort: Cohort, r: dict[str, Any]) -> str:
                 f"irregular or short, {int(r['n_pre'])} visits)" if why == "noisy_before" else
                 f"{n_post} visits after the start cannot tell a change of slope from the "
                 "natural irregularity of ALSFRS-R courses (plateaus, steps)")
+        prob = r["p_no_response"]
+        prior = ("" if not np.isfinite(prob) else
+                 f"; the probability of no meaningful slowing ({prob:.2f}) rests mostly on how "
+                 f"{name} did in the other patients the model learned from")
         return (f"The change of ALSFRS-R slope after {name} start {start} cannot be judged: "
                 f"{part}; uncertainty +/-{r['delta_sd']:.1f} points/month against an expected "
-                f"decline of {abs(r['expected_slope']):.1f} points/month.")
+                f"decline of {abs(r['expected_slope']):.1f} points/month{prior}.")
     p = r["p_no_response"]
     post, exp = r["post_slope"], r["expected_slope"]
+    e = r["effect_mean"]
     if r["status"] == "not_responding":
         verdict = "no meaningful slowing"
     elif r["status"] == "responding":
-        slowed = (post - exp) / -exp if exp < 0 else np.nan
-        verdict = (f"slowed by about {100 * slowed:.0f}%" if np.isfinite(slowed) and slowed > 0
-                   else "meaningful slowing")
+        verdict = (f"decline slowed by about {100 * e:.0f}% of what was expected"
+                   if np.isfinite(e) and e > 0 else "meaningful slowing")
     else:
-        verdict = "cannot yet tell whether it slows decline"
+        verdict = "cannot yet tell whether it slows decline enough to matter"
     caveat = ("; riluzole's proven benefit is longer survival [S31], which a functional slope "
               "cannot show" if name == "riluzole" else "")
     return (f"Decline after {name} start {start} was {post:+.1f} points/month vs {exp:+.1f} "
             f"expected without it over {n_post} visits in {months:.0f} months: {verdict} "
-            f"(probability of no meaningful slowing {p:.2f}){caveat}.")
+            f"(probability that it does not slow decline by at least 20% of the expected rate: "
+            f"{p:.2f}){caveat}.")

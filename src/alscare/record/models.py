@@ -12,14 +12,86 @@ inconsistencies become warnings (``alscare.record.validation``), not refusals.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
 
 FORMAT = "alscare.patient-record/1"
 
-Item = Annotated[int, Field(ge=0, le=4)]
-Symptom = Annotated[int, Field(ge=0, le=3, description="0 none, 1 mild, 2 moderate, 3 severe")]
+# Strict values (issue 9): a boolean is not a score or a measurement, nor is text such as "3";
+# numbers are finite; dates are ISO dates within the era a living patient's record can hold.
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2100, 12, 31)
+DATE_ALLOWED = (f"an ISO date YYYY-MM-DD from {EARLIEST_DATE.isoformat()} to "
+                f"{LATEST_DATE.isoformat()}")
+# Patient ids: FHIR's id datatype allows 64 characters; PRO-ACT's are numbers. Control
+# characters (a newline, a NUL) are refused: an id is printed, filed and compared.
+ID_MAX_LENGTH = 64
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+
+
+def _whole_number(value: Any) -> Any:
+    """A whole number given as an int or a whole float (JSON writers differ); not a boolean,
+    not text."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"allowed: a whole number, not {type(value).__name__} "
+                         f"({value!r:.40})")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("allowed: a whole number")
+        return int(value)
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    """An ISO ``YYYY-MM-DD`` string or a date, within EARLIEST_DATE..LATEST_DATE."""
+    if isinstance(value, dt.datetime) or not isinstance(value, str | dt.date):
+        raise ValueError(f"allowed: {DATE_ALLOWED}")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) != 10:
+                raise ValueError
+            value = dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"allowed: {DATE_ALLOWED}") from None
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"allowed: {DATE_ALLOWED}")
+    return value
+
+
+def whole_stays_whole(x: float) -> int | float:
+    """3.0 -> 3, 2.5 -> 2.5 (ALSFRS-R values as JSON writes them)."""
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def score(lo: int, hi: int, description: str | None = None) -> Any:
+    """A whole-number score lo..hi (questionnaires, symptoms)."""
+    return Annotated[int, Field(ge=lo, le=hi, description=description),
+                     BeforeValidator(_whole_number)]
+
+
+def measure(lo: float, hi: float, description: str | None = None) -> Any:
+    """A finite measurement lo..hi (an int or a float; not a boolean, not text)."""
+    return Annotated[float, Field(strict=True, allow_inf_nan=False, ge=lo, le=hi,
+                                  description=description)]
+
+
+Date = Annotated[dt.date, BeforeValidator(_iso_date)]
+Flag = Annotated[bool, Field(strict=True)]
+# ALSFRS-R items: 0..4 in steps of 0.5. Half points are an alscare extension of the contract
+# (several trials of the PRO-ACT archive recorded them, issue 11); whole numbers stay whole in
+# JSON (3, not 3.0), and the totals they make may be fractional (flagged: alscare.plausibility).
+Item = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=4, multiple_of=0.5),
+                 PlainSerializer(whole_stays_whole)]
+Symptom = score(0, 3, "0 none, 1 mild, 2 moderate, 3 severe")
 
 
 class _Strict(BaseModel):
@@ -54,7 +126,7 @@ class Alsfrs(_Strict):
     swallowing: Item | None = None
     handwriting: Item | None = None
     cutting_food: Item | None = None
-    cutting_food_with_gastrostomy: bool | None = None
+    cutting_food_with_gastrostomy: Flag | None = None
     dressing_hygiene: Item | None = None
     turning_in_bed: Item | None = None
     walking: Item | None = None
@@ -64,19 +136,29 @@ class Alsfrs(_Strict):
     respiratory_insufficiency: Item | None = None
 
 
+class AlsfrsOriginal(_Strict):
+    """The original ALSFRS's own item (Cedarbaum 1996; alscare extension of the contract, issue
+    11): several PRO-ACT trials rated item 10 "respiratory" instead of ALSFRS-R's R1-R3. Items
+    1-9 are the same questions in both scales and stay in ``alsfrs_r``; this item is kept
+    apart and never enters an ALSFRS-R total, domain, stage or slope (the scales are not
+    converted, data.md 1.5)."""
+
+    respiratory: Item | None = None
+
+
 class Respiratory(_Strict):
     # The contract's range is 5..150, and it also lists "FVC above 150% predicted" as a warning,
     # not a refusal: values up to 200 are kept and flagged (data.alsfrs... see validation.py);
     # above 200 is refused as implausible.
-    fvc_percent_predicted: Annotated[float, Field(ge=5, le=200)] | None = None
-    svc_percent_predicted: Annotated[float, Field(ge=5, le=150)] | None = None
-    snip_cmh2o: Annotated[float, Field(ge=0, le=200, description="magnitude")] | None = None
-    mip_cmh2o: Annotated[float, Field(ge=0, le=200, description="magnitude")] | None = None
-    peak_cough_flow_lpm: Annotated[float, Field(ge=0, le=900)] | None = None
-    spo2_percent: Annotated[float, Field(ge=50, le=100)] | None = None
-    overnight_minutes_spo2_below_88: Annotated[float, Field(ge=0, le=720)] | None = None
-    paco2_mmhg: Annotated[float, Field(ge=15, le=120)] | None = None
-    bicarbonate_mmol_l: Annotated[float, Field(ge=10, le=60)] | None = None
+    fvc_percent_predicted: measure(5, 200) | None = None
+    svc_percent_predicted: measure(5, 150) | None = None
+    snip_cmh2o: measure(0, 200, "magnitude") | None = None
+    mip_cmh2o: measure(0, 200, "magnitude") | None = None
+    peak_cough_flow_lpm: measure(0, 900) | None = None
+    spo2_percent: measure(50, 100) | None = None
+    overnight_minutes_spo2_below_88: measure(0, 720) | None = None
+    paco2_mmhg: measure(15, 120) | None = None
+    bicarbonate_mmol_l: measure(10, 60) | None = None
 
 
 SYMPTOMS: tuple[str, ...] = (
@@ -115,29 +197,30 @@ class Symptoms(_Strict):
 
 
 class Questionnaires(_Strict):
-    phq9: Annotated[int, Field(ge=0, le=27)] | None = None
+    phq9: score(0, 27) | None = None
     # PHQ-9 item 9 (thoughts that you would be better off dead or of hurting yourself), 0-3:
     # an alscare extension of the contract; any answer above 0 asks for a suicide-risk
     # assessment the same day (reference.md section 3.1, Simon 2013).
-    phq9_item9: Annotated[int, Field(ge=0, le=3)] | None = None
-    hads_depression: Annotated[int, Field(ge=0, le=21)] | None = None
-    hads_anxiety: Annotated[int, Field(ge=0, le=21)] | None = None
-    ecas_total: Annotated[int, Field(ge=0, le=136)] | None = None
-    ecas_als_specific: Annotated[int, Field(ge=0, le=100)] | None = None
-    zarit_caregiver_burden: Annotated[int, Field(ge=0, le=88)] | None = None
-    cns_lability: Annotated[int, Field(ge=7, le=35)] | None = None
+    phq9_item9: score(0, 3) | None = None
+    hads_depression: score(0, 21) | None = None
+    hads_anxiety: score(0, 21) | None = None
+    ecas_total: score(0, 136) | None = None
+    ecas_als_specific: score(0, 100) | None = None
+    zarit_caregiver_burden: score(0, 88) | None = None
+    cns_lability: score(7, 35) | None = None
 
 
 class Labs(_Strict):
-    alt_u_l: Annotated[float, Field(ge=0, le=5000)] | None = None
-    alt_uln_u_l: Annotated[float, Field(ge=10, le=100)] | None = None
+    alt_u_l: measure(0, 5000) | None = None
+    alt_uln_u_l: measure(10, 100) | None = None
 
 
 class Visit(_Strict):
-    date: dt.date
+    date: Date
     alsfrs_r: Alsfrs | None = None
+    alsfrs_original: AlsfrsOriginal | None = None  # alscare extension (issue 11)
     respiratory: Respiratory | None = None
-    weight_kg: Annotated[float, Field(ge=25, le=300)] | None = None
+    weight_kg: measure(25, 300) | None = None
     symptoms: Symptoms | None = None
     questionnaires: Questionnaires | None = None
     labs: Labs | None = None
@@ -146,39 +229,62 @@ class Visit(_Strict):
 class Genetics(_Strict):
     gene: Literal["SOD1", "C9orf72", "FUS", "TARDBP", "other"]
     result: Literal["pathogenic", "likely_pathogenic", "vus", "negative"]
-    date: dt.date | None = None
+    date: Date | None = None
+
+
+QUARANTINE_CODES = ("data.alsfrs.inconsistent", "data.dates.inconsistent",
+                    "data.measurement.implausible")
+QUARANTINE_TEXT_LENGTH = 200
+
+
+class Quarantined(_Strict):
+    """A value an importer left out because it cannot be true (alscare extension of the
+    contract, issue 11): a research layout (PRO-ACT) quarantines one implausible value instead
+    of refusing the patient, and says so. It travels with the record (``patient.quarantined``)
+    so that every road - the folder assessed directly, the database it was imported into, a
+    JSON or FHIR export - gives the same ``data.*`` alert naming it."""
+
+    code: Literal["data.alsfrs.inconsistent", "data.dates.inconsistent",
+                  "data.measurement.implausible"]
+    field: Annotated[str, Field(min_length=1, max_length=QUARANTINE_TEXT_LENGTH)]
+    value: Annotated[str, Field(min_length=1, max_length=QUARANTINE_TEXT_LENGTH)] | None = None
+    allowed: Annotated[str, Field(min_length=1, max_length=QUARANTINE_TEXT_LENGTH)]
+    source: Annotated[str, Field(min_length=1, max_length=QUARANTINE_TEXT_LENGTH)]  # file, line
+    date: Date | None = None  # the visit's date, when the value could be placed in time
 
 
 class Patient(_Strict):
-    id: Annotated[str, Field(min_length=1)]
+    id: Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
     sex: Literal["male", "female", "other", "unknown"] | None = None
-    birth_date: dt.date | None = None
-    height_cm: Annotated[float, Field(ge=100, le=230)] | None = None
-    premorbid_weight_kg: Annotated[float, Field(ge=25, le=300)] | None = None
-    onset_date: dt.date | None = None
+    birth_date: Date | None = None
+    height_cm: measure(100, 230) | None = None
+    premorbid_weight_kg: measure(25, 300) | None = None
+    onset_date: Date | None = None
     # "limb" (side not recorded) is an alscare extension of the contract's list: PRO-ACT's
     # "Onset: Limb" does not say which limb, and guessing a side would invent data.
     onset_site: (
         Literal["bulbar", "upper_limb", "lower_limb", "limb", "respiratory", "trunk",
                 "generalized"] | None
     ) = None
-    diagnosis_date: dt.date | None = None
+    diagnosis_date: Date | None = None
     diagnostic_category: (
         Literal["definite", "probable", "probable_lab_supported", "possible", "gold_coast_als"]
         | None
     ) = None
     genetics: list[Genetics] = Field(default_factory=list)
-    genetic_testing_offered: bool | None = None
-    ftd: bool | None = None
-    family_history_als: bool | None = None
+    genetic_testing_offered: Flag | None = None
+    ftd: Flag | None = None
+    family_history_als: Flag | None = None
+    # Values an importer left out of this record and why (alscare extension; see Quarantined).
+    quarantined: list[Quarantined] | None = None
 
 
 class Medication(_Strict):
     name: Annotated[str, Field(min_length=1)]
     dose: str | None = None
-    start_date: dt.date | None = None
-    stop_date: dt.date | None = None
-    stopped_abruptly: bool | None = None
+    start_date: Date | None = None
+    stop_date: Date | None = None
+    stopped_abruptly: Flag | None = None
     indication: str | None = None
     # Why it was stopped (an alscare extension of the contract): a drug stopped by the
     # patient's choice is not offered again (reference.md section 3.1, R59).
@@ -215,25 +321,25 @@ class Intervention(_Strict):
         "wheelchair", "orthosis",
     ]
     status: Literal["offered", "declined", "in_use", "stopped", "not_tolerated"]
-    date: dt.date | None = None
-    hours_per_day: Annotated[float, Field(ge=0, le=24)] | None = None
+    date: Date | None = None
+    hours_per_day: measure(0, 24) | None = None
 
 
 class Caregiver(_Strict):
     name: str | None = None
     relationship: str | None = None
-    lives_with_patient: bool | None = None
+    lives_with_patient: Flag | None = None
 
 
 class Care(_Strict):
-    advance_directive_date: dt.date | None = None
+    advance_directive_date: Date | None = None
     resuscitation: Literal["full", "dnr", "undecided"] | None = None
     ventilation_preference: (
         Literal["niv_only", "invasive_accepted", "no_ventilation", "undecided"] | None
     ) = None
-    palliative_care_involved: bool | None = None
-    last_acp_discussion_date: dt.date | None = None
-    last_ecas_date: dt.date | None = None
+    palliative_care_involved: Flag | None = None
+    last_acp_discussion_date: Date | None = None
+    last_ecas_date: Date | None = None
     caregiver: Caregiver | None = None
 
 
@@ -246,7 +352,7 @@ class PatientRecord(_Strict):
     medications: list[Medication] = Field(default_factory=list)
     interventions: list[Intervention] = Field(default_factory=list)
     care: Care | None = None
-    deceased_date: dt.date | None = None
+    deceased_date: Date | None = None
 
     @model_validator(mode="after")
     def _dates_in_disease_course(self) -> PatientRecord:

@@ -8,6 +8,7 @@ returned as :class:`DataWarning` objects and surface as ``data.*`` alerts.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,14 +16,39 @@ from pydantic import ValidationError
 
 from alscare.record.models import PatientRecord
 
+SHOWN_TEXT = 80  # characters of a refused text value shown in a message or report
+
+
+def shown(value: Any) -> Any:
+    """A refused value as a message shows it: scalars as given, long text cut (a 1 MB id must
+    not make a 1 MB message), lists and objects summarised (never walked: they may be nested
+    a thousand deep)."""
+    if isinstance(value, str) and len(value) > SHOWN_TEXT:
+        return f"{value[:SHOWN_TEXT - 30]}... ({len(value)} characters)"  # stays <= 80
+    if isinstance(value, dict):
+        return "{...}"
+    if isinstance(value, list | tuple):
+        flat = len(value) <= 10 and all(isinstance(x, str | int | float | bool) or x is None
+                                        for x in value)
+        return [shown(x) for x in value] if flat else "[...]"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an input: where, what was given, what is allowed."""
+    """One thing wrong with an input: where, what was given (as :func:`shown`), what is
+    allowed."""
 
     path: str
     value: Any
     allowed: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", shown(self.value))
+        if len(self.path) > 2 * SHOWN_TEXT:  # an unknown key may be any length
+            object.__setattr__(self, "path", shown(self.path))
 
     def __str__(self) -> str:
         return f"{self.path} = {json.dumps(self.value, default=str)}: {self.allowed}"
@@ -68,11 +94,29 @@ def _allowed(err: dict[str, Any]) -> str:
         return "required"
     if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
         return f"{err['msg'].lower()} (allowed range in the contract)"
+    if kind == "string_too_long":
+        return f"allowed: at most {ctx.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        return "allowed: text without control characters (no newline, tab or NUL)"
     if kind == "literal_error":
         return f"allowed: {ctx.get('expected', err['msg'])}"
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
-    return err["msg"]
+    return PYDANTIC_ALLOWED.get(kind, err["msg"])
+
+
+# What is allowed, in words, for pydantic's error types that do not say it themselves.
+PYDANTIC_ALLOWED = {
+    "float_type": "allowed: a number (not true/false, not text)",
+    "int_type": "allowed: a whole number (not true/false, not text)",
+    "bool_type": "allowed: true or false",
+    "finite_number": "allowed: a finite number",
+    "multiple_of": "allowed: a multiple of 0.5 (whole or half points)",
+    "string_type": "allowed: text",
+    "list_type": "allowed: a list",
+    "model_type": "allowed: a JSON object",
+    "dict_type": "allowed: a JSON object",
+}
 
 
 def parse_record(data: Any, source: str = "<input>") -> PatientRecord:
@@ -80,7 +124,8 @@ def parse_record(data: Any, source: str = "<input>") -> PatientRecord:
     cohort's frames: alscare.plausibility)."""
     rid = None
     if isinstance(data, dict) and isinstance(data.get("patient"), dict):
-        rid = data["patient"].get("id")
+        raw_id = data["patient"].get("id")
+        rid = shown(raw_id) if isinstance(raw_id, str) else None
     if not isinstance(data, dict):
         raise RecordError(source, None, [Problem("(record)", type(data).__name__,
                                                   "a JSON object is required")])
@@ -93,8 +138,7 @@ def parse_record(data: Any, source: str = "<input>") -> PatientRecord:
             value = err.get("input")
             if err["type"] == "missing":
                 value = None
-            problems.append(Problem(loc, value if not isinstance(value, dict) else "{...}",
-                                    _allowed(err)))
+            problems.append(Problem(loc, value, _allowed(err)))
         raise RecordError(source, rid, problems) from None
     return rec
 

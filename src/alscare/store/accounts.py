@@ -1,5 +1,5 @@
 """The web app's accounts in the database: users, sessions, API tokens, login attempts and the
-server's secrets (tables of migration 0007). SQL only; the rules (password hashing, roles,
+server's secrets (tables of migration 0009). SQL only; the rules (password hashing, roles,
 audit entries) live in ``alscare.accounts`` and ``alscare.web.auth``.
 
 Session and token values never reach the database: only their SHA-256 digests do.

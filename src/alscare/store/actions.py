@@ -1,5 +1,5 @@
 """The team's decisions on a patient's plan (``plan_actions`` and ``plan_action_events``,
-migration 0009): per (patient, code) the current decision, with a version for optimistic
+migration 0011): per (patient, code) the current decision, with a version for optimistic
 locking, and every change as an event (like CDS Hooks feedback: what was decided, why, by
 whom, when, on which version of the record).
 

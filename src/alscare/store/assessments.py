@@ -1,4 +1,4 @@
-"""Stored assessments (``assessment_cache``, migration 0008): one row per patient holding the
+"""Stored assessments (``assessment_cache``, migration 0010): one row per patient holding the
 contract JSON and the worklist's columns, so that the worklist is one indexed query and a
 patient page needs no recomputation.
 

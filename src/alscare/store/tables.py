@@ -16,8 +16,8 @@
 - ``audit_log``: the append-only, hash-chained log of who read or changed patient data, and
   ``audit_head``, its one-row head (the chain's last id and hash, and its lock) (0005);
 - the web app's ``users``, ``web_sessions``, ``api_tokens``, ``login_attempts`` and
-  ``app_secrets`` (0007); ``assessment_cache``, one stored assessment per patient (0008);
-  ``plan_actions`` and ``plan_action_events``, the team's decisions on the plan (0009).
+  ``app_secrets`` (0009); ``assessment_cache``, one stored assessment per patient (0010);
+  ``plan_actions`` and ``plan_action_events``, the team's decisions on the plan (0011).
 
 A visit's sub-objects are columns of ``visits`` named as in ``alscare.frames`` (the ALSFRS-R item
 names, ``fvc_percent_predicted``..., ``symptom_<name>``, questionnaire and lab names); the flags
@@ -30,6 +30,9 @@ out in full (never generated from this module at run time).
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -46,6 +49,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 
@@ -65,11 +69,30 @@ LAB_FIELDS: tuple[str, ...] = tuple(Labs.model_fields)
 VISIT_BLOCKS: dict[str, dict[str, str]] = {
     "alsfrs_r": {**{k: k for k in ALSFRS_ITEMS},
                  "cutting_food_with_gastrostomy": "cutting_food_with_gastrostomy"},
+    "alsfrs_original": {"respiratory": "alsfrs_original_respiratory"},  # 0008
     "respiratory": {k: k for k in RESPIRATORY_FIELDS},
     "symptoms": {k: f"symptom_{k}" for k in SYMPTOMS},
     "questionnaires": {k: k for k in QUESTIONNAIRE_FIELDS},
     "labs": {k: k for k in LAB_FIELDS},
 }
+
+
+class QuarantinedValues(TypeDecorator):
+    """``patient.quarantined`` (0008): a JSON list of objects, dates written as ISO text and
+    absent keys left out, read back as a tuple (a list in a pandas cell is taken for an array;
+    alscare.frames keeps a tuple)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if not value:
+            return None
+        return [{k: v.isoformat() if isinstance(v, dt.date) else v
+                 for k, v in item.items() if v is not None} for item in value]
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return tuple(value) if value else None
 
 
 def _patient_fk() -> Column:
@@ -92,6 +115,7 @@ patients = Table(
     Column("ftd", Boolean),
     Column("family_history_als", Boolean),
     Column("deceased_date", Date),
+    Column("quarantined", QuarantinedValues(none_as_null=True)),  # 0008
     Column("record_sha256", Text, nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),  # 0004
@@ -114,10 +138,12 @@ visits = Table(
     Column("seq", Integer, primary_key=True),
     Column("date", Date, nullable=False),
     *(Column(f"has_{block}", Boolean, nullable=False) for block in VISIT_BLOCKS),
-    *(Column(k, SmallInteger) for k in ALSFRS_ITEMS),
+    # ALSFRS-R items and recorded totals may be half points (0008; exact in a double)
+    *(Column(k, Double) for k in ALSFRS_ITEMS),
     Column("cutting_food_with_gastrostomy", Boolean),
     # a recorded total without items (PRO-ACT): no canonical-record field holds it (0002)
-    Column("alsfrs_r_total_recorded", SmallInteger),
+    Column("alsfrs_r_total_recorded", Double),
+    Column("alsfrs_original_respiratory", Double),  # the original ALSFRS's item 10 (0008)
     *(Column(k, Double) for k in RESPIRATORY_FIELDS),
     Column("weight_kg", Double),
     *(Column(f"symptom_{k}", SmallInteger) for k in SYMPTOMS),
@@ -238,7 +264,23 @@ PATIENT_TABLES: tuple[Table, ...] = (
     caregivers, care, interventions, medications, visits, genetics, patients,
 )
 
-# --------------------------------------------------------------------------- accounts (0007)
+# --------------------------------------------------------------------------- models (0007)
+
+# Versioned population progression models fitted on the clinic's own patients (`alscare model
+# fit --db`); assessments of patients in this database use the latest (issue 11).
+progression_models = Table(
+    "progression_models", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Text, nullable=False),  # the model's version, e.g. cohort-fit-<hash>
+    Column("fitted_at", DateTime(timezone=True), nullable=False),
+    Column("patients", Integer),
+    Column("source", Text),
+    Column("actor", Text, nullable=False),
+    Column("model_json", Text, nullable=False),
+)
+
+
+# --------------------------------------------------------------------------- accounts (0009)
 # The web app's users, their sessions and API tokens, login attempts (for throttling) and the
 # server's own secrets (shared by every worker process). Passwords are argon2 hashes; session
 # and token values are kept only as SHA-256 digests, so a copy of the database opens no session.
@@ -298,7 +340,7 @@ app_secrets = Table(
     Column("value", Text, nullable=False),
 )
 
-# --------------------------------------------------------------------------- assessments (0008)
+# --------------------------------------------------------------------------- assessments (0010)
 # One stored assessment per patient (the contract JSON) with the worklist's columns beside it.
 # A row is current while the record's version and digest, the settings (rules, protocol,
 # model, alscare version) and the as-of day are those it was computed for; otherwise it is
@@ -316,7 +358,7 @@ assessment_cache = Table(
     Column("assessment", Text, nullable=False),  # the contract JSON
     Column("deceased", Boolean, nullable=False),
     Column("last_visit", Date),
-    Column("alsfrs_r_total", SmallInteger),
+    Column("alsfrs_r_total", Double),  # half points are possible (0008)
     Column("kings_stage", Text),
     Column("mitos_stage", SmallInteger),
     Column("delta_fs", Double),
@@ -336,7 +378,7 @@ assessment_cache = Table(
     Column("urgent_disciplines", Text, nullable=False),
 )
 
-# --------------------------------------------------------------------------- team actions (0009)
+# --------------------------------------------------------------------------- team actions (0011)
 # What the team decided about each recommendation or alert (accept, defer, decline, done),
 # kept like CDS Hooks feedback and shown next time, with an assignee and a due date; the
 # current state per (patient, code) with a version for optimistic locking, and every change

@@ -22,6 +22,16 @@ def _as_int(x: pd.Series) -> pd.Series:
     return pd.to_numeric(x, errors="coerce").astype(float).astype("Int64")
 
 
+def _points(x: pd.Series) -> pd.Series:
+    """ALSFRS-R totals and domains: whole numbers as ints, half points (an alscare extension,
+    issue 11) as floats, missing as None."""
+    x = pd.to_numeric(x, errors="coerce").astype(float)
+    whole = x.notna() & (x % 1 == 0)
+    out = x.astype(object).where(x.notna(), None)
+    out[whole] = x[whole].astype(int).astype(object)
+    return out
+
+
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as plain dicts with None for missing values (JSON-ready), column by column."""
     cols = {}
@@ -42,11 +52,11 @@ def scores_frame(f: pd.DataFrame) -> pd.DataFrame:
     ref = np.where(f["weight_reference_kg"].isna(), None,
                    np.where(f["weight_reference_is_premorbid"], "premorbid", "first recorded"))
     return pd.DataFrame({
-        "alsfrs_r_total": _as_int(f["alsfrs_r_total"]),
-        "bulbar": _as_int(f["bulbar"]),
-        "fine_motor": _as_int(f["fine_motor"]),
-        "gross_motor": _as_int(f["gross_motor"]),
-        "respiratory": _as_int(f["respiratory"]),
+        "alsfrs_r_total": _points(f["alsfrs_r_total"]),
+        "bulbar": _points(f["bulbar"]),
+        "fine_motor": _points(f["fine_motor"]),
+        "gross_motor": _points(f["gross_motor"]),
+        "respiratory": _points(f["respiratory"]),
         "delta_fs": _rounded(f["delta_fs"], 3),
         "delta_fs_label": f["delta_fs_label"],
         "kings_stage": f["kings_stage"],
@@ -91,8 +101,8 @@ def format_times(t: pd.Series, cohort: Cohort) -> list[str | int | None]:
 
 
 def assessments(cohort: Cohort, f: pd.DataFrame, prog_sections: list[dict[str, Any]],
-                plans: list[dict[str, Any]], model: dict[str, Any],
-                notes: dict[str, list[str]] | None = None) -> Iterator[dict[str, Any]]:
+                plans: list[dict[str, Any]], notes: dict[str, list[str]] | None = None
+                ) -> Iterator[dict[str, Any]]:
     """One contract object per patient, in the facts table's order."""
     scores = records(scores_frame(f))
     when = measured(f, cohort)
@@ -109,6 +119,5 @@ def assessments(cohort: Cohort, f: pd.DataFrame, prog_sections: list[dict[str, A
             "scores": {**scores[i], "measured": when[i]},
             **prog,
             **care,
-            "model": model,
             "notes": notes.get(pid, []),
         }

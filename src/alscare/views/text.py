@@ -143,11 +143,15 @@ def _coming(a: dict[str, Any]) -> list[str]:
 
 
 def _model_words(model: dict[str, Any]) -> str:
+    """'the packaged population model, fitted on 10,000 patients (id ...)'; a model fitted
+    on the cohort at hand or a clinic's model file is named as such."""
     n = model.get("patients")
-    words = ("the packaged population model" if str(model.get("id", "")).startswith("default")
-             else f"model {model.get('id')}")
-    return words + (f", fitted on {n:,} patients" if isinstance(n, int) else "") + (
-        f" ({model['fitted']})" if model.get("fitted") else "")
+    mid = str(model.get("id", ""))
+    words = ("the packaged population model" if mid.startswith("default") else
+             "a model fitted on this cohort" if mid.startswith("cohort-fit") else "the model")
+    when = f" on {str(model['fitted'])[:10]}" if model.get("fitted") else ""
+    return words + (f", fitted on {n:,} patients{when}" if isinstance(n, int) else "") + (
+        f" (id {mid})" if mid else "")
 
 
 def _plan(view: plan_view.PlanView) -> list[str]:

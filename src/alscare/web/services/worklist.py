@@ -136,7 +136,7 @@ def _row(r: dict[str, Any], today: dt.date) -> Row:
     return Row(
         patient_id=r["patient_id"], link=f"/patients/{r['patient_id']}",
         stage=" · ".join(stage) or "-",
-        alsfrs=f"{r['alsfrs_r_total']}" if r["alsfrs_r_total"] is not None else "-",
+        alsfrs=f"{r['alsfrs_r_total']:g}" if r["alsfrs_r_total"] is not None else "-",
         rate=f"{dfs:.2f}" if dfs is not None else "-",
         rate_css="num-bad" if dfs is not None and dfs >= 1.0 else "",
         slope=f"{slope:+.2f}" if slope is not None else "-",

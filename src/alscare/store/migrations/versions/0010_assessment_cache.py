@@ -2,8 +2,8 @@
 while the record version and digest, the settings key (rules, protocol, model, alscare
 version) and the as-of day are those it was computed for (``alscare.assessments``).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-03
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("assessment", sa.Text(), nullable=False),
         sa.Column("deceased", sa.Boolean(), nullable=False),
         sa.Column("last_visit", sa.Date(), nullable=True),
-        sa.Column("alsfrs_r_total", sa.SmallInteger(), nullable=True),
+        sa.Column("alsfrs_r_total", sa.Double(), nullable=True),
         sa.Column("kings_stage", sa.Text(), nullable=True),
         sa.Column("mitos_stage", sa.SmallInteger(), nullable=True),
         sa.Column("delta_fs", sa.Double(), nullable=True),
