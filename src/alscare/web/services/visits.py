@@ -299,19 +299,37 @@ def visit_values(v: Visit) -> dict[str, str]:
 # --------------------------------------------------------------------------- reading the form
 
 
+def _typed(text: str) -> int | float | str:
+    """A number typed into a form as the number it is (the record model is strict: text is
+    never a score); anything else stays text, for the model to name as "enter a number"."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+NUMERIC_BLOCKS = ("alsfrs_r", "respiratory", "symptoms", "questionnaires", "labs")
+
+
 def _visit(values: dict[str, str]) -> dict[str, Any]:
     visit: dict[str, Any] = {"date": values.get("date", "").strip() or None}
     for block in ("alsfrs_r", "respiratory", "symptoms", "questionnaires", "labs"):
         prefix = f"{block}."
-        got = {k[len(prefix):]: v.strip() for k, v in values.items()
-               if k.startswith(prefix) and v.strip() and k != "alsfrs_r.cutting_food_scale"}
+        got: dict[str, Any] = {
+            k[len(prefix):]: _typed(v.strip()) if block in NUMERIC_BLOCKS else v.strip()
+            for k, v in values.items()
+            if k.startswith(prefix) and v.strip() and k != "alsfrs_r.cutting_food_scale"}
         if block == "alsfrs_r" and "cutting_food" in got:
             got["cutting_food_with_gastrostomy"] = values.get(
                 "alsfrs_r.cutting_food_scale") == "5b"
         if got:
             visit[block] = got
     if values.get("weight_kg", "").strip():
-        visit["weight_kg"] = values["weight_kg"].strip()
+        visit["weight_kg"] = _typed(values["weight_kg"].strip())
     return visit
 
 
@@ -331,8 +349,12 @@ def _meds(stored: StoredRecord, values: dict[str, str]) -> tuple[list[dict], lis
 
 
 def _interventions(values: dict[str, str]) -> tuple[list[dict], list[str]]:
-    return _new_rows(values, "newint", NEW_INTERVENTIONS,
-                     ("type", "status", "date", "hours_per_day"))
+    rows, where = _new_rows(values, "newint", NEW_INTERVENTIONS,
+                            ("type", "status", "date", "hours_per_day"))
+    for row in rows:
+        if row["hours_per_day"] is not None:
+            row["hours_per_day"] = _typed(row["hours_per_day"])
+    return rows, where
 
 
 def _new_rows(values: dict[str, str], prefix: str, count: int, fields: tuple[str, ...]
