@@ -95,18 +95,42 @@ def assess_cohort(cohort: Cohort, as_of: dt.date | int | str | None = None, *,
                   protocol: str | Path | None = None,
                   model: model_mod.PopulationModel | str | Path | None = None,
                   fit_model: bool = False, today: dt.date | None = None,
-                  settings: Settings | None = None) -> Iterator[dict[str, Any]]:
+                  settings: Settings | None = None, chunk_size: int | None = None
+                  ) -> Iterator[dict[str, Any]]:
     """One contract assessment per patient, in the cohort's order (a generator: the work is
-    done for the whole cohort when the first one is asked for).
+    done for the whole cohort, or for each chunk, when its first patient is asked for).
 
     The progression model: the one given (``model``/``settings``), else with ``fit_model`` the
     cohort's own, fitted on data at or before the as-of and shrunk toward the packaged model
     (progression.fit.fit_for_cohort; the packaged model below 50 informative patients), else
-    the packaged model. Every assessment names it (``model``)."""
+    the packaged model. Every assessment names it (``model``).
+
+    ``chunk_size``: assess ``chunk_size`` patients at a time (``Cohort.chunks``), so that what
+    is built for an assessment (facts, forecasts, plans, the contract view) is held for one
+    chunk, not for the registry. The cohort's model is fitted first, once, on the whole
+    cohort (the fit needs every patient's course; it reads the frames the caller already
+    holds, cut at each patient's as-of as the unchunked road cuts them), then every chunk is
+    assessed with that model. Every other step is per patient, so the assessments are the
+    same as unchunked (tests/test_stream.py compares them)."""
     settings = settings or Settings.of(protocol, model)
     t = resolve_as_of(cohort, as_of, today)
     if len(cohort) == 0:
         return
+    if chunk_size is not None and chunk_size < len(cohort):
+        if settings.model is None and fit_model:
+            from alscare.progression.fit import fit_for_cohort
+
+            fitted = fit_for_cohort(cohort, facts_mod.as_of_times(cohort, t))
+            settings = Settings(settings.protocol, fitted)
+        for part in cohort.chunks(chunk_size):
+            yield from _assess(part, t, settings, False, today)
+        return
+    yield from _assess(cohort, t, settings, fit_model, today)
+
+
+def _assess(cohort: Cohort, t: float, settings: Settings, fit_model: bool,
+            today: dt.date | None) -> Iterator[dict[str, Any]]:
+    """The whole road for one cohort (or one chunk of it) as of ``t``."""
     f = facts_mod.build(cohort, t)
     if settings.model is not None or not fit_model:
         pm = settings.population_model()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,19 +137,26 @@ def read_json(path: Path) -> Any:
 def json_lines(path: Path) -> list[tuple[int, str | None, str | None]]:
     """The lines of a JSON Lines file as (line number, text, why it cannot be read): a line
     with non-UTF-8 bytes has no text and says why; blank lines are left out."""
-    data = strip_bom(read_bytes(path), str(path))
+    return list(iter_json_lines(path))
+
+
+def iter_json_lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
+    """:func:`json_lines` one line at a time, read as the file is (a JSON Lines or NDJSON file
+    of any size is never held whole): the same BOM and UTF-8 policy, line by line."""
     try:
-        lines = data.decode("utf-8").split("\n")
-        bad: dict[int, tuple[int, int]] = {}
-    except UnicodeDecodeError:
-        bad = bad_utf8_lines(data)
-        lines = data.decode("utf-8", errors="replace").split("\n")
-    out: list[tuple[int, str | None, str | None]] = []
-    for n, line in enumerate(lines, 1):
-        if n in bad:
-            col, byte = bad[n]
-            out.append((n, None, f"byte {col}: byte 0x{byte:02X} is not UTF-8; "
-                                 f"{ENCODING_ALLOWED}"))
-        elif line.strip():
-            out.append((n, line, None))
-    return out
+        fh = path.open("rb")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    with fh:
+        for n, raw in enumerate(fh, 1):
+            if n == 1:
+                raw = strip_bom(raw, str(path))
+            raw = raw.removesuffix(b"\n")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield (n, None, f"byte {e.start + 1}: byte 0x{raw[e.start]:02X} is not UTF-8; "
+                                f"{ENCODING_ALLOWED}")
+                continue
+            if line.strip():
+                yield (n, line, None)
