@@ -99,6 +99,12 @@ def load(path: str | Path, *, kind: Kind | None = None, keep_records: bool = Tru
     held beyond its chunk (``Loaded.records`` is then None), which is what a cohort run
     needs; the frames are the cohort's columnar copy (a few KB a patient)."""
     path = Path(path)
+    kind = kind or kind_of(path)
+    if kind == "proact":  # the folder's frames as read_cohort gives them (iter_chunks cuts them)
+        from alscare.importers.proact import read_cohort
+
+        cohort, errors = read_cohort(path)
+        return Loaded(path, "proact", cohort, None, errors)
     parts: list[Loaded] = list(iter_chunks(path, kind=kind, keep_records=keep_records))
     kinds = [p.kind for p in parts]
     kind = "proact" if "proact" in kinds else "fhir" if "fhir" in kinds else "records"
