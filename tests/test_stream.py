@@ -232,3 +232,30 @@ def test_chunked_is_whole_when_the_fit_reads_a_sample(cohort_files, monkeypatch)
     cohort = load(cohort_files["records"]).cohort
     whole = _lines(assess_cohort(cohort, "2026-01-01", fit_model=True))
     assert _lines(assess_cohort(cohort, "2026-01-01", fit_model=True, chunk_size=50)) == whole
+
+
+PROACT_FOLDERS = sorted(p for p in (Path(__file__).parent / "data").rglob("*")
+                        if p.is_dir() and p.name.startswith("proact"))
+
+
+@pytest.mark.parametrize("folder", PROACT_FOLDERS, ids=lambda p: p.name)
+def test_proact_read_by_groups_of_subjects_is_read_whole(folder):
+    """A PRO-ACT folder cut by subject (tiny buckets here) gives the same patients, frames
+    and refusals (naming the original folder, file and row) as read whole."""
+    from alscare.importers.proact import read_cohort
+    from alscare.importers.proact_split import iter_cohorts
+
+    whole, errors = read_cohort(folder)
+    parts = list(iter_cohorts(folder, bucket_bytes=300))
+    split = concat_cohorts([c for c, _ in parts])
+    assert sorted(split.patients.index) == sorted(whole.patients.index)
+    split = split.subset(whole.patients.index)
+    for name in FRAMES:
+        a, b = getattr(whole, name), getattr(split, name)
+        if name != "patients":
+            key = ["patient_id", *[c for c in ("t", "name", "start") if c in a.columns]]
+            a = a.sort_values(key, kind="stable").reset_index(drop=True)
+            b = b.sort_values(key, kind="stable").reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    assert sorted(json.dumps(e, sort_keys=True, default=str) for e in errors) == \
+        sorted(json.dumps(e, sort_keys=True, default=str) for _, es in parts for e in es)

@@ -126,17 +126,18 @@ def iter_chunks(path: str | Path, *, kind: Kind | None = None,
     patient id once per import) and, for NDJSON, each line's owner (a first pass over the
     file, see ``importers.fhir_ndjson``); a canonical ``.json`` document or a FHIR Bundle is
     one JSON text, parsed whole, then turned into records a chunk at a time; a PRO-ACT folder
-    is read into its frames (columnar, per table) and turned into records a chunk at a time
-    (``Loaded.as_records`` on each part). ``keep_records=False`` gives parts without their
+    is read a group of subjects at a time (``importers.proact_split``: one group's tables and
+    frames held) and turned into records a chunk at a time (``Loaded.as_records`` on each
+    part). ``keep_records=False`` gives parts without their
     records (their frames only)."""
     path = Path(path)
     kind = kind or kind_of(path)
     if kind == "proact":
-        from alscare.importers.proact import read_cohort
+        from alscare.importers.proact_split import iter_cohorts
 
-        cohort, errors = read_cohort(path)
-        for i, part in enumerate(cohort.chunks(chunk_size)):
-            yield Loaded(path, "proact", part, None, errors if i == 0 else [])
+        for cohort, errors in iter_cohorts(path):
+            for i, part in enumerate(cohort.chunks(chunk_size)):
+                yield Loaded(path, "proact", part, None, errors if i == 0 else [])
         return
     files = (sorted(p for p in path.iterdir() if p.suffix.lower() in RECORD_SUFFIXES)
              if path.is_dir() else [path])
