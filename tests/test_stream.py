@@ -259,3 +259,20 @@ def test_proact_read_by_groups_of_subjects_is_read_whole(folder):
         pd.testing.assert_frame_equal(a, b, check_dtype=False)
     assert sorted(json.dumps(e, sort_keys=True, default=str) for e in errors) == \
         sorted(json.dumps(e, sort_keys=True, default=str) for _, es in parts for e in es)
+
+
+@pytest.mark.parametrize("folder", PROACT_FOLDERS, ids=lambda p: p.name)
+def test_proact_cohort_read_by_groups_is_read_cohort(folder):
+    from alscare.importers.proact import read_cohort
+    from alscare.importers.proact_split import read_cohort_split
+
+    whole, errors = read_cohort(folder)
+    split, split_errors = read_cohort_split(folder, bucket_bytes=300)
+    pd.testing.assert_frame_equal(split.patients, whole.patients, check_dtype=False)
+    pd.testing.assert_frame_equal(split.visits, whole.visits, check_dtype=False)
+    for name in ("medications", "interventions"):
+        a = getattr(whole, name).sort_values(["patient_id"], kind="stable")
+        b = getattr(split, name).sort_values(["patient_id"], kind="stable")
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True),
+                                      check_dtype=False)
+    assert [e["patient_id"] for e in split_errors] == [e["patient_id"] for e in errors]

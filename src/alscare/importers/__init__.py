@@ -100,10 +100,10 @@ def load(path: str | Path, *, kind: Kind | None = None, keep_records: bool = Tru
     needs; the frames are the cohort's columnar copy (a few KB a patient)."""
     path = Path(path)
     kind = kind or kind_of(path)
-    if kind == "proact":  # the folder's frames as read_cohort gives them (iter_chunks cuts them)
-        from alscare.importers.proact import read_cohort
+    if kind == "proact":  # the folder's frames as read_cohort gives them, a group at a time
+        from alscare.importers.proact_split import read_cohort_split
 
-        cohort, errors = read_cohort(path)
+        cohort, errors = read_cohort_split(path)
         return Loaded(path, "proact", cohort, None, errors)
     parts: list[Loaded] = list(iter_chunks(path, kind=kind, keep_records=keep_records))
     kinds = [p.kind for p in parts]

@@ -138,3 +138,27 @@ def iter_cohorts(folder: Path, bucket_bytes: int | None = None
             yield cohort, _renamed(errors, b, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_cohort_split(folder: Path, bucket_bytes: int | None = None
+                      ) -> tuple[Cohort, list[dict[str, Any]]]:
+    """``read_cohort``'s result (patients in its order, refusals by patient id) read a group of
+    subjects at a time: what is held beyond the frames is one group's tables and work."""
+    import numpy as np
+
+    from alscare.frames import concat_cohorts
+    from alscare.importers.proact import _sorted_ids
+
+    parts = list(iter_cohorts(folder, bucket_bytes))
+    if len(parts) == 1:
+        return parts[0]
+    errors = sorted((e for _, es in parts for e in es),
+                    key=lambda e: e.get("patient_id") or "")
+    cohort = concat_cohorts([c for c, _ in parts])
+    del parts
+    order = _sorted_ids(cohort.patients.index)
+    rank = {pid: i for i, pid in enumerate(order)}
+    meds = cohort.medications
+    at = np.argsort(meds["patient_id"].map(rank).to_numpy(), kind="stable")
+    return Cohort(cohort.time_kind, cohort.patients.loc[order], cohort.visits,
+                  meds.iloc[at].reset_index(drop=True), cohort.interventions), errors
