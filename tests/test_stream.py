@@ -276,3 +276,40 @@ def test_proact_cohort_read_by_groups_is_read_cohort(folder):
         pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True),
                                       check_dtype=False)
     assert [e["patient_id"] for e in split_errors] == [e["patient_id"] for e in errors]
+
+
+def test_large_bundle_read_as_it_comes_is_read_whole(cohort_files, tmp_path, monkeypatch):
+    import random
+
+    import alscare.importers as importers
+    import alscare.importers.text as text
+
+    records = _records(cohort_files)[:15]
+    bundle = bundle_from_records(records)
+    f = tmp_path / "b.json"
+    f.write_text(json.dumps(bundle, indent=2), encoding="utf-8")
+    whole, whole_bad, _ = read_file(f)
+    monkeypatch.setattr(importers, "BUNDLE_STREAM_BYTES", 0)
+    monkeypatch.setattr(text, "STREAM_BLOCK", 97)  # entries cut across blocks
+    streamed, bad, fhir = read_file(f)
+    assert fhir and bad == whole_bad == []
+    assert [r for r, _ in streamed] == [r for r, _ in whole] == records
+
+    # entries in any order, with a UTF-8 BOM: the same patients
+    entries = bundle["entry"][:]
+    random.Random(3).shuffle(entries)
+    g = tmp_path / "shuffled.json"
+    g.write_bytes(b"\xef\xbb\xbf" + json.dumps({**bundle, "entry": entries}).encode("utf-8"))
+    got, bad, _ = read_file(g)
+    monkeypatch.setattr(importers, "BUNDLE_STREAM_BYTES", 1 << 40)
+    want, want_bad, _ = read_file(g)
+    assert bad == want_bad == []
+    assert sorted((r for r, _ in got), key=lambda r: r.patient.id) == \
+        sorted((r for r, _ in want), key=lambda r: r.patient.id)
+    monkeypatch.setattr(importers, "BUNDLE_STREAM_BYTES", 0)
+
+    # a broken document is refused naming the file, as read whole
+    h = tmp_path / "broken.json"
+    h.write_text(json.dumps(bundle)[:-40], encoding="utf-8")
+    with pytest.raises(ValueError, match="broken.json"):
+        read_file(h)

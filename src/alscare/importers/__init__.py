@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from alscare.frames import Cohort, concat_cohorts, from_records, recorded_totals, to_records
 from alscare.importers.canonical import is_fhir_bundle, load_json, records_from_document
-from alscare.importers.text import InputError, iter_json_lines, parse_json
+from alscare.importers.text import InputError, iter_json_lines, iter_json_object, parse_json
 from alscare.record.models import PatientRecord
 from alscare.record.validation import Problem, RecordError
 
@@ -182,6 +182,11 @@ def iter_file(path: Path, chunk_size: int | None = CHUNK_SIZE) -> Iterator[Batch
 
         yield from _batched(iter_ndjson(path), chunk_size, True)
         return
+    if _large_bundle(path):
+        from alscare.importers.fhir_ndjson import iter_bundle
+
+        yield from _batched(iter_bundle(path), chunk_size, True)
+        return
     doc = load_json(path)
     if is_fhir_bundle(doc):
         from alscare.importers.fhir import records_from_bundle
@@ -194,6 +199,24 @@ def iter_file(path: Path, chunk_size: int | None = CHUNK_SIZE) -> Iterator[Batch
         return
     ok2, refused2 = records_from_document(doc, str(path))
     yield from _batched(iter([*refused2, *ok2]), chunk_size, False)
+
+
+BUNDLE_STREAM_BYTES = 64 * 2**20
+"""A FHIR Bundle file larger than this is read as it comes, a patient at a time
+(``importers.fhir_ndjson.iter_bundle``); a smaller one is parsed whole."""
+
+
+def _large_bundle(path: Path) -> bool:
+    """A JSON file over BUNDLE_STREAM_BYTES whose top-level ``resourceType`` is Bundle."""
+    try:
+        if path.stat().st_size <= BUNDLE_STREAM_BYTES:
+            return False
+        for key, value in iter_json_object(path, "entry"):
+            if key == "resourceType":
+                return value == "Bundle"
+    except (OSError, InputError):
+        return False  # read whole, which says what is wrong
+    return False
 
 
 def _batched(items: Iterator[tuple[PatientRecord, str] | RecordError], size: int | None,

@@ -23,11 +23,12 @@ are refused together at the end.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from alscare.importers.text import InputError, iter_json_lines, parse_json
+from alscare.importers.text import InputError, iter_json_lines, iter_json_object, parse_json
 from alscare.record.models import PatientRecord
 from alscare.record.validation import Problem, RecordError
 
@@ -88,36 +89,124 @@ def _resources(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, RecordE
 def iter_ndjson(path: Path) -> Iterator[tuple[PatientRecord, str] | RecordError]:
     """Every patient of a FHIR NDJSON file as (record, where) or a refusal, patient by patient
     (see the module doc for the two passes and what is held)."""
+    def entries() -> Iterator[tuple[int, dict[str, Any] | None, RecordError | None]]:
+        for n, res, err in _resources(path):
+            entry = None
+            if res is not None:
+                entry = ({"fullUrl": f"urn:uuid:{res['id']}", "resource": res}
+                         if isinstance(res.get("id"), str) and res["id"] else {"resource": res})
+            yield n, entry, err
+    yield from _by_patient(entries, lambda n: f"{path}:{n}")
+
+
+def iter_bundle(path: Path) -> Iterator[tuple[PatientRecord, str] | RecordError]:
+    """Every patient of a FHIR Bundle file as (record, where) or a refusal, patient by patient,
+    the file read as it comes (``text.iter_json_object``), twice, as an NDJSON file is: what is
+    held is the envelope, one count per patient and the entries of the patients not yet
+    complete (one patient's for a Bundle written patient by patient, as alscare's). A refusal
+    names the file; its ``entry[i]`` counts that patient's entries in the Bundle's order."""
     from alscare.importers.fhir import records_from_bundle
 
-    expected: dict[str, int] = {}
-    for _, res, _err in _resources(path):
-        if res is not None:
-            key = owner_key(res)
-            expected[key] = expected.get(key, 0) + 1
-    pending: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    envelope: dict[str, Any] = {}
+    for key, value in iter_json_object(path, "entry"):
+        if isinstance(key, str):
+            envelope[key] = value
+    shell = {**envelope, "resourceType": envelope.get("resourceType")}
+    if shell["resourceType"] != "Bundle" or not isinstance(envelope.get("entry", []), list):
+        _, bad = records_from_bundle(shell, str(path))  # the envelope refused as a whole
+        yield from bad
+        return
+
+    def entries() -> Iterator[tuple[int, dict[str, Any] | None, RecordError | None]]:
+        for key, value in iter_json_object(path, "entry"):
+            if isinstance(key, int):
+                if not isinstance(value, dict) or not isinstance(value.get("resource"), dict):
+                    yield key, None, RecordError(f"{path}", None, [Problem(
+                        f"entry[{key}]", json.dumps(value, default=str)[:60],
+                        "a Bundle entry with a resource")])
+                    continue
+                yield key, value, None
+    yield from _by_patient(entries, lambda i: f"{path} (entry[{i}])", envelope)
+
+
+def _aliases(entry: dict[str, Any]) -> list[str]:
+    """What a reference to this Patient entry may say."""
+    res = entry["resource"]
+    out = []
+    if isinstance(entry.get("fullUrl"), str):
+        out.append(entry["fullUrl"])
+    rid = res.get("id")
+    if isinstance(rid, str) and rid:
+        out += [f"Patient/{rid}", f"urn:uuid:{rid}"]
+    return out
+
+
+def _ref(resource: dict[str, Any]) -> str | None:
+    """The reference string naming the Patient a resource belongs to."""
+    for name in OWNER_FIELDS:
+        ref = resource.get(name)
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+            r = ref["reference"]
+            if r.startswith("urn:uuid:"):
+                return r
+            parts = r.rstrip("/").split("/")
+            return "/".join(parts[-2:]) if len(parts) >= 2 else r
+    return None
+
+
+def _by_patient(entries, where, envelope: dict[str, Any] | None = None
+                ) -> Iterator[tuple[PatientRecord, str] | RecordError]:
+    """Entries grouped by their Patient (two passes over ``entries()``: counts, then groups),
+    each group read as a Bundle of its own through ``records_from_bundle``."""
+    from alscare.importers.fhir import records_from_bundle
+
+    owner: dict[str, int] = {}  # alias -> the Patient's position
+    refs: dict[str, int] = {}  # reference -> entries that carry it
+    for pos, entry, _err in entries():
+        if entry is None:
+            continue
+        res = entry["resource"]
+        if res.get("resourceType") == "Patient":
+            for a in _aliases(entry):
+                owner.setdefault(a, pos)
+        else:
+            r = _ref(res)
+            if r is not None:
+                refs[r] = refs.get(r, 0) + 1
+    expected: dict[int, int] = {}
+    for r, n in refs.items():
+        if r in owner:
+            expected[owner[r]] = expected.get(owner[r], 0) + n
+    del refs
+    pending: dict[int | None, list[tuple[int, dict[str, Any]]]] = {}
+    base = {k: v for k, v in (envelope or {}).items() if k != "entry"}
+    base.setdefault("resourceType", "Bundle")
+    base.setdefault("type", "collection")
 
     def read(members: list[tuple[int, dict[str, Any]]]
              ) -> Iterator[tuple[PatientRecord, str] | RecordError]:
-        where = f"{path}:{members[0][0]}"
-        entries = [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r}
-                   if isinstance(r.get("id"), str) and r["id"] else {"resource": r}
-                   for _, r in members]
-        ok, bad = records_from_bundle({"resourceType": "Bundle", "type": "collection",
-                                       "entry": entries}, where)
+        source = where(members[0][0])
+        ok, bad = records_from_bundle({**base, "entry": [e for _, e in members]}, source)
         yield from bad
         for rec in ok:
-            yield rec, where
+            yield rec, source
 
-    for _n, res, err in _resources(path):
+    for pos, entry, err in entries():
         if err is not None:
             yield err
             continue
-        assert res is not None
-        key = owner_key(res)
+        assert entry is not None
+        res = entry["resource"]
+        if res.get("resourceType") == "Patient":
+            key: int | None = owner.get(_aliases(entry)[0]) if _aliases(entry) else pos
+            key = pos if key is None else key
+        else:
+            r = _ref(res)
+            key = owner.get(r) if r is not None else None
         group = pending.setdefault(key, [])
-        group.append((_n, res))
-        if key != NO_OWNER and len(group) >= expected.get(key, 0):
+        group.append((pos, entry))
+        if key is not None and len(group) >= 1 + expected.get(key, 0) and \
+                any(e["resource"].get("resourceType") == "Patient" for _, e in group):
             yield from read(pending.pop(key))
     for key in sorted(pending, key=lambda k: pending[k][0][0]):
         yield from read(pending.pop(key))
