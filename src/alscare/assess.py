@@ -19,12 +19,14 @@ PRO-ACT cohorts, defaulting to each patient's latest data (PRO-ACT has no calend
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from alscare import dates, plausibility, progression
 from alscare import facts as facts_mod
@@ -95,25 +97,45 @@ def assess_cohort(cohort: Cohort, as_of: dt.date | int | str | None = None, *,
                   protocol: str | Path | None = None,
                   model: model_mod.PopulationModel | str | Path | None = None,
                   fit_model: bool = False, today: dt.date | None = None,
-                  settings: Settings | None = None) -> Iterator[dict[str, Any]]:
+                  settings: Settings | None = None, chunk_size: int | None = None
+                  ) -> Iterator[dict[str, Any]]:
     """One contract assessment per patient, in the cohort's order (a generator: the work is
-    done for the whole cohort when the first one is asked for).
+    done for the whole cohort, or for each chunk, when its first patient is asked for).
 
     The progression model: the one given (``model``/``settings``), else with ``fit_model`` the
     cohort's own, fitted on data at or before the as-of and shrunk toward the packaged model
     (progression.fit.fit_for_cohort; the packaged model below 50 informative patients), else
-    the packaged model. Every assessment names it (``model``)."""
+    the packaged model. Every assessment names it (``model``).
+
+    ``chunk_size``: assess ``chunk_size`` patients at a time (``Cohort.chunks``), so that what
+    is built for an assessment (facts, forecasts, plans, the contract view) is held for one
+    chunk, not for the registry. The cohort's model is fitted first, once, on the whole
+    cohort (the fit needs every patient's course; it reads the frames the caller already
+    holds, cut at each patient's as-of as the unchunked road cuts them; at most
+    :data:`FIT_SAMPLE` patients, on either road), then every chunk is
+    assessed with that model. Every other step is per patient, so the assessments are the
+    same as unchunked (tests/test_stream.py compares them)."""
     settings = settings or Settings.of(protocol, model)
     t = resolve_as_of(cohort, as_of, today)
     if len(cohort) == 0:
         return
+    if chunk_size is not None and chunk_size < len(cohort):
+        if settings.model is None and fit_model:
+            settings = Settings(settings.protocol, cohort_model(cohort, t))
+        for part in cohort.chunks(chunk_size):
+            yield from _assess(part, t, settings, False, today)
+        return
+    yield from _assess(cohort, t, settings, fit_model, today)
+
+
+def _assess(cohort: Cohort, t: float, settings: Settings, fit_model: bool,
+            today: dt.date | None) -> Iterator[dict[str, Any]]:
+    """The whole road for one cohort (or one chunk of it) as of ``t``."""
     f = facts_mod.build(cohort, t)
     if settings.model is not None or not fit_model:
         pm = settings.population_model()
     else:
-        from alscare.progression.fit import fit_for_cohort
-
-        pm = fit_for_cohort(cohort, f["as_of"])
+        pm = cohort_model(cohort, t)
     f, prog_sections = progression.annotate(cohort, f, model=pm)
     for sec in prog_sections:
         if sec.get("response"):
@@ -122,6 +144,37 @@ def assess_cohort(cohort: Cohort, as_of: dt.date | int | str | None = None, *,
     plans = careplan_plan.plan(cohort, f, protocol=settings.protocol, warnings=warnings)
     notes = patient_notes(cohort, t, today)
     yield from contract.assessments(cohort, f, prog_sections, plans, notes)
+
+
+FIT_SAMPLE = 20_000
+"""At most this many patients are read by the cohort fit of the progression model (the fit's
+memory and time grow with the patients it reads; its estimates are settled long before:
+20,000 courses pin every parameter far more tightly than the shrinkage toward the packaged
+model moves it)."""
+
+
+def fit_sample(ids: pd.Index, size: int | None = None) -> pd.Index:
+    """The patients the cohort fit reads: all of them up to ``size``; above, the ``size`` ids
+    with the smallest BLAKE2 digest (the same patients whatever the order, the chunking or
+    the machine), in the cohort's order. ``size`` defaults to :data:`FIT_SAMPLE`."""
+    size = FIT_SAMPLE if size is None else size
+    if len(ids) <= size:
+        return ids
+    digests = pd.Series([hashlib.blake2b(str(i).encode("utf-8"), digest_size=8).digest()
+                         for i in ids], index=ids)
+    keep = set(digests.sort_values(kind="stable").index[:size])
+    return ids[ids.isin(keep)]
+
+
+def cohort_model(cohort: Cohort, as_of: float) -> model_mod.PopulationModel:
+    """The cohort's own model as of ``as_of`` (``progression.fit.fit_for_cohort``), fitted on
+    :func:`fit_sample` of its patients, each cut at their own as-of as the facts table cuts
+    them: the same model whether the cohort is then assessed whole or in chunks."""
+    from alscare.progression.fit import fit_for_cohort
+
+    sample = fit_sample(cohort.patients.index)
+    data = cohort if len(sample) == len(cohort) else cohort.subset(sample)
+    return fit_for_cohort(data, facts_mod.as_of_times(data, as_of))
 
 
 def patient_notes(cohort: Cohort, as_of: float, today: dt.date | None = None

@@ -141,10 +141,14 @@ def cohort_assess(
     packaged_model: Annotated[bool, typer.Option(
         "--packaged-model", help="Use the packaged progression model instead of fitting it on "
         "this cohort (the default; --model FILE also skips the fit).")] = False,
+    chunk_size: Annotated[int, typer.Option(
+        "--chunk-size", min=1, help="Patients assessed at a time (memory follows the chunk, "
+        "not the registry; the result is the same for any size).")] = 1000,
 ) -> None:
     """Assess every patient of a cohort, one JSON line each; refused patients go to
     OUT.errors.jsonl and stderr while the rest go on (exit 0). The progression model is fitted
-    on the cohort itself (data at or before the as-of), shrunk toward the packaged model."""
+    on the cohort itself (data at or before the as-of), shrunk toward the packaged model, then
+    the patients are assessed a chunk at a time."""
     from alscare.pipeline import load_cohort, run_cohort
 
     sources = [s for s in (proact, db, records) if s is not None]
@@ -158,7 +162,7 @@ def cohort_assess(
         if len(cohort) == 0 and not refused:
             refuse(f"{sources[0]}: no patients found; nothing assessed")
         run = run_cohort(out=out, cohort=cohort, refused=refused, as_of=as_of, settings=chosen,
-                         fit_model=not packaged_model,
+                         fit_model=not packaged_model, chunk_size=chunk_size,
                          progress=_progress_bar() if sys.stderr.isatty() else None)
     except ValueError as e:
         refuse(str(e))

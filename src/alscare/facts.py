@@ -83,18 +83,31 @@ def intervention_facts(cohort: Cohort, as_of: pd.Series) -> pd.DataFrame:
     return out
 
 
-def build(cohort: Cohort, as_of: float | None = None) -> pd.DataFrame:
-    """The facts table, as of a time (NaN/None: each patient's latest data)."""
+def _cut_times(cohort: Cohort, as_of: float | None) -> tuple[pd.Series, pd.Series]:
+    """Per patient: the time the cohort is cut at, and the time of the last visit."""
     pts = cohort.patients
-    idx = pts.index
-    visits = cohort.visits
-    last_t = visits.groupby("patient_id")["t"].max().reindex(idx)
+    last_t = cohort.visits.groupby("patient_id")["t"].max().reindex(pts.index)
     if as_of is None or (isinstance(as_of, float) and np.isnan(as_of)):
         # "as of the latest data": a recorded death is data too, so a patient who died after
         # the last visit is assessed as deceased (no plan, no forecast), not as alive.
         cut = pd.concat([last_t, pts["deceased"]], axis=1).max(axis=1)
     else:
-        cut = pd.Series(float(as_of), index=idx)
+        cut = pd.Series(float(as_of), index=pts.index)
+    return cut, last_t
+
+
+def as_of_times(cohort: Cohort, as_of: float | None = None) -> pd.Series:
+    """``build(cohort, as_of)["as_of"]`` without the rest of the table: each patient's as-of
+    (what the cohort fit of the progression model is cut at)."""
+    cut, last_t = _cut_times(cohort, as_of)
+    return cut.fillna(last_t)
+
+
+def build(cohort: Cohort, as_of: float | None = None) -> pd.DataFrame:
+    """The facts table, as of a time (NaN/None: each patient's latest data)."""
+    pts = cohort.patients
+    idx = pts.index
+    cut, last_t = _cut_times(cohort, as_of)
     v = visits_as_of(cohort, cut)
     f: dict[str, pd.Series] = {}  # columns, assembled once at the end
     f["as_of"] = cut.fillna(last_t)

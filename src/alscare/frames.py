@@ -13,7 +13,7 @@ Missing values are NaN (numbers) or None/NA (text and flags).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -148,6 +148,50 @@ class Cohort:
             self.medications[self.medications["patient_id"].isin(ids)],
             self.interventions[self.interventions["patient_id"].isin(ids)],
         )
+
+    def chunks(self, size: int | None) -> Iterator[Cohort]:
+        """The cohort in consecutive parts of at most ``size`` patients, in its order (the
+        whole cohort once when ``size`` is None or not smaller than it). Each part is what
+        :meth:`subset` gives for its ids, found by position (one pass over each frame, not one
+        per part), so a registry is assessed or written a bounded batch at a time."""
+        n = len(self)
+        if size is None or size >= n:
+            yield self
+            return
+        if size < 1:
+            raise ValueError(f"chunk size {size!r}; allowed: a whole number of patients >= 1")
+        ids = self.patients.index
+        codes = {name: ids.get_indexer(getattr(self, name)["patient_id"].astype(str))
+                 for name in ("visits", "medications", "interventions")}
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            part = {name: getattr(self, name)[(c >= start) & (c < stop)]
+                    for name, c in codes.items()}
+            yield Cohort(self.time_kind, self.patients.iloc[start:stop], part["visits"],
+                         part["medications"], part["interventions"])
+
+
+def concat_cohorts(parts: Iterable[Cohort]) -> Cohort:
+    """One cohort from consecutive parts (as read a chunk at a time): the same frames as reading
+    the parts' patients at once (visits re-sorted by patient and time, stably: a patient's
+    rows are all in one part). Parts must be of one time kind with distinct patients."""
+    parts = list(parts)
+    if not parts:
+        return from_records([])
+    if len(parts) == 1:
+        return parts[0]
+    kinds = {p.time_kind for p in parts}
+    if len(kinds) != 1:
+        raise ValueError(f"concat_cohorts: time kinds {sorted(kinds)}; allowed: one")
+
+    def cat(name: str) -> pd.DataFrame:
+        frames = [getattr(p, name) for p in parts]
+        nonempty = [f for f in frames if len(f)] or frames[:1]
+        return pd.concat(nonempty, ignore_index=name != "patients")
+
+    frames = finish_frames(cat("patients"), cat("visits"), cat("medications"),
+                           cat("interventions"))
+    return Cohort(parts[0].time_kind, *frames)
 
 
 def combine(cohorts: list[Cohort], prefixes: list[str]) -> Cohort:

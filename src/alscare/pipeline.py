@@ -19,7 +19,7 @@ import orjson
 
 from alscare.assess import Settings, as_of_notes, assess_cohort, resolve_as_of
 from alscare.frames import Cohort
-from alscare.importers import error_dict, load
+from alscare.importers import CHUNK_SIZE, error_dict, load
 from alscare.importers.canonical import InputError
 from alscare.record.validation import Problem, RecordError
 
@@ -44,12 +44,12 @@ def load_cohort(*, proact: Path | None = None, db: str | None = None,
                 records: Path | None = None) -> tuple[Cohort, list[dict[str, Any]]]:
     """A cohort from one source, with the refused patients as error dicts."""
     if db is not None:
-        from alscare.store.repository import load_cohort as load_db
+        from alscare.store.repository import load_cohort_chunked
 
-        return load_db(db)
+        return load_cohort_chunked(db), []
     path = proact if proact is not None else records
     assert path is not None
-    loaded = load(path, kind="proact" if proact is not None else None)
+    loaded = load(path, kind="proact" if proact is not None else None, keep_records=False)
     if proact is not None and loaded.kind != "proact":
         raise InputError(f"--proact {path}: not a PRO-ACT folder (no .csv tables)")
     return loaded.cohort, loaded.refused
@@ -75,18 +75,22 @@ def assess_file(path: Path, as_of: dt.date | None = None, *, protocol: Path | No
 def run_cohort(*, out: Path, cohort: Cohort, refused: Iterable[dict[str, Any]] = (),
                as_of: str | dt.date | None = None, settings: Settings | None = None,
                fit_model: bool = True, today: dt.date | None = None,
-               progress: Callable[[int, int], None] | None = None) -> CohortRun:
+               progress: Callable[[int, int], None] | None = None,
+               chunk_size: int | None = CHUNK_SIZE) -> CohortRun:
     """Assess a whole cohort into ``out`` (JSON Lines, one assessment a line); refused patients
     and the values quarantined for patients who were kept (``"status": "quarantined"``) go to
     ``<out>.errors.jsonl`` beside it (removed when there are none). The progression model is
-    fitted on the cohort itself unless ``settings`` names one or ``fit_model`` is off."""
+    fitted on the cohort itself unless ``settings`` names one or ``fit_model`` is off.
+    Patients are assessed ``chunk_size`` at a time (None: all at once), with the same
+    result (``assess.assess_cohort``)."""
     settings = settings or Settings()
     run = CohortRun(refused=list(refused), quarantined=quarantine_report(cohort))
     run.notes = as_of_notes(cohort, resolve_as_of(cohort, as_of, today), today)
     out.parent.mkdir(parents=True, exist_ok=True)
     # orjson: about 5x faster than json.dumps on 10,000 assessments, and writes null (never
     # the invalid token NaN) for a non-finite float.
-    results = assess_cohort(cohort, as_of, settings=settings, fit_model=fit_model, today=today)
+    results = assess_cohort(cohort, as_of, settings=settings, fit_model=fit_model, today=today,
+                            chunk_size=chunk_size)
     with out.open("wb") as fh:
         for a in _counted(results, len(cohort), progress):
             fh.write(orjson.dumps(a, option=orjson.OPT_APPEND_NEWLINE))

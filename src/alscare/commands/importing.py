@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -21,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from alscare.commands.patients import audit_read, fail
 from alscare.dates import DateError, parse_date
 from alscare.exporters.proact_manifest import dated_records, read_manifest
-from alscare.importers import load
+from alscare.importers import Loaded, iter_chunks
 from alscare.record.models import PatientRecord
 from alscare.store.engine import (
     StoreError,
@@ -42,38 +43,66 @@ def reference_date(value: str | None) -> dt.date | None:
     return None
 
 
-def _read_for_import(path: Path, ref: dt.date | None
-                     ) -> tuple[list[PatientRecord], list[Refusal], dict[str, dict[str, int]]]:
-    """Any source through the one registry; a PRO-ACT folder's days are put on each
-    patient's own dates by its manifest when no --reference-date is given."""
-    manifest = read_manifest(path) if ref is None and path.is_dir() else None
-    loaded = load(path)
-    records, totals = loaded.as_records(ref)
-    refused = [Refusal(e["patient_id"], e["message"].split(" refused:", 1)[-1].strip())
-               for e in loaded.refused]
-    if manifest is not None and records:
-        records, totals = dated_records(records, totals, manifest)
-        typer.echo(f"alscare: {path}: days put on dates by {manifest.path.name}", err=True)
-    return records, refused, totals
+class _Incoming:
+    """An input read for import a chunk at a time (``importers.iter_chunks``): the records as
+    an iterator that ``save_records`` takes a chunk at a time, the totals recorded without
+    items for the chunk being read, and the refused patients as they are found. A PRO-ACT
+    folder's days are put on each patient's own dates by its manifest when no
+    --reference-date is given. What is held: one chunk of records (a PRO-ACT folder's frames
+    besides, see ``iter_chunks``)."""
+
+    def __init__(self, path: Path, ref: dt.date | None):
+        self.path, self.ref = path, ref
+        self.manifest = read_manifest(path) if ref is None and path.is_dir() else None
+        self.refused: list[Refusal] = []
+        self.totals: dict[str, dict[str, int]] = {}
+        self.dated = False
+        self._parts = iter_chunks(path)
+        self._first = self._records(next(self._parts))  # unreadable input: raised here
+
+    def _records(self, part: Loaded) -> list[PatientRecord]:
+        records, totals = part.as_records(self.ref)
+        self.refused.extend(Refusal(e["patient_id"],
+                                    e["message"].split(" refused:", 1)[-1].strip())
+                            for e in part.refused)
+        if self.manifest is not None and records:
+            records, totals = dated_records(records, totals, self.manifest)
+            self.dated = True
+        self.totals.clear()
+        self.totals.update(totals)
+        return records
+
+    @property
+    def empty(self) -> bool:
+        """Nothing in the first chunk, no refusal: an input without patients."""
+        return not self._first and not self.refused
+
+    def records(self) -> Iterator[PatientRecord]:
+        first, self._first = self._first, []
+        yield from first
+        for part in self._parts:
+            yield from self._records(part)
 
 
 def run_import(path: Path, db: str | None, ref: dt.date | None, replace: bool,
                errors: Path | None) -> None:
     """``alscare import PATH``: read, store (merge or replace), report; exit 2 when every
-    patient was refused (nothing written), else 0 with the refused ones listed."""
+    patient was refused (nothing written), else 0 with the refused ones listed. The input is
+    read and written a chunk at a time (``save_records`` writes each chunk as it comes)."""
     if not path.exists():
         fail(f"{path}: no such file or folder")
     try:
-        records, refused, totals = _read_for_import(path, ref)
+        incoming = _Incoming(path, ref)
     except ValueError as e:  # unreadable input (InputError)
         fail(str(e))
         return
-    if not records and not refused:
+    if incoming.empty:
         fail(f"{path}: no patients found; nothing imported")
     try:
         engine = init_db(db)
-        summary = save_records(engine, records, recorded_totals=totals, replace=replace,
-                               source=str(path), refused=refused)
+        summary = save_records(engine, incoming.records(), recorded_totals=incoming.totals,
+                               replace=replace, source=str(path),
+                               late_refused=incoming.refused)
     except StoreError as e:
         fail(str(e))
         return
@@ -82,6 +111,14 @@ def run_import(path: Path, db: str | None, ref: dt.date | None, replace: bool,
               "stays (`alscare imports list`): run the import again to resume it, or roll "
               "it back with `alscare import --rollback RUN_ID`")
         return
+    except ValueError as e:  # a later file of a folder unreadable (InputError)
+        fail(f"{e}; what was committed before stays (`alscare imports list`): fix the input "
+             "and run the import again to resume it, or roll it back with `alscare import "
+             "--rollback RUN_ID`")
+        return
+    if incoming.dated and incoming.manifest is not None:
+        typer.echo(f"alscare: {path}: days put on dates by {incoming.manifest.path.name}",
+                   err=True)
     for r in summary.refused:
         typer.echo(f"alscare: {path}: {r}", err=True)
     typer.echo(

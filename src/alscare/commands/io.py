@@ -12,8 +12,8 @@ nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -84,21 +84,29 @@ def _file_name(patient_id: str) -> str:
 
 
 def _record_json(rec: PatientRecord, indent: int | None = None) -> str:
-    return json.dumps(rec.model_dump(mode="json", exclude_none=True), ensure_ascii=False,
-                      indent=indent)
+    from alscare.exporters.stream import record_json
+
+    return record_json(rec, indent)
 
 
-def write_records(records: list[PatientRecord], out: Path) -> None:
+def write_records(records: Iterable[PatientRecord], out: Path, count: int | None = None
+                  ) -> None:
     """``out.jsonl``: JSON Lines; ``out.json``: one record, or a list of them; else a folder
-    with one ``<patient id>.json`` each."""
+    with one ``<patient id>.json`` each. Written record by record as ``records`` gives them
+    (``count``: how many there are, when ``records`` is an iterator)."""
+    from alscare.exporters.stream import write_json_list, write_jsonl
+
+    if count is None:
+        records = list(records)
+        count = len(records)
     if out.suffix == ".jsonl":
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("".join(_record_json(r) + "\n" for r in records), encoding="utf-8")
+        with out.open("w", encoding="utf-8") as fh:
+            write_jsonl(records, fh)
     elif out.suffix == ".json":
         out.parent.mkdir(parents=True, exist_ok=True)
-        doc = ([r.model_dump(mode="json", exclude_none=True) for r in records]
-               if len(records) != 1 else records[0].model_dump(mode="json", exclude_none=True))
-        out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        with out.open("w", encoding="utf-8") as fh:
+            write_json_list(records, fh, single=count == 1)
     else:
         out.mkdir(parents=True, exist_ok=True)
         for r in records:
@@ -106,17 +114,30 @@ def write_records(records: list[PatientRecord], out: Path) -> None:
                                                         encoding="utf-8")
 
 
+def write_fhir(records: Iterable[PatientRecord], out: Path) -> None:
+    """``out.ndjson``: FHIR NDJSON (one resource a line, for bulk); else a FHIR Bundle,
+    written entry by entry."""
+    from alscare.exporters.stream import write_bundle, write_ndjson
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as fh:
+        (write_ndjson if out.suffix.lower() == ".ndjson" else write_bundle)(records, fh)
+
+
 def export(
     format: Annotated[ExportFormat, typer.Option("--format", help="records (JSONL, .json or a "
-                                                 "folder), fhir (a Bundle) or proact (a folder).")],
+                                                 "folder), fhir (a Bundle; NDJSON when --out "
+                                                 "ends in .ndjson) or proact (a folder).")],
     out: Annotated[Path, typer.Option("--out", help="Output file or folder.")],
     db: DbOption = None,
     patient: Annotated[list[str] | None, typer.Option(
         "--patient", help="Only this patient (repeat for several).")] = None,
 ) -> None:
-    """Export patients from the database as canonical records, a FHIR Bundle or PRO-ACT
-    (lossy: the folder's alscare_manifest.json lists what PRO-ACT cannot hold)."""
-    from alscare.store.repository import load_cohort, load_records, patient_ids
+    """Export patients from the database as canonical records, a FHIR Bundle (or FHIR NDJSON,
+    one resource a line, with --out FILE.ndjson) or PRO-ACT (lossy: the folder's
+    alscare_manifest.json lists what PRO-ACT cannot hold). Records and FHIR are read and
+    written a chunk of patients at a time."""
+    from alscare.store.repository import iter_records, load_cohort_chunked, patient_ids
 
     try:
         stored = patient_ids(db)
@@ -132,18 +153,14 @@ def export(
         if format == ExportFormat.proact:
             from alscare.exporters.proact import write_proact
 
-            cohort, _ = load_cohort(db, ids=ids if patient else None)
-            write_proact(cohort.subset(ids), out)
+            cohort = load_cohort_chunked(db, ids=ids)
+            write_proact(cohort.subset(ids) if patient else cohort, out)
         else:
-            records = load_records(db, ids)
+            records = iter_records(db, ids)  # a chunk of patients read at a time
             if format == ExportFormat.records:
-                write_records(records, out)
+                write_records(records, out, count=len(ids))
             else:
-                from alscare.exporters.fhir import bundle_from_records
-
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps(bundle_from_records(records), ensure_ascii=False,
-                                          indent=2) + "\n", encoding="utf-8")
+                write_fhir(records, out)
     except ValueError as e:  # StoreError: no database / not initialised
         _fail(str(e))
         return

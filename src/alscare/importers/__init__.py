@@ -16,18 +16,19 @@ in one import is refused the second time, never merged or double-counted.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from alscare.frames import Cohort, from_records, recorded_totals, to_records
+from alscare.frames import Cohort, concat_cohorts, from_records, recorded_totals, to_records
 from alscare.importers.canonical import is_fhir_bundle, load_json, records_from_document
-from alscare.importers.text import InputError, json_lines, parse_json
+from alscare.importers.text import InputError, iter_json_lines, iter_json_object, parse_json
 from alscare.record.models import PatientRecord
 from alscare.record.validation import Problem, RecordError
 
 Kind = Literal["records", "fhir", "proact"]
-RECORD_SUFFIXES = (".json", ".jsonl")
+RECORD_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
 
 @dataclass
@@ -85,72 +86,183 @@ def kind_of(path: Path) -> Kind:
     return "records"  # a JSON file: canonical record(s) or a FHIR Bundle, told by content
 
 
-def load(path: str | Path, *, kind: Kind | None = None) -> Loaded:
+CHUNK_SIZE = 1000
+"""Patients per chunk when a source is read a chunk at a time (:func:`iter_chunks`)."""
+
+
+def load(path: str | Path, *, kind: Kind | None = None, keep_records: bool = True) -> Loaded:
     """Read any source (see the module doc). Unreadable input raises InputError; refused
-    patients are in ``Loaded.refused`` while the others are kept."""
+    patients are in ``Loaded.refused`` while the others are kept.
+
+    The source is read a chunk at a time (:func:`iter_chunks`) and the chunks' frames are put
+    together (``frames.concat_cohorts``): with ``keep_records=False`` no canonical record is
+    held beyond its chunk (``Loaded.records`` is then None), which is what a cohort run
+    needs; the frames are the cohort's columnar copy (a few KB a patient)."""
+    path = Path(path)
+    kind = kind or kind_of(path)
+    if kind == "proact":  # the folder's frames as read_cohort gives them, a group at a time
+        from alscare.importers.proact_split import read_cohort_split
+
+        cohort, errors = read_cohort_split(path)
+        return Loaded(path, "proact", cohort, None, errors)
+    parts: list[Loaded] = list(iter_chunks(path, kind=kind, keep_records=keep_records))
+    kinds = [p.kind for p in parts]
+    kind = "proact" if "proact" in kinds else "fhir" if "fhir" in kinds else "records"
+    records = None
+    if keep_records and kind != "proact":
+        records = [r for p in parts for r in p.records or []]
+    cohort = concat_cohorts([p.cohort for p in parts])
+    refused = [e for p in parts for e in p.refused]
+    return Loaded(path, kind, cohort, records, refused)
+
+
+def iter_chunks(path: str | Path, *, kind: Kind | None = None,
+                chunk_size: int = CHUNK_SIZE, keep_records: bool = True) -> Iterator[Loaded]:
+    """Any source as consecutive :class:`Loaded` parts of at most ``chunk_size`` patients, in
+    the source's order (at least one part, maybe empty, so that refusals are always given):
+    the one road of :func:`load`, bounded by a chunk.
+
+    What is held between chunks: for JSON Lines and FHIR NDJSON, the ids seen so far (each
+    patient id once per import) and, for NDJSON, each line's owner (a first pass over the
+    file, see ``importers.fhir_ndjson``); a canonical ``.json`` document or a FHIR Bundle is
+    one JSON text, parsed whole, then turned into records a chunk at a time; a PRO-ACT folder
+    is read a group of subjects at a time (``importers.proact_split``: one group's tables and
+    frames held) and turned into records a chunk at a time (``Loaded.as_records`` on each
+    part). ``keep_records=False`` gives parts without their
+    records (their frames only)."""
     path = Path(path)
     kind = kind or kind_of(path)
     if kind == "proact":
-        from alscare.importers.proact import read_cohort
+        from alscare.importers.proact_split import iter_cohorts
 
-        cohort, errors = read_cohort(path)
-        return Loaded(path, "proact", cohort, None, errors)
+        for cohort, errors in iter_cohorts(path):
+            for i, part in enumerate(cohort.chunks(chunk_size)):
+                yield Loaded(path, "proact", part, None, errors if i == 0 else [])
+        return
     files = (sorted(p for p in path.iterdir() if p.suffix.lower() in RECORD_SUFFIXES)
              if path.is_dir() else [path])
-    found: list[tuple[PatientRecord, str]] = []
-    bad: list[RecordError] = []
+    seen: dict[str, str] = {}
+    given = False
     for f in files:
-        ok, refused, fhir = read_file(f)
-        found.extend(ok)
-        bad.extend(refused)
-        kind = "fhir" if fhir else kind
-    records, dup = _unique(found)
-    bad.extend(dup)
-    return Loaded(path, kind, from_records(records), records, [error_dict(e) for e in bad])
+        for found, bad, fhir in iter_file(f, chunk_size):
+            records, dup = _unique(found, seen)
+            bad.extend(dup)
+            given = True
+            yield Loaded(path, "fhir" if fhir else "records", from_records(records),
+                         records if keep_records else None, [error_dict(e) for e in bad])
+    if not given:
+        yield Loaded(path, "records", from_records([]), [] if keep_records else None, [])
 
 
 def read_file(path: Path) -> tuple[list[tuple[PatientRecord, str]], list[RecordError], bool]:
-    """The records of one file (a canonical record, a list of them, JSON Lines or a FHIR
-    Bundle) with where each was, the refused ones, and whether it was a FHIR Bundle."""
-    if path.suffix.lower() == ".jsonl":
-        return (*_read_jsonl(path), False)
+    """The records of one file (a canonical record, a list of them, JSON Lines, FHIR NDJSON or
+    a FHIR Bundle) with where each was, the refused ones, and whether it was FHIR."""
+    ok: list[tuple[PatientRecord, str]] = []
+    bad: list[RecordError] = []
+    fhir = False
+    for found, refused, is_fhir in iter_file(path, None):
+        ok.extend(found)
+        bad.extend(refused)
+        fhir = fhir or is_fhir
+    return ok, bad, fhir
+
+
+Batch = tuple[list[tuple[PatientRecord, str]], list[RecordError], bool]
+
+
+def iter_file(path: Path, chunk_size: int | None = CHUNK_SIZE) -> Iterator[Batch]:
+    """:func:`read_file` in batches of at most ``chunk_size`` records (None: one batch):
+    JSON Lines and FHIR NDJSON are read line by line, never whole."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        yield from _batched(_iter_jsonl(path), chunk_size, False)
+        return
+    if suffix == ".ndjson":
+        from alscare.importers.fhir_ndjson import iter_ndjson
+
+        yield from _batched(iter_ndjson(path), chunk_size, True)
+        return
+    if _large_bundle(path):
+        from alscare.importers.fhir_ndjson import iter_bundle
+
+        yield from _batched(iter_bundle(path), chunk_size, True)
+        return
     doc = load_json(path)
     if is_fhir_bundle(doc):
         from alscare.importers.fhir import records_from_bundle
 
-        ok, bad = records_from_bundle(doc, str(path))
-        return [(rec, str(path)) for rec in ok], bad, True
-    ok, bad = records_from_document(doc, str(path))
-    return ok, bad, False
+        ok, refused = records_from_bundle(doc, str(path))
+        del doc
+        items: list[tuple[PatientRecord, str] | RecordError] = [*refused]
+        items.extend((rec, str(path)) for rec in ok)
+        yield from _batched(iter(items), chunk_size, True)
+        return
+    ok2, refused2 = records_from_document(doc, str(path))
+    yield from _batched(iter([*refused2, *ok2]), chunk_size, False)
 
 
-def _read_jsonl(path: Path) -> tuple[list[tuple[PatientRecord, str]], list[RecordError]]:
-    """JSON Lines: every line a record on its own; a line that is not UTF-8 or not JSON is
-    refused with its line number while the others go on."""
+BUNDLE_STREAM_BYTES = 64 * 2**20
+"""A FHIR Bundle file larger than this is read as it comes, a patient at a time
+(``importers.fhir_ndjson.iter_bundle``); a smaller one is parsed whole."""
+
+
+def _large_bundle(path: Path) -> bool:
+    """A JSON file over BUNDLE_STREAM_BYTES whose top-level ``resourceType`` is Bundle."""
+    try:
+        if path.stat().st_size <= BUNDLE_STREAM_BYTES:
+            return False
+        for key, value in iter_json_object(path, "entry"):
+            if key == "resourceType":
+                return value == "Bundle"
+    except (OSError, InputError):
+        return False  # read whole, which says what is wrong
+    return False
+
+
+def _batched(items: Iterator[tuple[PatientRecord, str] | RecordError], size: int | None,
+             fhir: bool) -> Iterator[Batch]:
+    """Records and refusals as they come, cut into batches of ``size`` records."""
     ok: list[tuple[PatientRecord, str]] = []
     bad: list[RecordError] = []
-    for n, line, unreadable in json_lines(path):
+    given = False
+    for item in items:
+        if isinstance(item, RecordError):
+            bad.append(item)
+            continue
+        ok.append(item)
+        if size is not None and len(ok) >= size:
+            yield ok, bad, fhir
+            given = True
+            ok, bad = [], []
+    if ok or bad or not given:
+        yield ok, bad, fhir
+
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[PatientRecord, str] | RecordError]:
+    """JSON Lines: every line a record on its own; a line that is not UTF-8 or not JSON is
+    refused with its line number while the others go on."""
+    for n, line, unreadable in iter_json_lines(path):
         where = f"{path}:{n}"
         if line is None:
-            bad.append(RecordError(where, None, [Problem("(line)", None, unreadable or "")]))
+            yield RecordError(where, None, [Problem("(line)", None, unreadable or "")])
             continue
         try:
             doc = parse_json(line, where)
         except InputError as e:
-            bad.append(RecordError(where, None, [Problem("(line)", line[:60],
-                                                         f"a JSON object ({e})")]))
+            yield RecordError(where, None, [Problem("(line)", line[:60],
+                                                    f"a JSON object ({e})")])
             continue
         got, refused = records_from_document(doc, where)
-        ok.extend(got)
-        bad.extend(refused)
-    return ok, bad
+        yield from refused
+        yield from got
 
 
-def _unique(found: list[tuple[PatientRecord, str]]
+def _unique(found: list[tuple[PatientRecord, str]], first: dict[str, str] | None = None
             ) -> tuple[list[PatientRecord], list[RecordError]]:
     """The first record of each patient id; later ones are refused, naming both places (one
-    import, one record per patient: two would be two answers, and two rows for one patient)."""
-    first: dict[str, str] = {}
+    import, one record per patient: two would be two answers, and two rows for one patient).
+    ``first``: the ids seen in earlier chunks of the same import, and where (updated)."""
+    first = {} if first is None else first
     keep: list[PatientRecord] = []
     bad: list[RecordError] = []
     for rec, where in found:

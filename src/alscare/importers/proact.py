@@ -153,6 +153,9 @@ _ID = re.compile(ID_PATTERN)
 ALT_NAME = re.compile(r"\b(?:alt|sgpt)\b|alanine amino ?transferase", re.IGNORECASE)
 
 
+SPLIT_LINE_COLUMN = "_alscare_line"  # importers.proact_split.LINE_COLUMN
+
+
 def norm(name: str) -> str:
     """A column or file name as matched: lower case, runs of ``_`` collapsed, trimmed."""
     return re.sub(r"_+", "_", str(name).strip().lower()).strip("_")
@@ -300,12 +303,16 @@ def read_tables(folder: Path) -> tuple[dict[str, Table], list[tuple[str, str]]]:
                 skipped.append((path.name, f"line 1 (the header), byte {col}: byte "
                                            f"0x{byte:02X} is not UTF-8; the file was skipped"))
                 continue
+            # a part of a large folder cut by subject (importers.proact_split) carries the
+            # row's number in the original file
+            lines = (df.pop(SPLIT_LINE_COLUMN).to_numpy(dtype=np.int64)
+                     if SPLIT_LINE_COLUMN in df.columns else np.arange(2, len(df) + 2))
             for c in df.columns:
                 spelling.setdefault(norm(c), str(c).strip())
             df = df.rename(columns=norm)
             df = df.loc[:, ~df.columns.duplicated()].copy()
             df["_file"] = path.name
-            df["_line"] = np.arange(2, len(df) + 2)
+            df["_line"] = lines
             df["_bad_utf8"] = df["_line"].map(
                 {line: f"byte {col}: byte 0x{byte:02X} is not UTF-8"
                  for line, (col, byte) in bad.items()}).astype(object)

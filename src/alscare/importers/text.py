@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,19 +137,155 @@ def read_json(path: Path) -> Any:
 def json_lines(path: Path) -> list[tuple[int, str | None, str | None]]:
     """The lines of a JSON Lines file as (line number, text, why it cannot be read): a line
     with non-UTF-8 bytes has no text and says why; blank lines are left out."""
-    data = strip_bom(read_bytes(path), str(path))
+    return list(iter_json_lines(path))
+
+
+def iter_json_lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
+    """:func:`json_lines` one line at a time, read as the file is (a JSON Lines or NDJSON file
+    of any size is never held whole): the same BOM and UTF-8 policy, line by line."""
     try:
-        lines = data.decode("utf-8").split("\n")
-        bad: dict[int, tuple[int, int]] = {}
-    except UnicodeDecodeError:
-        bad = bad_utf8_lines(data)
-        lines = data.decode("utf-8", errors="replace").split("\n")
-    out: list[tuple[int, str | None, str | None]] = []
-    for n, line in enumerate(lines, 1):
-        if n in bad:
-            col, byte = bad[n]
-            out.append((n, None, f"byte {col}: byte 0x{byte:02X} is not UTF-8; "
-                                 f"{ENCODING_ALLOWED}"))
-        elif line.strip():
-            out.append((n, line, None))
-    return out
+        fh = path.open("rb")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    with fh:
+        for n, raw in enumerate(fh, 1):
+            if n == 1:
+                raw = strip_bom(raw, str(path))
+            raw = raw.removesuffix(b"\n")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield (n, None, f"byte {e.start + 1}: byte 0x{raw[e.start]:02X} is not UTF-8; "
+                                f"{ENCODING_ALLOWED}")
+                continue
+            if line.strip():
+                yield (n, line, None)
+
+
+STREAM_BLOCK = 1 << 20  # characters read at a time by iter_json_array
+
+
+def iter_json_object(path: Path, array_key: str
+                     ) -> Iterator[tuple[str, Any] | tuple[int, Any]]:
+    """A JSON document whose top level is an object, read as it comes (never held whole):
+    yields ``("key", value)`` for each member except ``array_key``, and ``(i, item)`` for each
+    item of the ``array_key`` array, in the file's order. The same encoding policy as
+    :func:`read_json` (UTF-8, a leading BOM dropped) and the same nesting bound per item; a
+    text that is not JSON raises InputError naming the character offset."""
+    import codecs
+
+    where = str(path)
+    decoder = json.JSONDecoder(parse_int=_big_int, parse_constant=float)
+    utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        fh = path.open("rb")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    with fh:
+        buf = ""
+        pos = 0  # in buf
+        base = 0  # characters dropped before buf
+        eof = False
+        first = True
+
+        def more() -> bool:
+            nonlocal buf, pos, base, eof, first
+            if eof:
+                return False
+            got = fh.read(max(STREAM_BLOCK, 4))
+            raw = strip_bom(got, where) if first else got
+            first = False
+            try:
+                text = utf8.decode(raw, final=not got)
+            except UnicodeDecodeError as e:
+                raise InputError(f"{where}: near character {base + len(buf)}: byte "
+                                 f"0x{e.object[e.start]:02X} is not UTF-8; "
+                                 f"{ENCODING_ALLOWED}") from None
+            if not got:
+                eof = True
+            if pos > STREAM_BLOCK:
+                base += pos
+                buf, pos = buf[pos:], 0
+            buf += text
+            return bool(got)
+
+        def fail(what: str) -> InputError:
+            return InputError(f"{where}: not valid JSON (character {base + pos}: {what})")
+
+        def skip() -> str:
+            nonlocal pos
+            while True:
+                while pos < len(buf) and buf[pos] in " \t\r\n":
+                    pos += 1
+                if pos < len(buf):
+                    return buf[pos]
+                if not more():
+                    return ""
+
+        def value() -> Any:
+            nonlocal pos
+            while len(buf) - pos < 256 and more():  # a number is never cut by a block
+                pass
+            while True:
+                try:
+                    v, end = decoder.raw_decode(buf, pos)
+                except json.JSONDecodeError as e:
+                    if more():
+                        continue
+                    raise fail(e.msg) from None
+                except RecursionError:
+                    raise InputError(f"{where}: JSON nested too deep near character "
+                                     f"{base + pos}; {DEPTH_ALLOWED}") from None
+                # a number may go on in the next block: decode it again with more text
+                if end >= len(buf) - 1 and not eof and more():
+                    continue
+                text = buf[pos:end]
+                if json_depth(text.encode("utf-8")) > MAX_JSON_DEPTH - 2:
+                    raise InputError(f"{where}: JSON nested too deep near character "
+                                     f"{base + pos}; {DEPTH_ALLOWED}")
+                pos = end
+                return v
+
+        if skip() != "{":
+            raise fail("the top level is not a JSON object")
+        pos += 1
+        members = 0
+        while True:
+            c = skip()
+            if c == "}" and members == 0:
+                pos += 1
+                break
+            if c != '"':
+                raise fail("expected a member name")
+            key = value()
+            if skip() != ":":
+                raise fail("expected ':'")
+            pos += 1
+            skip()
+            if key == array_key and buf[pos] == "[":
+                pos += 1
+                i = 0
+                if skip() == "]":
+                    pos += 1
+                else:
+                    while True:
+                        skip()
+                        yield i, value()
+                        i += 1
+                        c = skip()
+                        pos += 1
+                        if c == "]":
+                            break
+                        if c != ",":
+                            raise fail("expected ',' or ']'")
+            else:
+                yield key, value()
+            members += 1
+            c = skip()
+            pos += 1
+            if c == "}":
+                break
+            if c != ",":
+                raise fail("expected ',' or '}'")
+        if skip() != "":
+            raise fail("extra data after the document")

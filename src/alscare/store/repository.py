@@ -96,7 +96,7 @@ from alscare.store.versions import (
 __all__ = [
     "Conflict", "ImportSummary", "PatientSummary", "RecordVersion", "Refusal",
     "RollbackSummary", "StoredRecord", "content_digest", "delete_patient", "load_cohort",
-    "load_current", "load_record",
+    "load_current", "load_record", "iter_cohort", "iter_records", "load_cohort_chunked",
     "load_records", "patient_ids", "patient_summaries", "record_digest", "record_history",
     "record_rows", "rollback_run", "save_records",
 ]
@@ -439,7 +439,8 @@ def save_records(target: Target, records: Iterable[PatientRecord], *,
                  replace: bool = False, source: str | None = None,
                  actor: str | None = None, origin: str = "cli",
                  refused: Iterable[Refusal] = (),
-                 expected_versions: Mapping[str, int] | None = None) -> ImportSummary:
+                 expected_versions: Mapping[str, int] | None = None,
+                 late_refused: list[Refusal] | None = None) -> ImportSummary:
     """Store records as one import run (see the module's docstring for the rules).
 
     ``recorded_totals`` ({patient id: {ISO visit date: total}}, ``frames.recorded_totals``):
@@ -448,7 +449,10 @@ def save_records(target: Target, records: Iterable[PatientRecord], *,
     each incoming record as it is instead of merging. ``source``, ``actor`` (default: the OS
     user) and ``origin`` are recorded with the run and its audit entries; ``refused``: records
     the caller already refused (input errors), counted with the run. ``records`` is read
-    lazily, one chunk at a time.
+    lazily, one chunk at a time; ``recorded_totals`` is looked up as each record is taken,
+    so a streamed input may fill it chunk by chunk. ``late_refused``: a list the caller
+    appends to while ``records`` is read (the input's refusals as a streamed input finds
+    them), counted with the run when it finishes.
 
     A patient id given twice in one call is refused the second time (the first is kept): two
     different records for one patient in one input is a mistake to show, not to guess about.
@@ -475,10 +479,12 @@ def save_records(target: Target, records: Iterable[PatientRecord], *,
         status, error = "failed", reason(e) if isinstance(e, Exception) else type(e).__name__
         raise
     finally:
+        late = list(late_refused or ())
+        summary.refused.extend(late)
         summary.refused.extend(skipped)
         try:
             runs.finish_run(engine, run.id, status, actor=actor, origin=origin, error=error,
-                            refused=len(skipped))
+                            refused=len(skipped) + len(late))
         except SQLAlchemyError:
             if status == "completed":
                 raise
@@ -640,3 +646,40 @@ def load_cohort(target: Target, ids: Iterable[str] | None = None
         t["interventions"].reindex(columns=list(INTERVENTION_COLUMNS)),
     )
     return Cohort("date", *frames), []
+
+
+# --------------------------------------------------------------------------- reading in chunks
+
+
+def _id_chunks(target: Target, ids: Iterable[str] | None, chunk_size: int
+               ) -> Iterator[list[str]]:
+    wanted = patient_ids(target) if ids is None else list(dict.fromkeys(ids))
+    for start in range(0, len(wanted), chunk_size):
+        yield wanted[start:start + chunk_size]
+
+
+def iter_records(target: Target, ids: Iterable[str] | None = None, *,
+                 chunk_size: int = MAX_IN_LIST) -> Iterator[PatientRecord]:
+    """:func:`load_records`, one query per ``chunk_size`` patients: what is held is one
+    chunk's records (and the list of ids), whatever the size of the registry."""
+    engine = open_store(target)
+    for chunk in _id_chunks(engine, ids, min(chunk_size, MAX_IN_LIST)):
+        yield from load_records(engine, chunk)
+
+
+def iter_cohort(target: Target, ids: Iterable[str] | None = None, *,
+                chunk_size: int = MAX_IN_LIST) -> Iterator[Cohort]:
+    """:func:`load_cohort` in parts of ``chunk_size`` patients (at most MAX_IN_LIST, so each
+    part is read by id), in id order."""
+    engine = open_store(target)
+    for chunk in _id_chunks(engine, ids, min(chunk_size, MAX_IN_LIST)):
+        yield load_cohort(engine, chunk)[0]
+
+
+def load_cohort_chunked(target: Target, ids: Iterable[str] | None = None) -> Cohort:
+    """The same cohort as :func:`load_cohort`, read a chunk of patients at a time and put
+    together (``frames.concat_cohorts``): the query results of one chunk at a time, not of
+    every table at once, beside the frames."""
+    from alscare.frames import concat_cohorts
+
+    return concat_cohorts(iter_cohort(target, ids))
