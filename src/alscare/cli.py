@@ -44,6 +44,12 @@ ModelOption = Annotated[
                  help="Progression model file from `alscare model fit`; default $ALSCARE_MODEL, "
                  "else the packaged model."),
 ]
+StrictOption = Annotated[
+    bool,
+    typer.Option("--strict", help="FHIR: refuse a patient whose Bundle holds anything alscare "
+                 "does not read (unknown types or codes, comorbidities, a comparator, a unit it "
+                 "cannot convert) instead of skipping it and listing it (the default)."),
+]
 AS_OF_HELP = ("Assess as of this date, YYYY-MM-DD (default: today). For a PRO-ACT folder a day "
               "number instead: PRO-ACT has no calendar dates, its days count from each trial's "
               "enrolment (day 0; onset is negative); default: each patient's latest data.")
@@ -91,6 +97,7 @@ def assess(
     format: Annotated[Format, typer.Option("--format", help="json or text.")] = Format.json,
     protocol: ProtocolOption = None,
     model: ModelOption = None,
+    strict: StrictOption = False,
 ) -> None:
     """Assess one patient: scores, progression, care plan, alerts and data gaps."""
     from alscare.dates import parse_date
@@ -99,10 +106,14 @@ def assess(
     chosen = settings(protocol, model)
     try:
         day = parse_date(as_of, "--as-of")
-        result = assess_file(file, day, protocol=chosen.protocol, model=chosen.model)
+        skipped: list[dict] = []
+        result = assess_file(file, day, protocol=chosen.protocol, model=chosen.model,
+                             strict=strict, skipped=skipped)
     except ValueError as e:  # RecordError, InputError, DateError: refused input
         refuse(str(e))
         return
+    for s in skipped:
+        typer.echo(f"alscare: skipped: {s['message']}", err=True)
     for note in result.get("notes") or []:
         typer.echo(f"alscare: warning: {note}", err=True)
     if format == Format.json:
@@ -141,6 +152,7 @@ def cohort_assess(
     packaged_model: Annotated[bool, typer.Option(
         "--packaged-model", help="Use the packaged progression model instead of fitting it on "
         "this cohort (the default; --model FILE also skips the fit).")] = False,
+    strict: StrictOption = False,
 ) -> None:
     """Assess every patient of a cohort, one JSON line each; refused patients go to
     OUT.errors.jsonl and stderr while the rest go on (exit 0). The progression model is fitted
@@ -154,11 +166,13 @@ def cohort_assess(
     try:
         if db is not None and chosen.model is None and not packaged_model:
             chosen = _stored_model(db, chosen)
-        cohort, refused = load_cohort(proact=proact, db=db, records=records)
+        skipped: list[dict] = []
+        cohort, refused = load_cohort(proact=proact, db=db, records=records, strict=strict,
+                                      skipped=skipped)
         if len(cohort) == 0 and not refused:
             refuse(f"{sources[0]}: no patients found; nothing assessed")
         run = run_cohort(out=out, cohort=cohort, refused=refused, as_of=as_of, settings=chosen,
-                         fit_model=not packaged_model,
+                         fit_model=not packaged_model, skipped=skipped,
                          progress=_progress_bar() if sys.stderr.isatty() else None)
     except ValueError as e:
         refuse(str(e))
@@ -171,6 +185,11 @@ def cohort_assess(
         typer.echo(f"alscare: {run.quarantined_values} implausible values left out "
                    f"(quarantined) for {len(run.quarantined)} patients who were assessed, "
                    f"each named in a data.* alert and in {run.errors_path}", err=True)
+    if run.skipped:
+        n = sum(len(s["problems"]) for s in run.skipped)
+        typer.echo(f"alscare: {n} FHIR entries or elements not read by alscare were skipped "
+                   f"(listed in {run.errors_path}); --strict refuses such patients instead",
+                   err=True)
     typer.echo(
         f"alscare: {run.assessed} patients assessed -> {out}; {len(run.refused)} refused"
         + (f" -> {run.errors_path}" if run.refused else ""), err=True)

@@ -42,12 +42,16 @@ def reference_date(value: str | None) -> dt.date | None:
     return None
 
 
-def _read_for_import(path: Path, ref: dt.date | None
+def _read_for_import(path: Path, ref: dt.date | None, strict: bool = False,
+                     skipped: list[dict] | None = None
                      ) -> tuple[list[PatientRecord], list[Refusal], dict[str, dict[str, int]]]:
     """Any source through the one registry; a PRO-ACT folder's days are put on each
-    patient's own dates by its manifest when no --reference-date is given."""
+    patient's own dates by its manifest when no --reference-date is given. What a FHIR
+    Bundle held that alscare does not read is added to ``skipped``."""
     manifest = read_manifest(path) if ref is None and path.is_dir() else None
-    loaded = load(path)
+    loaded = load(path, strict=strict)
+    if skipped is not None:
+        skipped.extend(loaded.skipped)
     records, totals = loaded.as_records(ref)
     refused = [Refusal(e["patient_id"], e["message"].split(" refused:", 1)[-1].strip())
                for e in loaded.refused]
@@ -58,13 +62,14 @@ def _read_for_import(path: Path, ref: dt.date | None
 
 
 def run_import(path: Path, db: str | None, ref: dt.date | None, replace: bool,
-               errors: Path | None) -> None:
+               errors: Path | None, *, strict: bool = False) -> None:
     """``alscare import PATH``: read, store (merge or replace), report; exit 2 when every
     patient was refused (nothing written), else 0 with the refused ones listed."""
     if not path.exists():
         fail(f"{path}: no such file or folder")
     try:
-        records, refused, totals = _read_for_import(path, ref)
+        skipped: list[dict] = []
+        records, refused, totals = _read_for_import(path, ref, strict, skipped)
     except ValueError as e:  # unreadable input (InputError)
         fail(str(e))
         return
@@ -89,18 +94,22 @@ def run_import(path: Path, db: str | None, ref: dt.date | None, replace: bool,
         f"({len(summary.new)} new, {len(summary.merged)} merged, {len(summary.replaced)} "
         f"replaced); {len(summary.unchanged)} unchanged; {len(summary.refused)} refused "
         f"(import run {summary.run_id})")
-    if summary.refused:
-        _report_refused(summary, path, errors)
+    if summary.refused or skipped:
+        _report_refused(summary, path, errors, skipped)
     if summary.refused and not (summary.imported or summary.unchanged):
         raise typer.Exit(2)
 
 
-def _report_refused(summary: ImportSummary, path: Path, errors: Path | None) -> None:
-    """The refused patients as JSON Lines (patient data: created private by the CLI's
-    umask), and the last stderr line saying how many and where."""
+def _report_refused(summary: ImportSummary, path: Path, errors: Path | None,
+                    skipped: list[dict] | None = None) -> None:
+    """The refused patients, and what was skipped of the kept ones (``"status":
+    "skipped"``), as JSON Lines (patient data: created private by the CLI's umask), and the
+    last stderr line saying how many and where."""
     report = errors or path.with_name(path.name.removesuffix(path.suffix) + ".errors.jsonl")
+    skipped = skipped or []
     lines = "".join(json.dumps({"source": str(path), **r.as_dict()}, ensure_ascii=False,
                                default=str) + "\n" for r in summary.refused)
+    lines += "".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in skipped)
     try:
         report.write_text(lines, encoding="utf-8")
         where = f"listed in {report}"
@@ -109,7 +118,9 @@ def _report_refused(summary: ImportSummary, path: Path, errors: Path | None) -> 
     advice = (f"; {len(summary.conflicts)} conflict with stored records: nothing of them was "
               "written, `alscare import --replace` writes the incoming records as they are"
               if summary.conflicts else "")
-    typer.echo(f"alscare: {len(summary.refused)} refused{advice}; {where}", err=True)
+    left = (f"; {sum(len(s['problems']) for s in skipped)} FHIR entries or elements not read "
+            "by alscare skipped (--strict refuses such patients instead)" if skipped else "")
+    typer.echo(f"alscare: {len(summary.refused)} refused{advice}{left}; {where}", err=True)
 
 
 def rollback(run_id: int, db: str | None) -> None:

@@ -9,8 +9,10 @@
 
 Whatever the source, the result is a :class:`Loaded`: the cohort as frames (what every score,
 rule and model reads), the canonical records when the source has them, and the refused
-patients as error dicts (file, record, field, value, what is allowed). A patient id used twice
-in one import is refused the second time, never merged or double-counted.
+patients as error dicts (file, record, field, value, what is allowed), and what a FHIR Bundle
+held that alscare does not read (``skipped``: the same shape with ``"status": "skipped"``;
+``strict`` refuses those patients instead, issue 12). A patient id used twice in one import is
+refused the second time, never merged or double-counted.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Loaded:
     cohort: Cohort
     records: list[PatientRecord] | None = None  # None for PRO-ACT (day numbers, no dates)
     refused: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # kept patients: left out
 
     def __len__(self) -> int:
         return len(self.cohort)
@@ -55,6 +58,19 @@ class Loaded:
         records = to_records(self.cohort, reference_date, refused=bad)
         self.refused.extend(e for e in map(error_dict, bad) if e not in self.refused)
         return records, recorded_totals(self.cohort, reference_date)
+
+
+def skipped_dict(e: RecordError) -> dict[str, Any]:
+    """What was skipped of one patient (or of no patient: ``patient_id`` None) as a report
+    entry shaped like a refusal's, marked ``"status": "skipped"``."""
+    who = f"patient {e.record_id!r} kept" if e.record_id is not None else "entries of no patient"
+    return {
+        "patient_id": e.record_id, "status": "skipped", "source": e.source,
+        "message": f"{e.source}: {who}; {len(e.problems)} left out (not read by alscare):\n"
+                   + "\n".join(f"  {p.path} = {p.value!r}: {p.allowed}" for p in e.problems),
+        "problems": [{"path": p.path, "value": p.value, "allowed": p.allowed}
+                     for p in e.problems],
+    }
 
 
 def error_dict(e: RecordError) -> dict[str, Any]:
@@ -85,9 +101,10 @@ def kind_of(path: Path) -> Kind:
     return "records"  # a JSON file: canonical record(s) or a FHIR Bundle, told by content
 
 
-def load(path: str | Path, *, kind: Kind | None = None) -> Loaded:
+def load(path: str | Path, *, kind: Kind | None = None, strict: bool = False) -> Loaded:
     """Read any source (see the module doc). Unreadable input raises InputError; refused
-    patients are in ``Loaded.refused`` while the others are kept."""
+    patients are in ``Loaded.refused`` while the others are kept; what a FHIR Bundle held that
+    alscare does not read is in ``Loaded.skipped`` (``strict``: a refusal instead)."""
     path = Path(path)
     kind = kind or kind_of(path)
     if kind == "proact":
@@ -99,29 +116,35 @@ def load(path: str | Path, *, kind: Kind | None = None) -> Loaded:
              if path.is_dir() else [path])
     found: list[tuple[PatientRecord, str]] = []
     bad: list[RecordError] = []
+    left: list[RecordError] = []
     for f in files:
-        ok, refused, fhir = read_file(f)
+        ok, refused, fhir, skipped = read_file(f, strict=strict)
         found.extend(ok)
         bad.extend(refused)
+        left.extend(skipped)
         kind = "fhir" if fhir else kind
     records, dup = _unique(found)
     bad.extend(dup)
-    return Loaded(path, kind, from_records(records), records, [error_dict(e) for e in bad])
+    return Loaded(path, kind, from_records(records), records, [error_dict(e) for e in bad],
+                  [skipped_dict(e) for e in left])
 
 
-def read_file(path: Path) -> tuple[list[tuple[PatientRecord, str]], list[RecordError], bool]:
+def read_file(path: Path, *, strict: bool = False
+              ) -> tuple[list[tuple[PatientRecord, str]], list[RecordError], bool,
+                         list[RecordError]]:
     """The records of one file (a canonical record, a list of them, JSON Lines or a FHIR
-    Bundle) with where each was, the refused ones, and whether it was a FHIR Bundle."""
+    Bundle) with where each was, the refused ones, whether it was a FHIR Bundle, and what of
+    a Bundle was skipped (per patient)."""
     if path.suffix.lower() == ".jsonl":
-        return (*_read_jsonl(path), False)
+        return (*_read_jsonl(path), False, [])
     doc = load_json(path)
     if is_fhir_bundle(doc):
-        from alscare.importers.fhir import records_from_bundle
+        from alscare.importers.fhir import read_bundle
 
-        ok, bad = records_from_bundle(doc, str(path))
-        return [(rec, str(path)) for rec in ok], bad, True
+        got = read_bundle(doc, str(path), strict=strict)
+        return [(rec, str(path)) for rec in got.records], got.refused, True, got.skipped
     ok, bad = records_from_document(doc, str(path))
-    return ok, bad, False
+    return ok, bad, False, []
 
 
 def _read_jsonl(path: Path) -> tuple[list[tuple[PatientRecord, str]], list[RecordError]]:
