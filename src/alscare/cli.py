@@ -56,13 +56,22 @@ AS_OF_HELP = ("Assess as of this date, YYYY-MM-DD (default: today). For a PRO-AC
 
 
 @app.callback()
-def _private_files() -> None:
+def _private_files(
+    fhir_base: Annotated[str | None, typer.Option(
+        "--fhir-base", envvar="ALSCARE_FHIR_BASE",
+        help="The clinic's FHIR namespace for alscare's CodeSystem, extensions and patient-id "
+             "system (default https://alscare.invalid/fhir/); every FHIR export and import "
+             "uses it. Publish the definitions under it with `alscare fhir definitions`.")
+    ] = None,
+) -> None:
     """Files alscare creates hold patient data: private unless $ALSCARE_UMASK says otherwise
     (alscare.store.privacy)."""
+    from alscare.exporters.fhir import set_fhir_base
     from alscare.store.privacy import apply_umask
 
     try:
         apply_umask()
+        set_fhir_base(fhir_base)
     except ValueError as e:
         refuse(str(e))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import os
 import uuid
 from collections.abc import Iterable
 from functools import cache
@@ -30,7 +31,26 @@ from alscare.record.models import ALSFRS_ITEMS, PatientRecord
 
 CODES_PATH = Path(__file__).with_name("fhir_codes.yaml")
 DRUG_CODES_PATH = Path(__file__).with_name("fhir_drug_codes.yaml")
-EXT_BASE = "https://alscare.invalid/fhir/StructureDefinition/"
+DEFAULT_BASE = "https://alscare.invalid/fhir/"
+BASE_ENV = "ALSCARE_FHIR_BASE"
+_base_override: str | None = None
+
+
+def fhir_base() -> str:
+    """The namespace of alscare's CodeSystem, extensions and patient-id system: what
+    ``set_fhir_base`` set (the CLI's ``--fhir-base``), else $ALSCARE_FHIR_BASE, else the
+    default. A clinic that publishes the definitions under its own URL sets it once; export
+    and import then use the same codes."""
+    base = _base_override or os.environ.get(BASE_ENV) or DEFAULT_BASE
+    return base if base.endswith("/") else base + "/"
+
+
+def set_fhir_base(base: str | None) -> None:
+    """Use this namespace (None: back to $ALSCARE_FHIR_BASE or the default)."""
+    global _base_override
+    if base is not None and not base.startswith(("http://", "https://", "urn:")):
+        raise ValueError(f"--fhir-base {base!r}: allowed: an http(s) URL or a urn")
+    _base_override = base
 # Namespace for the deterministic resource ids (uuid5 of patient id + resource role), so that
 # exporting the same record twice gives the same Bundle.
 ID_NAMESPACE = uuid.UUID("5b0e4c1e-8a51-4a8e-9d55-a15ca4e00001")
@@ -43,12 +63,18 @@ VISIT_SECTIONS = ("alsfrs_r", "alsfrs_original", "respiratory", "symptoms", "que
                   "labs")
 
 
-@cache
 def code_table() -> dict[str, Any]:
-    """The shared code table (``fhir_codes.yaml``), with systems and extension URLs resolved."""
+    """The shared code table (``fhir_codes.yaml``), with systems and extension URLs resolved
+    under the namespace in force (:func:`fhir_base`)."""
+    return _code_table(fhir_base())
+
+
+@cache
+def _code_table(base: str) -> dict[str, Any]:
     raw = yaml.safe_load(CODES_PATH.read_text(encoding="utf-8"))
-    systems = raw["systems"]
-    ext = {k: v if v.startswith("http") else EXT_BASE + v for k, v in raw["extensions"].items()}
+    systems = {k: v.replace("{base}", base) for k, v in raw["systems"].items()}
+    ext = {k: v if v.startswith("http") else f"{base}StructureDefinition/{v}"
+           for k, v in raw["extensions"].items()}
     obs = {}
     for key, spec in raw["observations"].items():
         spec = dict(spec)
@@ -84,7 +110,8 @@ def code_table() -> dict[str, Any]:
         "condition_category": raw["condition_category"],
         "systems": systems, "drugs": drugs, "drug_by_code": drug_by_code,
         "value_sets": raw["value_sets"],
-        "patient_identifier_system": raw["patient_identifier_system"],
+        "patient_identifier_system": raw["patient_identifier_system"].replace("{base}", base),
+        "base": base, "extension_info": raw.get("extension_info") or {},
         "interventions": raw["interventions"],
         "conversions": {(c["from"], c["to"]): float(c["factor"])
                         for c in raw.get("conversions") or []},

@@ -153,7 +153,7 @@ def read_bundle(doc: dict[str, Any], source: str, *, strict: bool = False) -> Bu
         used |= builder.used_entries
         if builder.skipped:
             skipped.append(RecordError(source, rid, builder.skipped))
-    left = [Problem(e.label, _what(e), "not read by alscare (no patient of this Bundle is its "
+    left = [Problem(e.label, _what(e) or e.type, "not read by alscare (no patient of this Bundle is its "
                     "subject)") for e in loose if e.index not in used]
     if left:
         skipped.append(RecordError(source, None, left))
@@ -512,7 +512,7 @@ class _Builder:
             if name in allowed:
                 out.setdefault(name, []).append(x)
             elif name is not None or str(x.get("url", "")).startswith(
-                    "https://alscare.invalid/"):
+                    code_table()["base"]):
                 where = (", ".join(table[n] for n in allowed) if allowed else "none")
                 self.problem(f"{e.label}.extension", x.get("url"),
                              f"alscare extensions allowed on {e.type}: {where}")
@@ -1087,7 +1087,8 @@ class _Builder:
                 for k in g:
                     prov[f"patient.genetics[{i}].{k}"] = lab
         ordered = [s for s in self.slots if s.encounter is not None] + sorted(
-            (s for s in self.slots if s.encounter is None), key=lambda s: str(s.date))
+            (s for s in self.slots if s.encounter is None and (s.fields or s.empty or s.total)),
+            key=lambda s: str(s.date))  # a date whose only value was left out is no visit
         visits = []
         for i, slot in enumerate(ordered):
             v: dict[str, Any] = {"date": slot.date}
