@@ -153,8 +153,8 @@ def read_bundle(doc: dict[str, Any], source: str, *, strict: bool = False) -> Bu
         used |= builder.used_entries
         if builder.skipped:
             skipped.append(RecordError(source, rid, builder.skipped))
-    left = [Problem(e.label, _what(e) or e.type, "not read by alscare (no patient of this Bundle is its "
-                    "subject)") for e in loose if e.index not in used]
+    left = [Problem(e.label, _what(e) or e.type, "not read by alscare (no patient of this "
+                    "Bundle is its subject)") for e in loose if e.index not in used]
     if left:
         skipped.append(RecordError(source, None, left))
     return BundleRead(ok, bad, skipped)
