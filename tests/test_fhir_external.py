@@ -173,6 +173,10 @@ def test_effective_period_two_weights_a_day_and_entered_in_error():
         ("2024-03-02", 70), ("2024-04-01", 69)]  # the latest of the day; the period's start
     text = _skipped(got)
     assert "entered-in-error" in text and "the latest" in text and "71" in text
+    noted = {**_weight("2024-05-01", 68), "note": [{"text": "after lunch"}],
+             "interpretation": [{"coding": [{"code": "L", "display": "Low"}]}]}
+    text = _skipped(read_bundle(_bundle(noted), "x"))
+    assert "after lunch" in text and "Low" in text
 
 
 def test_als_coded_only_in_icd10_is_the_diagnosis():

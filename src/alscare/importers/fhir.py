@@ -475,6 +475,19 @@ class _Builder:
             q["date"] = date
         self.quarantined.append(q)
 
+    def unkept(self, e: _Entry, elements: tuple[str, ...]) -> None:
+        """Elements of a read resource that the record has no place for (a note, an
+        interpretation): listed as skipped, not dropped silently (not strict)."""
+        if self.strict:
+            return
+        for name in elements:
+            value = e.resource.get(name)
+            if value:
+                shown = [x.get("text") or _concept_text(x) for x in value
+                         if isinstance(x, dict)] if isinstance(value, list) else value
+                self.skipped.append(Problem(f"{e.label}.{name}", shown,
+                                            "not kept: the record has no place for it"))
+
     def full_date(self, value: Any, path: str) -> str | None:
         """A FHIR date/dateTime as the record's date; a partial one (``2015-03``) is refused
         when strict, else left out and listed (the record keeps whole dates only)."""
@@ -628,6 +641,7 @@ class _Builder:
         spec = code_table()["obs"][key]
         if spec["type"] == "panel":
             return  # the ALSFRS-R panel only groups the visit's item Observations
+        self.unkept(e, ("note", "interpretation"))
         if key == "patient.genetics":
             self.read_genetics(e)
             return
@@ -833,6 +847,11 @@ class _Builder:
             return
         lab = e.label
         self.als_condition = True
+        if ver_code in ("provisional", "differential", "unconfirmed") and not self.strict:
+            self.skipped.append(Problem(f"{lab}.verificationStatus", ver_code,
+                                        "read as the ALS diagnosis; the record keeps no "
+                                        "certainty of it: check the source"))
+        self.unkept(e, ("note",))
         for other in ("onsetAge", "onsetPeriod", "onsetRange", "onsetString"):
             if other in r:
                 self.leave(f"{lab}.{other}", r[other], "onsetDateTime (the date of onset)")
@@ -894,6 +913,7 @@ class _Builder:
                        "the medication's generic name")
             return
         m: dict[str, Any] = {"name": name}
+        self.unkept(e, ("note",))
         period = r.get("effectivePeriod")
         if period:
             if "start" in period:
