@@ -20,7 +20,7 @@ import html
 import os
 import uuid
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -403,7 +403,7 @@ def _medication(m: Any, rid: str, subject: str) -> dict[str, Any]:
     med: dict[str, Any] = {"text": m.name}
     codings = _drug_codings(m.name)
     if codings:
-        med["coding"] = codings
+        med["coding"] = [{"system": system, "code": code} for system, code in codings]
     res: dict[str, Any] = {"resourceType": "MedicationStatement", "id": rid, "status": status,
                            "medicationCodeableConcept": med, "subject": _ref(subject)}
     if m.start_date is not None or m.stop_date is not None:
@@ -428,7 +428,8 @@ def _medication(m: Any, rid: str, subject: str) -> dict[str, Any]:
     return res
 
 
-def _drug_codings(name: str) -> list[dict[str, str]]:
+@lru_cache(maxsize=4096)
+def _drug_codings(name: str) -> tuple[tuple[str, str], ...]:
     """RxNorm and ATC Codings of a medication whose name is one drug alscare knows exactly
     (careplan/drugs.yaml, a name or alias after salts and forms are removed; not a spelling
     correction, not a combination), from fhir_drug_codes.yaml."""
@@ -436,12 +437,12 @@ def _drug_codings(name: str) -> list[dict[str, str]]:
 
     m = match_name(name)
     if m.kind not in ("exact", "cleaned") or len(m.generics) != 1:
-        return []
+        return ()
     spec = code_table()["drugs"].get(m.generics[0])
     if spec is None:
-        return []
+        return ()
     systems = code_table()["systems"]
-    return [{"system": systems[k], "code": str(spec[k])} for k in ("rxnorm", "atc") if k in spec]
+    return tuple((systems[k], str(spec[k])) for k in ("rxnorm", "atc") if k in spec)
 
 
 def _intervention(iv: Any, ids: _Ids, i: int, subject: str) -> list[dict[str, Any]]:
