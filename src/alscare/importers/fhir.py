@@ -714,7 +714,12 @@ class _Builder:
                     isinstance(q, bool):
                 return q  # a half point (alscare extension); the record model checks it
             if q is None and not self.strict:
-                self.leave(f"{e.label}.value[x]", None, "no value: nothing to read")
+                other = next((k for k in r if k.startswith("value")), None)
+                self.leave(f"{e.label}.{other or 'value[x]'}",
+                           _concept_text(r[other]) if other and isinstance(r[other], dict)
+                           else None,
+                           "a score alscare reads as valueInteger (or valueQuantity); left out"
+                           if other else "no value: nothing to read")
                 return None
             self.problem(f"{e.label}.value[x]", q, "an integer score (valueInteger; an "
                          "ALSFRS-R half point as valueQuantity.value)")
