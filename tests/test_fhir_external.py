@@ -219,7 +219,10 @@ def test_medication_reference_dose_and_codes():
     b["entry"].append({"fullUrl": "urn:uuid:m1", "resource": med})
     got = read_bundle(b, "x")
     m = got.records[0].medications[0]
-    assert (m.name, m.dose) == ("riluzole", "50 mg, 2 times a day")
+    assert (m.name, m.dose) == ("riluzole", "50 mg, twice a day")
+    from alscare.careplan.drugs import daily_dose_mg
+
+    assert daily_dose_mg(m.dose) == 100  # what the dose rules read: 50 mg twice a day
     assert not got.skipped  # the Medication was used
     ok, bad = records_from_bundle(b, "x", strict=True)
     assert not ok and "medication[x]" in " ".join(map(str, bad))

@@ -338,6 +338,7 @@ def _drug_name(codings: list[Any]) -> str | None:
     return None
 
 
+TIMES_WORDS = {1: "once", 2: "twice", 3: "three times", 4: "four times"}
 UNIT_WORDS = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week",
               "mo": "month", "a": "year"}
 
@@ -364,7 +365,7 @@ def _dose_text(dosage: dict[str, Any]) -> str | None:
     word = UNIT_WORDS.get(repeat.get("periodUnit"))
     if word and repeat.get("period") is not None:
         freq = repeat.get("frequency", 1)
-        times = f"{_number(freq)} time{'s' if freq != 1 else ''}"
+        times = TIMES_WORDS.get(freq, f"{_number(freq)} times")
         period = repeat["period"]
         parts.append(f"{times} a {word}" if period == 1 else
                      f"{times} every {_number(period)} {word}s")
