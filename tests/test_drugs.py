@@ -352,3 +352,14 @@ def test_every_generic_with_a_formulation_suffix_normalises_to_itself(suffix):
     got = drugs.normalise(names)["generics"]
     wrong = [(n, g) for n, g, d in zip(names, got, KB.drugs, strict=True) if g != (d,)]
     assert not wrong
+
+
+def test_daily_dose_reads_how_often_written_in_digits():
+    """"2 times a day" (a structured FHIR dose, a clinic's free text) is twice, not once: a
+    citalopram 30 mg 2 times a day is 60 mg a day for the maximum-dose rule (issue 12)."""
+    from alscare.careplan.drugs import daily_dose_mg
+
+    assert daily_dose_mg("30 mg 2 times a day") == 60
+    assert daily_dose_mg("50 mg, 3 times daily") == 150
+    assert daily_dose_mg("10 mg 4 times a day") == 40
+    assert daily_dose_mg("20 mg once a day") == 20

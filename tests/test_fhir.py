@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alscare.exporters.fhir import bundle_from_record, bundle_from_records, code_table
-from alscare.importers.fhir import records_from_bundle
+from alscare.importers.fhir import read_bundle, records_from_bundle
 from alscare.record import models
 from alscare.record.models import ALSFRS_ITEMS, SYMPTOMS, PatientRecord
 from alscare.record.validation import parse_record
@@ -54,6 +54,9 @@ def maximal_record() -> dict[str, Any]:
             "id": "MAX-1", "sex": "female", "birth_date": "1958-02-03", "height_cm": 164.5,
             "premorbid_weight_kg": 61.2, "onset_date": "2023-01-15", "onset_site": "bulbar",
             "diagnosis_date": "2023-09-01", "diagnostic_category": "probable_lab_supported",
+            "als_diagnosis": True,
+            "identifiers": [{"system": "urn:oid:2.16.840.1.113883.2.4.6.3", "value": "574687583"},
+                            {"system": "https://clinic.example/mrn", "value": "local-7"}],
             "genetics": [
                 {"gene": "C9orf72", "result": "pathogenic", "date": "2023-10-02"},
                 {"gene": "SOD1", "result": "negative", "date": "2023-10-02"},
@@ -257,6 +260,11 @@ def records(draw: st.DrawFn) -> PatientRecord:
             "value": st.text(min_size=1, max_size=8).filter(lambda s: s.strip()),
             "date": st.dates(dt.date(2000, 1, 1), dt.date(2030, 1, 1))}),
             min_size=1, max_size=2)),
+        "identifiers": _opt(st.lists(st.fixed_dictionaries({
+            "value": st.text(min_size=1, max_size=12).filter(lambda s: s.strip())}, optional={
+            "system": st.sampled_from(["urn:oid:1.2.3", "https://clinic.example/mrn"])}),
+            min_size=1, max_size=3)),
+        "als_diagnosis": _opt(st.just(True)),
     }))
     patient["id"] = patient.get("id") or "p"
     meds = draw(st.lists(_model_fields(models.Medication, {
@@ -396,9 +404,14 @@ def test_out_of_range_value_names_field_value_and_resource():
 def test_unknown_code_is_refused_not_dropped():
     b = _bundle(maximal_record())
     _obs(b, "snip")["code"]["coding"] = [{"system": "http://loinc.org", "code": "99999-9"}]
-    ok, bad = records_from_bundle(b, "b.json")
+    ok, bad = records_from_bundle(b, "b.json", strict=True)
     assert not ok
     assert "http://loinc.org|99999-9" in str(bad[0]) and "unknown code" in str(bad[0])
+    # not strict: the patient is read without it, and the report lists it
+    got = read_bundle(b, "b.json")
+    assert len(got.records) == 1 and not got.refused
+    assert got.records[0].visits[0].respiratory.snip_cmh2o is None
+    assert "http://loinc.org|99999-9" in str(got.skipped[0])
 
 
 def test_structurally_invalid_entry_names_entry_and_field():
@@ -419,8 +432,10 @@ def test_broken_envelope_and_unsupported_resources_are_refused():
     pid = b["entry"][0]["fullUrl"]
     b["entry"].append({"resource": {"resourceType": "AllergyIntolerance",
                                     "patient": {"reference": pid}}})
-    ok, bad = records_from_bundle(b, "x")
+    ok, bad = records_from_bundle(b, "x", strict=True)
     assert not ok and "AllergyIntolerance" in str(bad[0])
+    got = read_bundle(b, "x")
+    assert len(got.records) == 1 and "AllergyIntolerance" in str(got.skipped[0])
 
 
 def test_one_bad_patient_does_not_stop_the_others():
@@ -467,11 +482,11 @@ def test_observations_sharing_a_date_become_one_visit():
 
 def test_wrong_unit_conflicts_and_bad_totals_are_refused():
     ok, bad = records_from_bundle(_foreign_bundle(
-        _loinc("29463-7", "2024-03-02", 155, "[lb_av]")), "x")
-    assert not ok and "[lb_av]" in str(bad[0]) and "kg" in str(bad[0])
+        _loinc("29463-7", "2024-03-02", 155, "[stone_av]")), "x", strict=True)
+    assert not ok and "[stone_av]" in str(bad[0]) and "kg" in str(bad[0])
     ok, bad = records_from_bundle(_foreign_bundle(
         _loinc("29463-7", "2024-03-02", 70, "kg"), _loinc("29463-7", "2024-03-02", 71, "kg")),
-        "x")
+        "x", strict=True)
     assert not ok and "one value for weight_kg" in str(bad[0])
     b = _bundle(maximal_record())
     _obs(b, "alsfrs-r-total")["valueInteger"] = 40
@@ -541,7 +556,7 @@ def test_interventions_without_alscare_extensions_use_the_fhir_status():
                    ("gastrostomy", "declined", None, None)]
     # Twice a day for 8 hours is not "8 hours per day": refused, not misread.
     b["entry"][2]["resource"]["timingTiming"]["repeat"]["frequency"] = 2
-    ok, bad = records_from_bundle(b, "x")
+    ok, bad = records_from_bundle(b, "x", strict=True)
     assert not ok and "timingTiming.repeat" in str(bad[0])
 
 

@@ -34,6 +34,7 @@ from alscare.careplan import plan as careplan_plan
 from alscare.frames import Cohort, from_day, from_records, to_day
 from alscare.importers.canonical import InputError
 from alscare.progression import model as model_mod
+from alscare.record.diagnosis import NO_DIAGNOSIS_NOTE, without_als_diagnosis
 from alscare.record.models import PatientRecord
 from alscare.views import contract
 
@@ -179,11 +180,16 @@ def cohort_model(cohort: Cohort, as_of: float) -> model_mod.PopulationModel:
 
 def patient_notes(cohort: Cohort, as_of: float, today: dt.date | None = None
                   ) -> dict[str, list[str]]:
-    """Per patient, what to know about the as-of: before their first data, after today."""
-    if cohort.time_kind != "date" or not np.isfinite(as_of):
-        return {}
-    first = cohort.visits.groupby("patient_id")["t"].min()
+    """Per patient, what to know about the as-of (before their first data, after today) and
+    about the record: no ALS diagnosis recorded (alscare.record.diagnosis; not for PRO-ACT,
+    an archive of ALS trials whose every patient was enrolled with ALS)."""
     out: dict[str, list[str]] = {}
+    if cohort.time_kind == "date":
+        for pid in without_als_diagnosis(cohort.patients):
+            out.setdefault(str(pid), []).append(NO_DIAGNOSIS_NOTE)
+    if cohort.time_kind != "date" or not np.isfinite(as_of):
+        return out
+    first = cohort.visits.groupby("patient_id")["t"].min()
     for pid, t in first[first > as_of].items():
         out.setdefault(str(pid), []).append(
             f"as of {from_day(as_of).isoformat()}, before this patient's first visit "

@@ -44,19 +44,34 @@ ModelOption = Annotated[
                  help="Progression model file from `alscare model fit`; default $ALSCARE_MODEL, "
                  "else the packaged model."),
 ]
+StrictOption = Annotated[
+    bool,
+    typer.Option("--strict", help="FHIR: refuse a patient whose Bundle holds anything alscare "
+                 "does not read (unknown types or codes, comorbidities, a comparator, a unit it "
+                 "cannot convert) instead of skipping it and listing it (the default)."),
+]
 AS_OF_HELP = ("Assess as of this date, YYYY-MM-DD (default: today). For a PRO-ACT folder a day "
               "number instead: PRO-ACT has no calendar dates, its days count from each trial's "
               "enrolment (day 0; onset is negative); default: each patient's latest data.")
 
 
 @app.callback()
-def _private_files() -> None:
+def _private_files(
+    fhir_base: Annotated[str | None, typer.Option(
+        "--fhir-base", envvar="ALSCARE_FHIR_BASE",
+        help="The clinic's FHIR namespace for alscare's CodeSystem, extensions and patient-id "
+             "system (default https://alscare.invalid/fhir/); every FHIR export and import "
+             "uses it. Publish the definitions under it with `alscare fhir definitions`.")
+    ] = None,
+) -> None:
     """Files alscare creates hold patient data: private unless $ALSCARE_UMASK says otherwise
     (alscare.store.privacy)."""
+    from alscare.exporters.fhir import set_fhir_base
     from alscare.store.privacy import apply_umask
 
     try:
         apply_umask()
+        set_fhir_base(fhir_base)
     except ValueError as e:
         refuse(str(e))
 
@@ -91,6 +106,7 @@ def assess(
     format: Annotated[Format, typer.Option("--format", help="json or text.")] = Format.json,
     protocol: ProtocolOption = None,
     model: ModelOption = None,
+    strict: StrictOption = False,
 ) -> None:
     """Assess one patient: scores, progression, care plan, alerts and data gaps."""
     from alscare.dates import parse_date
@@ -99,10 +115,14 @@ def assess(
     chosen = settings(protocol, model)
     try:
         day = parse_date(as_of, "--as-of")
-        result = assess_file(file, day, protocol=chosen.protocol, model=chosen.model)
+        skipped: list[dict] = []
+        result = assess_file(file, day, protocol=chosen.protocol, model=chosen.model,
+                             strict=strict, skipped=skipped)
     except ValueError as e:  # RecordError, InputError, DateError: refused input
         refuse(str(e))
         return
+    for s in skipped:
+        typer.echo(f"alscare: skipped: {s['message']}", err=True)
     for note in result.get("notes") or []:
         typer.echo(f"alscare: warning: {note}", err=True)
     if format == Format.json:
@@ -144,6 +164,7 @@ def cohort_assess(
     chunk_size: Annotated[int, typer.Option(
         "--chunk-size", min=1, help="Patients assessed at a time (memory follows the chunk, "
         "not the registry; the result is the same for any size).")] = 1000,
+    strict: StrictOption = False,
 ) -> None:
     """Assess every patient of a cohort, one JSON line each; refused patients go to
     OUT.errors.jsonl and stderr while the rest go on (exit 0). The progression model is fitted
@@ -158,11 +179,14 @@ def cohort_assess(
     try:
         if db is not None and chosen.model is None and not packaged_model:
             chosen = _stored_model(db, chosen)
-        cohort, refused = load_cohort(proact=proact, db=db, records=records)
+        skipped: list[dict] = []
+        cohort, refused = load_cohort(proact=proact, db=db, records=records, strict=strict,
+                                      skipped=skipped)
         if len(cohort) == 0 and not refused:
             refuse(f"{sources[0]}: no patients found; nothing assessed")
         run = run_cohort(out=out, cohort=cohort, refused=refused, as_of=as_of, settings=chosen,
                          fit_model=not packaged_model, chunk_size=chunk_size,
+                         skipped=skipped,
                          progress=_progress_bar() if sys.stderr.isatty() else None)
     except ValueError as e:
         refuse(str(e))
@@ -175,6 +199,11 @@ def cohort_assess(
         typer.echo(f"alscare: {run.quarantined_values} implausible values left out "
                    f"(quarantined) for {len(run.quarantined)} patients who were assessed, "
                    f"each named in a data.* alert and in {run.errors_path}", err=True)
+    if run.skipped:
+        n = sum(len(s["problems"]) for s in run.skipped)
+        typer.echo(f"alscare: {n} FHIR entries or elements not read by alscare were skipped "
+                   f"(listed in {run.errors_path}); --strict refuses such patients instead",
+                   err=True)
     typer.echo(
         f"alscare: {run.assessed} patients assessed -> {out}; {len(run.refused)} refused"
         + (f" -> {run.errors_path}" if run.refused else ""), err=True)

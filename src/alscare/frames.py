@@ -83,6 +83,9 @@ PATIENT_COLUMNS: tuple[str, ...] = (
     # record (with "date"; PRO-ACT cohorts: "day") or None. A tuple, not a list: pandas takes
     # a cell holding a list for an array.
     "quarantined",
+    # the source recorded an ALS diagnosis no other column carries (record:
+    # patient.als_diagnosis; alscare.record.diagnosis)
+    "als_diagnosis",
 )
 MEDICATION_COLUMNS: tuple[str, ...] = (
     "patient_id", "name", "dose", "start", "stop", "stopped_abruptly", "indication",
@@ -267,6 +270,7 @@ def _patient_row(rec: PatientRecord) -> dict[str, Any]:
             care.caregiver.lives_with_patient if care.caregiver else None
         ),
         "quarantined": quarantine_cell(p.quarantined),
+        "als_diagnosis": p.als_diagnosis,
     }
     test_dates = [g.date for g in p.genetics if g.date]
     row["genetic_test_date"] = to_day(max(test_dates)) if test_dates else np.nan
@@ -508,6 +512,7 @@ def to_records(cohort: Cohort, reference_date: dt.date | None = None,
                          ("diagnostic_category", "diagnostic_category"),
                          ("genetic_testing_offered", "genetic_testing_offered"),
                          ("ftd", "ftd"), ("family_history_als", "family_history_als"),
+                         ("als_diagnosis", "als_diagnosis"),
                          ("height_cm", "height_cm"),
                          ("premorbid_weight_kg", "premorbid_weight_kg")):
             if _present(p.get(col)):
@@ -540,6 +545,11 @@ def to_records(cohort: Cohort, reference_date: dt.date | None = None,
             doc["deceased_date"] = date(p["deceased"])
         if isinstance(p.get("quarantined"), tuple | list) and p["quarantined"]:
             patient["quarantined"] = [_quarantined_in_record(q, date) for q in p["quarantined"]]
+        if cohort.time_kind == "day" and not any(k in patient for k in (
+                "onset_date", "onset_site", "diagnosis_date", "diagnostic_category")):
+            # PRO-ACT is an archive of ALS trials: every patient was enrolled with ALS, and
+            # the record says so where no fact of the diagnosis does (alscare.record.diagnosis)
+            patient["als_diagnosis"] = True
         try:
             records.append(parse_record(doc, f"patient {pid}"))
         except RecordError as e:

@@ -34,6 +34,7 @@ class CohortRun:
     errors_path: Path | None = None
     notes: list[str] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)  # per patient kept
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # FHIR entries not read
 
     @property
     def quarantined_values(self) -> int:
@@ -41,25 +42,35 @@ class CohortRun:
 
 
 def load_cohort(*, proact: Path | None = None, db: str | None = None,
-                records: Path | None = None) -> tuple[Cohort, list[dict[str, Any]]]:
-    """A cohort from one source, with the refused patients as error dicts."""
+                records: Path | None = None, strict: bool = False,
+                skipped: list[dict[str, Any]] | None = None
+                ) -> tuple[Cohort, list[dict[str, Any]]]:
+    """A cohort from one source, with the refused patients as error dicts; what a FHIR Bundle
+    held that alscare does not read is added to ``skipped`` (``strict``: refused instead)."""
     if db is not None:
         from alscare.store.repository import load_cohort_chunked
 
         return load_cohort_chunked(db), []
     path = proact if proact is not None else records
     assert path is not None
-    loaded = load(path, kind="proact" if proact is not None else None, keep_records=False)
+    loaded = load(path, kind="proact" if proact is not None else None, keep_records=False,
+                  strict=strict)
     if proact is not None and loaded.kind != "proact":
         raise InputError(f"--proact {path}: not a PRO-ACT folder (no .csv tables)")
+    if skipped is not None:
+        skipped.extend(loaded.skipped)
     return loaded.cohort, loaded.refused
 
 
 def assess_file(path: Path, as_of: dt.date | None = None, *, protocol: Path | None = None,
-                model: Path | None = None, today: dt.date | None = None) -> dict[str, Any]:
+                model: Path | None = None, today: dt.date | None = None, strict: bool = False,
+                skipped: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The one patient of a file (canonical record or FHIR Bundle); a refused record raises
-    RecordError, an unreadable file InputError."""
-    loaded = load(path)
+    RecordError, an unreadable file InputError. What a FHIR Bundle held that alscare does not
+    read is added to ``skipped`` (``strict``: the patient is refused instead)."""
+    loaded = load(path, strict=strict)
+    if skipped is not None:
+        skipped.extend(loaded.skipped)
     if loaded.refused:
         first = loaded.refused[0]
         raise RecordError(first["source"], first["patient_id"],
@@ -76,15 +87,18 @@ def run_cohort(*, out: Path, cohort: Cohort, refused: Iterable[dict[str, Any]] =
                as_of: str | dt.date | None = None, settings: Settings | None = None,
                fit_model: bool = True, today: dt.date | None = None,
                progress: Callable[[int, int], None] | None = None,
-               chunk_size: int | None = CHUNK_SIZE) -> CohortRun:
+               chunk_size: int | None = CHUNK_SIZE,
+               skipped: Iterable[dict[str, Any]] = ()) -> CohortRun:
     """Assess a whole cohort into ``out`` (JSON Lines, one assessment a line); refused patients
     and the values quarantined for patients who were kept (``"status": "quarantined"``) go to
-    ``<out>.errors.jsonl`` beside it (removed when there are none). The progression model is
-    fitted on the cohort itself unless ``settings`` names one or ``fit_model`` is off.
-    Patients are assessed ``chunk_size`` at a time (None: all at once), with the same
+    ``<out>.errors.jsonl`` beside it (removed when there are none), with what a FHIR Bundle
+    held that alscare does not read (``skipped``, ``"status": "skipped"``). The progression
+    model is fitted on the cohort itself unless ``settings`` names one or ``fit_model`` is
+    off. Patients are assessed ``chunk_size`` at a time (None: all at once), with the same
     result (``assess.assess_cohort``)."""
     settings = settings or Settings()
-    run = CohortRun(refused=list(refused), quarantined=quarantine_report(cohort))
+    run = CohortRun(refused=list(refused), quarantined=quarantine_report(cohort),
+                    skipped=list(skipped))
     run.notes = as_of_notes(cohort, resolve_as_of(cohort, as_of, today), today)
     out.parent.mkdir(parents=True, exist_ok=True)
     # orjson: about 5x faster than json.dumps on 10,000 assessments, and writes null (never
@@ -96,8 +110,8 @@ def run_cohort(*, out: Path, cohort: Cohort, refused: Iterable[dict[str, Any]] =
             fh.write(orjson.dumps(a, option=orjson.OPT_APPEND_NEWLINE))
             run.assessed += 1
     run.errors_path = out.with_name(out.name.removesuffix(".jsonl") + ".errors.jsonl")
-    if run.refused or run.quarantined:
-        write_errors(run.refused + run.quarantined, run.errors_path)
+    if run.refused or run.quarantined or run.skipped:
+        write_errors(run.refused + run.quarantined + run.skipped, run.errors_path)
     elif run.errors_path.exists():
         run.errors_path.unlink()
     return run

@@ -439,9 +439,9 @@ def _per_distinct(values: pd.Series, fn: Any, missing: Any) -> np.ndarray:
 _MG = re.compile(r"(?<![\d.,/])(\d+(?:[.,]\d+)?)\s*"
                  r"(mg|milligrams?|micrograms?|mcg|µg|ug|g)\b(?!\s*/)")
 _TIMES = (
-    (re.compile(r"\b(?:qds|qid|four times)\b|every 6 h"), 4),
-    (re.compile(r"\b(?:tds|tid|three times|thrice)\b|every 8 h"), 3),
-    (re.compile(r"\b(?:bd|bid|twice|two times)\b|every 12 h"), 2),
+    (re.compile(r"\b(?:qds|qid|four times|4 times)\b|every 6 h"), 4),
+    (re.compile(r"\b(?:tds|tid|three times|3 times|thrice)\b|every 8 h"), 3),
+    (re.compile(r"\b(?:bd|bid|twice|two times|2 times)\b|every 12 h"), 2),
 )
 
 

@@ -49,19 +49,22 @@ class _Incoming:
     items for the chunk being read, and the refused patients as they are found. A PRO-ACT
     folder's days are put on each patient's own dates by its manifest when no
     --reference-date is given. What is held: one chunk of records (a PRO-ACT folder's frames
-    besides, see ``iter_chunks``)."""
+    besides, see ``iter_chunks``). What a FHIR input held that alscare does not read is
+    gathered in ``skipped`` (``strict``: those patients are refused instead)."""
 
-    def __init__(self, path: Path, ref: dt.date | None):
+    def __init__(self, path: Path, ref: dt.date | None, strict: bool = False):
         self.path, self.ref = path, ref
         self.manifest = read_manifest(path) if ref is None and path.is_dir() else None
         self.refused: list[Refusal] = []
+        self.skipped: list[dict] = []
         self.totals: dict[str, dict[str, int]] = {}
         self.dated = False
-        self._parts = iter_chunks(path)
+        self._parts = iter_chunks(path, strict=strict)
         self._first = self._records(next(self._parts))  # unreadable input: raised here
 
     def _records(self, part: Loaded) -> list[PatientRecord]:
         records, totals = part.as_records(self.ref)
+        self.skipped.extend(part.skipped)
         self.refused.extend(Refusal(e["patient_id"],
                                     e["message"].split(" refused:", 1)[-1].strip())
                             for e in part.refused)
@@ -85,14 +88,14 @@ class _Incoming:
 
 
 def run_import(path: Path, db: str | None, ref: dt.date | None, replace: bool,
-               errors: Path | None) -> None:
+               errors: Path | None, *, strict: bool = False) -> None:
     """``alscare import PATH``: read, store (merge or replace), report; exit 2 when every
     patient was refused (nothing written), else 0 with the refused ones listed. The input is
     read and written a chunk at a time (``save_records`` writes each chunk as it comes)."""
     if not path.exists():
         fail(f"{path}: no such file or folder")
     try:
-        incoming = _Incoming(path, ref)
+        incoming = _Incoming(path, ref, strict)
     except ValueError as e:  # unreadable input (InputError)
         fail(str(e))
         return
@@ -126,18 +129,23 @@ def run_import(path: Path, db: str | None, ref: dt.date | None, replace: bool,
         f"({len(summary.new)} new, {len(summary.merged)} merged, {len(summary.replaced)} "
         f"replaced); {len(summary.unchanged)} unchanged; {len(summary.refused)} refused "
         f"(import run {summary.run_id})")
-    if summary.refused:
-        _report_refused(summary, path, errors)
+    skipped = incoming.skipped
+    if summary.refused or skipped:
+        _report_refused(summary, path, errors, skipped)
     if summary.refused and not (summary.imported or summary.unchanged):
         raise typer.Exit(2)
 
 
-def _report_refused(summary: ImportSummary, path: Path, errors: Path | None) -> None:
-    """The refused patients as JSON Lines (patient data: created private by the CLI's
-    umask), and the last stderr line saying how many and where."""
+def _report_refused(summary: ImportSummary, path: Path, errors: Path | None,
+                    skipped: list[dict] | None = None) -> None:
+    """The refused patients, and what was skipped of the kept ones (``"status":
+    "skipped"``), as JSON Lines (patient data: created private by the CLI's umask), and the
+    last stderr line saying how many and where."""
     report = errors or path.with_name(path.name.removesuffix(path.suffix) + ".errors.jsonl")
+    skipped = skipped or []
     lines = "".join(json.dumps({"source": str(path), **r.as_dict()}, ensure_ascii=False,
                                default=str) + "\n" for r in summary.refused)
+    lines += "".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in skipped)
     try:
         report.write_text(lines, encoding="utf-8")
         where = f"listed in {report}"
@@ -146,7 +154,9 @@ def _report_refused(summary: ImportSummary, path: Path, errors: Path | None) -> 
     advice = (f"; {len(summary.conflicts)} conflict with stored records: nothing of them was "
               "written, `alscare import --replace` writes the incoming records as they are"
               if summary.conflicts else "")
-    typer.echo(f"alscare: {len(summary.refused)} refused{advice}; {where}", err=True)
+    left = (f"; {sum(len(s['problems']) for s in skipped)} FHIR entries or elements not read "
+            "by alscare skipped (--strict refuses such patients instead)" if skipped else "")
+    typer.echo(f"alscare: {len(summary.refused)} refused{advice}{left}; {where}", err=True)
 
 
 def rollback(run_id: int, db: str | None) -> None:

@@ -50,6 +50,10 @@ def import_(
     errors: Annotated[Path | None, typer.Option(
         "--errors", help="Where to list refused and conflicting patients (JSON Lines); "
                          "default: <PATH>.errors.jsonl beside PATH.")] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="FHIR: refuse a patient whose Bundle holds anything alscare does "
+                         "not read, instead of skipping it and listing it (the default).")
+    ] = False,
 ) -> None:
     """Import patients into the database (created if needed). A patient already stored is
     merged (new visits and entries added, empty fields filled); a differing value is a
@@ -66,7 +70,7 @@ def import_(
               "RUN_ID")
     else:
         importing.run_import(path, db, importing.reference_date(reference_date), replace,
-                             errors)
+                             errors, strict=strict)
 
 
 class ExportFormat(StrEnum):

@@ -16,18 +16,41 @@ it (``care-recorded``), an empty string (``empty-string`` on the primitive's ``_
 from __future__ import annotations
 
 import datetime as dt
+import html
+import os
 import uuid
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from alscare.record.diagnosis import holds_als_diagnosis
 from alscare.record.models import ALSFRS_ITEMS, PatientRecord
 
 CODES_PATH = Path(__file__).with_name("fhir_codes.yaml")
-EXT_BASE = "https://alscare.invalid/fhir/StructureDefinition/"
+DRUG_CODES_PATH = Path(__file__).with_name("fhir_drug_codes.yaml")
+DEFAULT_BASE = "https://alscare.invalid/fhir/"
+BASE_ENV = "ALSCARE_FHIR_BASE"
+_base_override: str | None = None
+
+
+def fhir_base() -> str:
+    """The namespace of alscare's CodeSystem, extensions and patient-id system: what
+    ``set_fhir_base`` set (the CLI's ``--fhir-base``), else $ALSCARE_FHIR_BASE, else the
+    default. A clinic that publishes the definitions under its own URL sets it once; export
+    and import then use the same codes."""
+    base = _base_override or os.environ.get(BASE_ENV) or DEFAULT_BASE
+    return base if base.endswith("/") else base + "/"
+
+
+def set_fhir_base(base: str | None) -> None:
+    """Use this namespace (None: back to $ALSCARE_FHIR_BASE or the default)."""
+    global _base_override
+    if base is not None and not base.startswith(("http://", "https://", "urn:")):
+        raise ValueError(f"--fhir-base {base!r}: allowed: an http(s) URL or a urn")
+    _base_override = base
 # Namespace for the deterministic resource ids (uuid5 of patient id + resource role), so that
 # exporting the same record twice gives the same Bundle.
 ID_NAMESPACE = uuid.UUID("5b0e4c1e-8a51-4a8e-9d55-a15ca4e00001")
@@ -40,12 +63,18 @@ VISIT_SECTIONS = ("alsfrs_r", "alsfrs_original", "respiratory", "symptoms", "que
                   "labs")
 
 
-@cache
 def code_table() -> dict[str, Any]:
-    """The shared code table (``fhir_codes.yaml``), with systems and extension URLs resolved."""
+    """The shared code table (``fhir_codes.yaml``), with systems and extension URLs resolved
+    under the namespace in force (:func:`fhir_base`)."""
+    return _code_table(fhir_base())
+
+
+@cache
+def _code_table(base: str) -> dict[str, Any]:
     raw = yaml.safe_load(CODES_PATH.read_text(encoding="utf-8"))
-    systems = raw["systems"]
-    ext = {k: v if v.startswith("http") else EXT_BASE + v for k, v in raw["extensions"].items()}
+    systems = {k: v.replace("{base}", base) for k, v in raw["systems"].items()}
+    ext = {k: v if v.startswith("http") else f"{base}StructureDefinition/{v}"
+           for k, v in raw["extensions"].items()}
     obs = {}
     for key, spec in raw["observations"].items():
         spec = dict(spec)
@@ -54,13 +83,38 @@ def code_table() -> dict[str, Any]:
         obs[key] = spec
     conditions = {k: {**v, "system": systems[v["system"]], "code": str(v["code"])}
                   for k, v in raw["conditions"].items()}
+    for spec in obs.values():
+        spec["also"] = [{**a, "system": systems[a["system"]], "code": str(a["code"])}
+                        for a in spec.get("also") or []]
+    by_code = {(s["system"], s["code"]): k for k, s in obs.items()}
+    by_code.update({(a["system"], a["code"]): k for k, s in obs.items() for a in s["also"]})
+    condition_codes = {(c["system"], c["code"]): k for k, c in conditions.items()}
+    for key, extra in (raw.get("condition_codes") or {}).items():
+        conditions[key]["also"] = [{**a, "system": systems[a["system"]], "code": str(a["code"])}
+                                   for a in extra]
+        condition_codes.update({(a["system"], a["code"]): key
+                                for a in conditions[key]["also"]})
+    drugs = yaml.safe_load(DRUG_CODES_PATH.read_text(encoding="utf-8"))["drugs"]
+    drug_by_code = {}
+    for drug_id, spec in drugs.items():
+        name = spec.get("name", drug_id.replace("_", " "))
+        spec["name"] = name
+        if spec.get("import", True):
+            for sys_key in ("rxnorm", "atc"):
+                if sys_key in spec:
+                    drug_by_code[(systems[sys_key], str(spec[sys_key]))] = name
     return {
         "alscare": systems["alscare"], "ucum": systems["ucum"], "ext": ext, "obs": obs,
-        "by_code": {(s["system"], s["code"]): k for k, s in obs.items()},
-        "conditions": conditions,
+        "by_code": by_code,
+        "conditions": conditions, "condition_codes": condition_codes,
+        "condition_category": raw["condition_category"],
+        "systems": systems, "drugs": drugs, "drug_by_code": drug_by_code,
         "value_sets": raw["value_sets"],
-        "patient_identifier_system": raw["patient_identifier_system"],
+        "patient_identifier_system": raw["patient_identifier_system"].replace("{base}", base),
+        "base": base, "extension_info": raw.get("extension_info") or {},
         "interventions": raw["interventions"],
+        "conversions": {(c["from"], c["to"]): float(c["factor"])
+                        for c in raw.get("conversions") or []},
     }
 
 
@@ -90,9 +144,22 @@ def _put_string(target: dict[str, Any], key: str, value: str | None) -> None:
         target[key] = value
 
 
-def _concept(spec: dict[str, Any]) -> dict[str, Any]:
-    return {"coding": [{"system": spec["system"], "code": spec["code"],
-                        "display": spec["display"]}], "text": spec["display"]}
+def _concept(spec: dict[str, Any], *, five_b: bool = False) -> dict[str, Any]:
+    """The table entry's Coding, then its standard codes (``also``) that are exported; an
+    ALSFRS-R item 5 rated on the 5b (gastrostomy) scale does not take 5a's LOINC code."""
+    codings = [{"system": spec["system"], "code": spec["code"], "display": spec["display"]}]
+    codings += [{"system": a["system"], "code": a["code"]} for a in spec.get("also") or []
+                if a.get("export", True) and not (five_b and a.get("only_5a"))]
+    return {"coding": codings, "text": spec["display"]}
+
+
+VITAL_SIGNS = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                     "observation-category", "code": "vital-signs",
+                           "display": "Vital Signs"}]}
+# The date of a measurement the record keeps without one (patient.height_cm): FHIR's
+# data-absent-reason "unknown" on the element, never a made-up date.
+DATE_UNKNOWN = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/"
+                                      "data-absent-reason", "valueCode": "unknown"}]}
 
 
 class _Ids:
@@ -114,14 +181,19 @@ def _ref(rid: str) -> dict[str, str]:
 
 
 def _observation(rid: str, subject: str, key: str, value: Any, *, date: dt.date | None = None,
-                 encounter: str | None = None) -> dict[str, Any]:
+                 encounter: str | None = None, five_b: bool = False) -> dict[str, Any]:
     spec = code_table()["obs"][key]
     obs: dict[str, Any] = {"resourceType": "Observation", "id": rid, "status": "final",
-                           "code": _concept(spec), "subject": _ref(subject)}
+                           "code": _concept(spec, five_b=five_b), "subject": _ref(subject)}
+    if spec.get("profile"):  # R4 vital-signs profile (bodyweight, bodyheight)
+        obs["meta"] = {"profile": [spec["profile"]]}
+        obs["category"] = [VITAL_SIGNS]
     if encounter:
         obs["encounter"] = _ref(encounter)
     if date is not None:
         obs["effectiveDateTime"] = date.isoformat()
+    elif spec.get("profile"):
+        obs["_effectiveDateTime"] = DATE_UNKNOWN
     kind = spec["type"]
     if kind == "integer" and float(value).is_integer():
         obs["valueInteger"] = int(value)
@@ -155,7 +227,8 @@ def _patient(rec: PatientRecord, rid: str) -> dict[str, Any]:
     p = rec.patient
     res: dict[str, Any] = {
         "resourceType": "Patient", "id": rid,
-        "identifier": [{"system": code_table()["patient_identifier_system"], "value": p.id}],
+        "identifier": [{"system": code_table()["patient_identifier_system"], "value": p.id}]
+        + [i.model_dump(exclude_none=True) for i in p.identifiers or []],
     }
     if p.sex is not None:
         res["gender"] = p.sex
@@ -199,7 +272,7 @@ def _als_condition(rec: PatientRecord, rid: str, subject: str) -> dict[str, Any]
     res: dict[str, Any] = {
         "resourceType": "Condition", "id": rid, "clinicalStatus": CLINICAL_ACTIVE,
         "verificationStatus": {"coding": [{"system": VERIFICATION, "code": "confirmed"}]},
-        "code": _concept(spec), "subject": _ref(subject),
+        "category": [_category()], "code": _concept(spec), "subject": _ref(subject),
     }
     if p.onset_date is not None:
         res["onsetDateTime"] = p.onset_date.isoformat()
@@ -213,9 +286,16 @@ def _als_condition(rec: PatientRecord, rid: str, subject: str) -> dict[str, Any]
     if p.diagnostic_category is not None:
         ext.append(_ext("diagnostic_category",
                         valueCoding=_coding("diagnostic_category", p.diagnostic_category)))
+    if p.als_diagnosis is not None:
+        ext.append(_ext("als_diagnosis", valueBoolean=p.als_diagnosis))
     if ext:
         res["extension"] = ext
     return res
+
+
+def _category() -> dict[str, Any]:
+    c = code_table()["condition_category"]
+    return {"coding": [{"system": c["system"], "code": c["code"], "display": c["display"]}]}
 
 
 def _ftd_condition(ftd: bool, rid: str, subject: str) -> dict[str, Any]:
@@ -225,7 +305,8 @@ def _ftd_condition(ftd: bool, rid: str, subject: str) -> dict[str, Any]:
         "resourceType": "Condition", "id": rid,
         "verificationStatus": {"coding": [{"system": VERIFICATION,
                                            "code": "confirmed" if ftd else "refuted"}]},
-        "code": _concept(code_table()["conditions"]["ftd"]), "subject": _ref(subject),
+        "category": [_category()], "code": _concept(code_table()["conditions"]["ftd"]),
+        "subject": _ref(subject),
     }
     if ftd:
         res["clinicalStatus"] = CLINICAL_ACTIVE
@@ -261,14 +342,18 @@ def _visit_resources(rec: PatientRecord, ids: _Ids, subject: str) -> list[dict[s
             enc["extension"] = [_ext("empty_section", valueCode=s) for s in empty]
         out.append(enc)
 
-        def obs(key: str, value: Any, i: int = i, v: Any = v, enc_id: str = enc_id) -> None:
+        five_b = bool(v.alsfrs_r is not None and v.alsfrs_r.cutting_food_with_gastrostomy)
+
+        def obs(key: str, value: Any, i: int = i, v: Any = v, enc_id: str = enc_id,
+                five_b: bool = five_b) -> None:
             out.append(_observation(ids(f"visit/{i}/{key}"), subject, key, value, date=v.date,
-                                    encounter=enc_id))
+                                    encounter=enc_id, five_b=five_b))
 
         for section in VISIT_SECTIONS:
             block = getattr(v, section)
             if block is None:
                 continue
+            start = len(out)
             for field, value in block.model_dump().items():
                 if value is None:
                     continue
@@ -279,12 +364,25 @@ def _visit_resources(rec: PatientRecord, ids: _Ids, subject: str) -> list[dict[s
                 items = [getattr(block, k) for k in ALSFRS_ITEMS]
                 if all(x is not None for x in items):
                     obs("visit.alsfrs_r_total", sum(items))
+                members = out[start:]
+                if members:  # the LOINC ALSFRS-R panel grouping this visit's item Observations
+                    out.append(_panel(ids(f"visit/{i}/visit.alsfrs_r_panel"), subject, v.date,
+                                      enc_id, [r["id"] for r in members]))
             if section == "labs" and block.alt_uln_u_l is not None:
                 _alt_with_uln(out, block, ids(f"visit/{i}/visit.labs.alt_u_l"), subject,
                               v.date, enc_id)
         if v.weight_kg is not None:
             obs("visit.weight_kg", v.weight_kg)
     return out
+
+
+def _panel(rid: str, subject: str, date: dt.date, enc_id: str, members: list[str]
+           ) -> dict[str, Any]:
+    spec = code_table()["obs"]["visit.alsfrs_r_panel"]
+    return {"resourceType": "Observation", "id": rid, "status": "final",
+            "code": _concept(spec), "subject": _ref(subject), "encounter": _ref(enc_id),
+            "effectiveDateTime": date.isoformat(),
+            "hasMember": [_ref(m) for m in members]}
 
 
 def _alt_with_uln(out: list[dict[str, Any]], labs: Any, rid: str, subject: str, date: dt.date,
@@ -303,6 +401,9 @@ def _alt_with_uln(out: list[dict[str, Any]], labs: Any, rid: str, subject: str, 
 def _medication(m: Any, rid: str, subject: str) -> dict[str, Any]:
     status = "completed" if m.stop_date is not None else "active"
     med: dict[str, Any] = {"text": m.name}
+    codings = _drug_codings(m.name)
+    if codings:
+        med["coding"] = [{"system": system, "code": code} for system, code in codings]
     res: dict[str, Any] = {"resourceType": "MedicationStatement", "id": rid, "status": status,
                            "medicationCodeableConcept": med, "subject": _ref(subject)}
     if m.start_date is not None or m.stop_date is not None:
@@ -325,6 +426,23 @@ def _medication(m: Any, rid: str, subject: str) -> dict[str, Any]:
     if m.stopped_abruptly is not None:
         res["extension"] = [_ext("stopped_abruptly", valueBoolean=m.stopped_abruptly)]
     return res
+
+
+@lru_cache(maxsize=4096)
+def _drug_codings(name: str) -> tuple[tuple[str, str], ...]:
+    """RxNorm and ATC Codings of a medication whose name is one drug alscare knows exactly
+    (careplan/drugs.yaml, a name or alias after salts and forms are removed; not a spelling
+    correction, not a combination), from fhir_drug_codes.yaml."""
+    from alscare.careplan.drugs import match_name
+
+    m = match_name(name)
+    if m.kind not in ("exact", "cleaned") or len(m.generics) != 1:
+        return ()
+    spec = code_table()["drugs"].get(m.generics[0])
+    if spec is None:
+        return ()
+    systems = code_table()["systems"]
+    return tuple((systems[k], str(spec[k])) for k in ("rxnorm", "atc") if k in spec)
 
 
 def _intervention(iv: Any, ids: _Ids, i: int, subject: str) -> list[dict[str, Any]]:
@@ -394,7 +512,9 @@ def resources_from_record(record: PatientRecord) -> list[dict[str, Any]]:
     """Every FHIR resource (JSON-ready dicts) for one record, Patient first."""
     ids = _Ids(record.patient.id)
     pid = ids("patient")
-    out = [_patient(record, pid), _als_condition(record, ids("condition/als"), pid)]
+    out = [_patient(record, pid)]
+    if holds_als_diagnosis(record.patient):  # never an ALS Condition the record does not hold
+        out.append(_als_condition(record, ids("condition/als"), pid))
     if record.patient.ftd is not None:
         out.append(_ftd_condition(record.patient.ftd, ids("condition/ftd"), pid))
     p = record.patient
@@ -411,7 +531,80 @@ def resources_from_record(record: PatientRecord) -> list[dict[str, Any]]:
     for i, iv in enumerate(record.interventions):
         out.extend(_intervention(iv, ids, i, pid))
     out.extend(_care(record, ids, pid))
+    for res in out:
+        res["text"] = narrative(res)
     return out
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _value_text(res: dict[str, Any]) -> str:
+    if "valueInteger" in res:
+        return _shown(res["valueInteger"])
+    if "valueQuantity" in res:
+        q = res["valueQuantity"]
+        unit = "" if q.get("code") == SCORE_UNIT else f" {q.get('code', '')}"
+        return f"{_shown(q['value'])}{unit}".rstrip()
+    if "valueBoolean" in res:
+        return _shown(res["valueBoolean"])
+    if "valueDateTime" in res:
+        return res["valueDateTime"]
+    if "valueCodeableConcept" in res:
+        return ", ".join(c["code"].split(".", 1)[-1]
+                         for c in res["valueCodeableConcept"].get("coding") or [])
+    if "hasMember" in res:
+        return f"{len(res['hasMember'])} ALSFRS-R observations"
+    return "no value"
+
+
+def _summary(res: dict[str, Any]) -> str:
+    kind = res["resourceType"]
+    if kind == "Patient":
+        ident = res["identifier"][0]["value"]
+        facts = [x for x in (res.get("gender"), res.get("birthDate") and
+                             f"born {res['birthDate']}", res.get("deceasedDateTime") and
+                             f"died {res['deceasedDateTime']}") if x]
+        return f"Patient {ident}" + (f" ({', '.join(facts)})" if facts else "")
+    if kind == "Observation":
+        when = f" on {res['effectiveDateTime']}" if "effectiveDateTime" in res else ""
+        return f"{res['code']['text']}: {_value_text(res)}{when}"
+    if kind == "Condition":
+        status = res["verificationStatus"]["coding"][0]["code"]
+        onset = f", onset {res['onsetDateTime']}" if "onsetDateTime" in res else ""
+        return f"{res['code']['text']} ({status}{onset})"
+    if kind == "Encounter":
+        return f"Clinic visit on {res['period']['start']}"
+    if kind == "MedicationStatement":
+        dose = (res.get("dosage") or [{}])[0].get("text")
+        period = res.get("effectivePeriod") or {}
+        when = " ".join(x for x in (period.get("start") and f"from {period['start']}",
+                                    period.get("end") and f"to {period['end']}") if x)
+        name = res["medicationCodeableConcept"]["text"]
+        return " ".join(x for x in (name, dose and f"({dose})", res["status"], when) if x)
+    if kind in ("Procedure", "Device"):
+        concept = res.get("code") or res.get("type") or {}
+        return f"{concept.get('text', kind)}" + (f": {res['status']}" if "status" in res
+                                                  else "")
+    if kind == "DeviceUseStatement":
+        return f"Device use: {res['status']}"
+    if kind == "RelatedPerson":
+        rel = (res.get("relationship") or [{}])[0].get("text")
+        return "Caregiver" + (f" ({rel})" if rel else "")
+    return kind
+
+
+def narrative(res: dict[str, Any]) -> dict[str, str]:
+    """A resource's generated narrative (``text.status`` generated): one line made from its
+    own elements, as XHTML."""
+    return {"status": "generated",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>'
+                   f'{html.escape(_summary(res), quote=False)}</p></div>'}
 
 
 def bundle_from_records(records: Iterable[PatientRecord], *, validate: bool = True
@@ -422,7 +615,9 @@ def bundle_from_records(records: Iterable[PatientRecord], *, validate: bool = Tr
     what leaves alscare is structurally valid FHIR.
     """
     entries = [_entry(r) for rec in records for r in resources_from_record(rec)]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "collection"}
+    if entries:  # FHIR JSON has no empty arrays: an empty Bundle has no "entry"
+        bundle["entry"] = entries
     if validate:
         validate_bundle(bundle)
     return bundle

@@ -9,8 +9,10 @@
 
 Whatever the source, the result is a :class:`Loaded`: the cohort as frames (what every score,
 rule and model reads), the canonical records when the source has them, and the refused
-patients as error dicts (file, record, field, value, what is allowed). A patient id used twice
-in one import is refused the second time, never merged or double-counted.
+patients as error dicts (file, record, field, value, what is allowed), and what a FHIR Bundle
+held that alscare does not read (``skipped``: the same shape with ``"status": "skipped"``;
+``strict`` refuses those patients instead, issue 12). A patient id used twice in one import is
+refused the second time, never merged or double-counted.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Loaded:
     cohort: Cohort
     records: list[PatientRecord] | None = None  # None for PRO-ACT (day numbers, no dates)
     refused: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # kept patients: left out
 
     def __len__(self) -> int:
         return len(self.cohort)
@@ -56,6 +59,19 @@ class Loaded:
         records = to_records(self.cohort, reference_date, refused=bad)
         self.refused.extend(e for e in map(error_dict, bad) if e not in self.refused)
         return records, recorded_totals(self.cohort, reference_date)
+
+
+def skipped_dict(e: RecordError) -> dict[str, Any]:
+    """What was skipped of one patient (or of no patient: ``patient_id`` None) as a report
+    entry shaped like a refusal's, marked ``"status": "skipped"``."""
+    who = f"patient {e.record_id!r} kept" if e.record_id is not None else "entries of no patient"
+    return {
+        "patient_id": e.record_id, "status": "skipped", "source": e.source,
+        "message": f"{e.source}: {who}; {len(e.problems)} left out (not read by alscare):\n"
+                   + "\n".join(f"  {p.path} = {p.value!r}: {p.allowed}" for p in e.problems),
+        "problems": [{"path": p.path, "value": p.value, "allowed": p.allowed}
+                     for p in e.problems],
+    }
 
 
 def error_dict(e: RecordError) -> dict[str, Any]:
@@ -90,9 +106,11 @@ CHUNK_SIZE = 1000
 """Patients per chunk when a source is read a chunk at a time (:func:`iter_chunks`)."""
 
 
-def load(path: str | Path, *, kind: Kind | None = None, keep_records: bool = True) -> Loaded:
+def load(path: str | Path, *, kind: Kind | None = None, keep_records: bool = True,
+         strict: bool = False) -> Loaded:
     """Read any source (see the module doc). Unreadable input raises InputError; refused
-    patients are in ``Loaded.refused`` while the others are kept.
+    patients are in ``Loaded.refused`` while the others are kept; what a FHIR Bundle held that
+    alscare does not read is in ``Loaded.skipped`` (``strict``: a refusal instead).
 
     The source is read a chunk at a time (:func:`iter_chunks`) and the chunks' frames are put
     together (``frames.concat_cohorts``): with ``keep_records=False`` no canonical record is
@@ -105,7 +123,8 @@ def load(path: str | Path, *, kind: Kind | None = None, keep_records: bool = Tru
 
         cohort, errors = read_cohort_split(path)
         return Loaded(path, "proact", cohort, None, errors)
-    parts: list[Loaded] = list(iter_chunks(path, kind=kind, keep_records=keep_records))
+    parts: list[Loaded] = list(iter_chunks(path, kind=kind, keep_records=keep_records,
+                                           strict=strict))
     kinds = [p.kind for p in parts]
     kind = "proact" if "proact" in kinds else "fhir" if "fhir" in kinds else "records"
     records = None
@@ -113,11 +132,13 @@ def load(path: str | Path, *, kind: Kind | None = None, keep_records: bool = Tru
         records = [r for p in parts for r in p.records or []]
     cohort = concat_cohorts([p.cohort for p in parts])
     refused = [e for p in parts for e in p.refused]
-    return Loaded(path, kind, cohort, records, refused)
+    skipped = [e for p in parts for e in p.skipped]
+    return Loaded(path, kind, cohort, records, refused, skipped)
 
 
 def iter_chunks(path: str | Path, *, kind: Kind | None = None,
-                chunk_size: int = CHUNK_SIZE, keep_records: bool = True) -> Iterator[Loaded]:
+                chunk_size: int = CHUNK_SIZE, keep_records: bool = True,
+                strict: bool = False) -> Iterator[Loaded]:
     """Any source as consecutive :class:`Loaded` parts of at most ``chunk_size`` patients, in
     the source's order (at least one part, maybe empty, so that refusals are always given):
     the one road of :func:`load`, bounded by a chunk.
@@ -144,33 +165,48 @@ def iter_chunks(path: str | Path, *, kind: Kind | None = None,
     seen: dict[str, str] = {}
     given = False
     for f in files:
-        for found, bad, fhir in iter_file(f, chunk_size):
+        for found, bad, fhir, left in iter_file(f, chunk_size, strict=strict):
             records, dup = _unique(found, seen)
             bad.extend(dup)
             given = True
             yield Loaded(path, "fhir" if fhir else "records", from_records(records),
-                         records if keep_records else None, [error_dict(e) for e in bad])
+                         records if keep_records else None, [error_dict(e) for e in bad],
+                         [skipped_dict(e) for e in left])
     if not given:
         yield Loaded(path, "records", from_records([]), [] if keep_records else None, [])
 
 
-def read_file(path: Path) -> tuple[list[tuple[PatientRecord, str]], list[RecordError], bool]:
+def read_file(path: Path, *, strict: bool = False
+              ) -> tuple[list[tuple[PatientRecord, str]], list[RecordError], bool,
+                         list[RecordError]]:
     """The records of one file (a canonical record, a list of them, JSON Lines, FHIR NDJSON or
-    a FHIR Bundle) with where each was, the refused ones, and whether it was FHIR."""
+    a FHIR Bundle) with where each was, the refused ones, whether it was FHIR, and what of a
+    FHIR file was skipped (per patient)."""
     ok: list[tuple[PatientRecord, str]] = []
     bad: list[RecordError] = []
+    left: list[RecordError] = []
     fhir = False
-    for found, refused, is_fhir in iter_file(path, None):
+    for found, refused, is_fhir, skipped in iter_file(path, None, strict=strict):
         ok.extend(found)
         bad.extend(refused)
+        left.extend(skipped)
         fhir = fhir or is_fhir
-    return ok, bad, fhir
+    return ok, bad, fhir, left
 
 
-Batch = tuple[list[tuple[PatientRecord, str]], list[RecordError], bool]
+@dataclass(frozen=True)
+class Skipped:
+    """What a FHIR input held of one patient that alscare does not read (the patient kept)."""
+
+    error: RecordError
 
 
-def iter_file(path: Path, chunk_size: int | None = CHUNK_SIZE) -> Iterator[Batch]:
+Item = tuple[PatientRecord, str] | RecordError | Skipped
+Batch = tuple[list[tuple[PatientRecord, str]], list[RecordError], bool, list[RecordError]]
+
+
+def iter_file(path: Path, chunk_size: int | None = CHUNK_SIZE, *, strict: bool = False
+              ) -> Iterator[Batch]:
     """:func:`read_file` in batches of at most ``chunk_size`` records (None: one batch):
     JSON Lines and FHIR NDJSON are read line by line, never whole."""
     suffix = path.suffix.lower()
@@ -180,21 +216,21 @@ def iter_file(path: Path, chunk_size: int | None = CHUNK_SIZE) -> Iterator[Batch
     if suffix == ".ndjson":
         from alscare.importers.fhir_ndjson import iter_ndjson
 
-        yield from _batched(iter_ndjson(path), chunk_size, True)
+        yield from _batched(iter_ndjson(path, strict=strict), chunk_size, True)
         return
     if _large_bundle(path):
         from alscare.importers.fhir_ndjson import iter_bundle
 
-        yield from _batched(iter_bundle(path), chunk_size, True)
+        yield from _batched(iter_bundle(path, strict=strict), chunk_size, True)
         return
     doc = load_json(path)
     if is_fhir_bundle(doc):
-        from alscare.importers.fhir import records_from_bundle
+        from alscare.importers.fhir import read_bundle
 
-        ok, refused = records_from_bundle(doc, str(path))
+        got = read_bundle(doc, str(path), strict=strict)
         del doc
-        items: list[tuple[PatientRecord, str] | RecordError] = [*refused]
-        items.extend((rec, str(path)) for rec in ok)
+        items: list[Item] = [*got.refused, *map(Skipped, got.skipped)]
+        items.extend((rec, str(path)) for rec in got.records)
         yield from _batched(iter(items), chunk_size, True)
         return
     ok2, refused2 = records_from_document(doc, str(path))
@@ -219,23 +255,27 @@ def _large_bundle(path: Path) -> bool:
     return False
 
 
-def _batched(items: Iterator[tuple[PatientRecord, str] | RecordError], size: int | None,
-             fhir: bool) -> Iterator[Batch]:
-    """Records and refusals as they come, cut into batches of ``size`` records."""
+def _batched(items: Iterator[Item], size: int | None, fhir: bool) -> Iterator[Batch]:
+    """Records, refusals and what was skipped as they come, cut into batches of ``size``
+    records."""
     ok: list[tuple[PatientRecord, str]] = []
     bad: list[RecordError] = []
+    left: list[RecordError] = []
     given = False
     for item in items:
         if isinstance(item, RecordError):
             bad.append(item)
             continue
+        if isinstance(item, Skipped):
+            left.append(item.error)
+            continue
         ok.append(item)
         if size is not None and len(ok) >= size:
-            yield ok, bad, fhir
+            yield ok, bad, fhir, left
             given = True
-            ok, bad = [], []
-    if ok or bad or not given:
-        yield ok, bad, fhir
+            ok, bad, left = [], [], []
+    if ok or bad or left or not given:
+        yield ok, bad, fhir, left
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[PatientRecord, str] | RecordError]:

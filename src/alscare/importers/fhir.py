@@ -13,10 +13,20 @@ documented in docs/fhir.md). Nothing is dropped silently: an unknown code, an un
 resource type, a modifier extension, an unknown alscare extension or two different values for
 the same field refuse the patient with a message naming the entry, the element and the value.
 Foreign (non-alscare) extensions that are not modifiers are ignored, as FHIR allows.
+
+Two modes (issue 12). ``strict``: the above - anything alscare cannot read refuses the patient.
+The default (lenient) reads what other systems send: what alscare does not use (resource types
+it does not read, codes it does not know, comorbidities, practitioners and organisations,
+entered-in-error entries, partial dates) is *skipped*: left out and listed in the import report
+(:class:`BundleRead.skipped`), never a reason to refuse the patient. A value whose meaning alscare
+cannot keep (a ``comparator`` such as ">", a unit it cannot convert) is *quarantined*: left out
+of the record and kept in ``patient.quarantined``, so that it is named in a data.* alert.
+Exact unit conversions (g and [lb_av] to kg, m and [in_i] to cm) are made in both modes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +34,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from alscare.exporters.fhir import VISIT_SECTIONS, bundle_envelope, code_table
-from alscare.record.models import ALSFRS_ITEMS, FORMAT, PatientRecord
+from alscare.record.diagnosis import DIAGNOSIS_FIELDS
+from alscare.record.models import ALSFRS_ITEMS, FORMAT, QUARANTINE_TEXT_LENGTH, PatientRecord
 from alscare.record.validation import Problem, RecordError, parse_record
 
 SUPPORTED = ("Patient", "Encounter", "Observation", "Condition", "MedicationStatement",
@@ -39,6 +50,8 @@ PROC_FALLBACK = {"preparation": "offered", "not-done": "declined", "in-progress"
 DUS_FALLBACK = {"intended": "offered", "active": "in_use", "completed": "in_use",
                 "stopped": "stopped"}
 MULTI_EXT = ("empty_section", "quarantined")
+QUARANTINE_CODE = "data.measurement.implausible"
+ENTERED_IN_ERROR = "entered-in-error"
 CODE_ALLOWED = "a code listed in docs/fhir.md (fhir_codes.yaml)"
 
 
@@ -61,22 +74,41 @@ class _Entry:
 
 # --- bundle level -----------------------------------------------------------------------------
 
-def records_from_bundle(doc: dict[str, Any], source: str
+@dataclass
+class BundleRead:
+    """What one Bundle gave: the records, the refused patients and, per patient (or ``None``
+    for entries that belong to no patient), what was skipped."""
+
+    records: list[PatientRecord]
+    refused: list[RecordError]
+    skipped: list[RecordError]
+
+
+def records_from_bundle(doc: dict[str, Any], source: str, *, strict: bool = False
                         ) -> tuple[list[PatientRecord], list[RecordError]]:
+    """Every patient of a FHIR Bundle as a validated record, and the refused ones (what was
+    skipped: :func:`read_bundle`)."""
+    got = read_bundle(doc, source, strict=strict)
+    return got.records, got.refused
+
+
+def read_bundle(doc: dict[str, Any], source: str, *, strict: bool = False) -> BundleRead:
     """Every patient of a FHIR Bundle as a validated record; a refused patient is reported and
     the others go on. A Bundle that is not structurally valid FHIR is refused entry by entry
-    (the entry, its element and the value), or as a whole when its envelope is broken."""
+    (the entry, its element and the value), or as a whole when its envelope is broken. Without
+    ``strict``, what alscare does not read is skipped and listed (module doc)."""
     envelope = _envelope_problems(doc)
     if envelope:
-        return [], [RecordError(source, None, envelope)]
+        return BundleRead([], [RecordError(source, None, envelope)], [])
     entries = [_Entry(i, e["resource"] if isinstance(e.get("resource"), dict) else {},
                       e.get("fullUrl") if isinstance(e.get("fullUrl"), str) else None)
                for i, e in enumerate(doc.get("entry") or [])]
     index = _Index(entries)
-    structural = {e.index: _structure_problems(e) for e in entries}
+    structural = {e.index: _structure_problems(e, strict) for e in entries}
 
     owners: dict[int, list[_Entry]] = {e.index: [] for e in entries if e.type == "Patient"}
     orphans: list[Problem] = []
+    loose: list[_Entry] = []
     for e in entries:
         if e.type == "Patient":
             continue
@@ -85,6 +117,8 @@ def records_from_bundle(doc: dict[str, Any], source: str
             owners[owner.index].append(e)
         elif e.type == "Device":
             continue  # found through the DeviceUseStatement that uses it
+        elif not strict and not structural[e.index]:
+            loose.append(e)  # skipped below unless a patient's entry used it (Medication)
         else:
             owner_ref = e.resource.get(OWNER.get(e.type, "subject"))
             orphans.append(Problem(f"{e.label}.{OWNER.get(e.type, 'subject')}",
@@ -95,6 +129,8 @@ def records_from_bundle(doc: dict[str, Any], source: str
 
     ok: list[PatientRecord] = []
     bad: list[RecordError] = []
+    skipped: list[RecordError] = []
+    used: set[int] = set()
     if orphans:
         bad.append(RecordError(source, None, orphans))
     seen: dict[str, str] = {}
@@ -109,12 +145,36 @@ def records_from_bundle(doc: dict[str, Any], source: str
         if problems:  # structurally invalid: do not guess at its content
             bad.append(RecordError(source, rid, problems))
             continue
-        builder = _Builder(patient, members, index)
+        builder = _Builder(patient, members, index, strict=strict)
         try:
             ok.append(builder.record(source))
         except RecordError as err:
             bad.append(err)
-    return ok, bad
+        used |= builder.used_entries
+        if builder.skipped:
+            skipped.append(RecordError(source, rid, builder.skipped))
+    left = [Problem(e.label, _what(e) or e.type, "not read by alscare (no patient of this "
+                    "Bundle is its subject)") for e in loose if e.index not in used]
+    if left:
+        skipped.append(RecordError(source, None, left))
+    return BundleRead(ok, bad, skipped)
+
+
+def _what(e: _Entry) -> Any:
+    """A short description of an entry for the skipped list: its code's text or display."""
+    r = e.resource
+    for key in ("code", "medicationCodeableConcept", "vaccineCode", "type"):
+        concept = r.get(key)
+        if isinstance(concept, list):
+            concept = concept[0] if concept else None
+        if isinstance(concept, dict):
+            text = concept.get("text") or next(
+                (c.get("display") or c.get("code") for c in concept.get("coding") or []
+                 if isinstance(c, dict)), None)
+            if text:
+                return text
+    name = r.get("name")
+    return name if isinstance(name, str) else None
 
 
 def _envelope_problems(doc: Any) -> list[Problem]:
@@ -134,12 +194,15 @@ def _envelope_problems(doc: Any) -> list[Problem]:
     return []
 
 
-def _structure_problems(e: _Entry) -> list[Problem]:
-    """fhir.resources validation of one entry's resource, as Problems naming entry and field."""
+def _structure_problems(e: _Entry, strict: bool = True) -> list[Problem]:
+    """fhir.resources validation of one entry's resource, as Problems naming entry and field
+    (not strict: a resource type alscare does not read is not checked; it is skipped)."""
     from fhir.resources.R4B import get_fhir_model_class
 
     if not isinstance(e.resource, dict) or not e.resource:
         return [Problem(f"entry[{e.index}].resource", None, "a FHIR resource")]
+    if e.type not in SUPPORTED and not strict:
+        return []
     if e.type not in SUPPORTED:
         return [Problem(f"{e.label}.resourceType", e.type,
                         f"a resource type alscare reads: {', '.join(SUPPORTED)}")]
@@ -225,6 +288,92 @@ def _date(value: Any) -> Any:
     return value
 
 
+def _full_date(value: Any) -> str | None:
+    """``YYYY-MM-DD`` of a FHIR date/dateTime that has a whole date, else None."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    head = value[:10]
+    try:
+        dt.date.fromisoformat(head)
+    except ValueError:
+        return None
+    return head
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    """A FHIR dateTime as an aware datetime (UTC when it has no zone), for ordering."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _effective(r: dict[str, Any]) -> Any:
+    """When an Observation was made: effectiveDateTime, else the start of effectivePeriod."""
+    if r.get("effectiveDateTime") is not None:
+        return r["effectiveDateTime"]
+    return (r.get("effectivePeriod") or {}).get("start")
+
+
+def _concept_text(concept: Any) -> str | None:
+    if not isinstance(concept, dict):
+        return None
+    return concept.get("text") or next((c.get("display") or c.get("code")
+                                        for c in concept.get("coding") or []
+                                        if isinstance(c, dict)), None)
+
+
+def _drug_name(codings: list[Any]) -> str | None:
+    """The generic name of a medication coded in RxNorm or ATC that alscare knows (the drug
+    code table, fhir_drug_codes.yaml), so that the safety rules recognise it."""
+    table = code_table()["drug_by_code"]
+    for c in codings:
+        if isinstance(c, dict):
+            name = table.get((c.get("system"), str(c.get("code"))))
+            if name:
+                return name
+    return None
+
+
+TIMES_WORDS = {1: "once", 2: "twice", 3: "three times", 4: "four times"}
+UNIT_WORDS = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week",
+              "mo": "month", "a": "year"}
+
+
+def _number(x: Any) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _dose_text(dosage: dict[str, Any]) -> str | None:
+    """A structured FHIR Dosage as the record's dose text: its doses (``50 mg``), how often
+    (``2 times a day``) and ``as needed``; nothing that is not in it."""
+    parts: list[str] = []
+    for dr in dosage.get("doseAndRate") or []:
+        q = dr.get("doseQuantity")
+        rng = dr.get("doseRange")
+        if isinstance(q, dict) and q.get("value") is not None:
+            parts.append(f"{_number(q['value'])} {q.get('unit') or q.get('code') or ''}".strip())
+        elif isinstance(rng, dict):
+            lo, hi = rng.get("low") or {}, rng.get("high") or {}
+            unit = hi.get("unit") or lo.get("unit") or ""
+            parts.append(f"{_number(lo.get('value', '?'))}-{_number(hi.get('value', '?'))} "
+                         f"{unit}".strip())
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    word = UNIT_WORDS.get(repeat.get("periodUnit"))
+    if word and repeat.get("period") is not None:
+        freq = repeat.get("frequency", 1)
+        times = TIMES_WORDS.get(freq, f"{_number(freq)} times")
+        period = repeat["period"]
+        parts.append(f"{times} a {word}" if period == 1 else
+                     f"{times} every {_number(period)} {word}s")
+    if dosage.get("asNeededBoolean") is True:
+        parts.append("as needed")
+    return ", ".join(parts) or None
+
+
 def _get_string(obj: dict[str, Any], key: str) -> str | None:
     if key in obj:
         return obj[key]
@@ -271,13 +420,20 @@ class _Slot:
     prov: dict[tuple[str, ...], str] = field(default_factory=dict)
     empty: set[str] = field(default_factory=set)
     total: tuple[int, str] | None = None
+    when: dict[tuple[str, ...], tuple[Any, int]] = field(default_factory=dict)
 
 
 class _Builder:
     """Assemble one patient's canonical dict from its resources, remembering which entry gave
     each value so that a refusal can name it."""
 
-    def __init__(self, patient: _Entry, members: list[_Entry], index: _Index):
+    def __init__(self, patient: _Entry, members: list[_Entry], index: _Index, *,
+                 strict: bool = True):
+        self.strict = strict
+        self.skipped: list[Problem] = []
+        self.quarantined: list[dict[str, Any]] = []
+        self.used_entries: set[int] = set()  # entries without a patient this one used
+        self.when: dict[tuple[str, ...], tuple[Any, int]] = {}  # patient-level: time, entry
         self.patient_entry = patient
         self.members = members
         self.index = index
@@ -293,10 +449,56 @@ class _Builder:
         self.care = False
         self.caregiver: tuple[dict[str, Any], str] | None = None
         self.used_devices: set[int] = set()
+        self.als_condition = False  # an ALS Condition was read
 
     # bookkeeping
     def problem(self, path: str, value: Any, allowed: str) -> None:
         self.problems.append(Problem(path, value, allowed))
+
+    def leave(self, path: str, value: Any, why: str) -> None:
+        """Something alscare does not read: a refusal when strict, else skipped and listed."""
+        if self.strict:
+            self.problem(path, value, why)
+        else:
+            self.skipped.append(Problem(path, value, why))
+
+    def quarantine(self, path: str, field_name: str, value: Any, why: str,
+                   date: Any = None) -> None:
+        """A value whose meaning the record cannot keep: a refusal when strict, else left out
+        and kept in ``patient.quarantined`` (named in a data.* alert)."""
+        if self.strict:
+            self.problem(path, value, why)
+            return
+        q = {"code": QUARANTINE_CODE, "field": field_name,
+             "value": str(value)[:QUARANTINE_TEXT_LENGTH], "allowed": why,
+             "source": path[:QUARANTINE_TEXT_LENGTH]}
+        if _full_date(date) is not None:
+            q["date"] = date
+        self.quarantined.append(q)
+
+    def unkept(self, e: _Entry, elements: tuple[str, ...]) -> None:
+        """Elements of a read resource that the record has no place for (a note, an
+        interpretation): listed as skipped, not dropped silently (not strict)."""
+        if self.strict:
+            return
+        for name in elements:
+            value = e.resource.get(name)
+            if value:
+                shown = [x.get("text") or _concept_text(x) for x in value
+                         if isinstance(x, dict)] if isinstance(value, list) else value
+                self.skipped.append(Problem(f"{e.label}.{name}", shown,
+                                            "not kept: the record has no place for it"))
+
+    def full_date(self, value: Any, path: str) -> str | None:
+        """A FHIR date/dateTime as the record's date; a partial one (``2015-03``) is refused
+        when strict, else left out and listed (the record keeps whole dates only)."""
+        if self.strict:
+            return _date(value)  # the record's validation refuses a partial date
+        d = _full_date(value)
+        if d is None and value is not None:
+            self.skipped.append(Problem(path, value, "a partial date: the record keeps whole "
+                                                     "dates only; left out"))
+        return d
 
     def put(self, store: dict, prov: dict, key: tuple[str, ...], value: Any, label: str) -> None:
         if key in store and store[key] != value:
@@ -324,7 +526,7 @@ class _Builder:
             if name in allowed:
                 out.setdefault(name, []).append(x)
             elif name is not None or str(x.get("url", "")).startswith(
-                    "https://alscare.invalid/"):
+                    code_table()["base"]):
                 where = (", ".join(table[n] for n in allowed) if allowed else "none")
                 self.problem(f"{e.label}.extension", x.get("url"),
                              f"alscare extensions allowed on {e.type}: {where}")
@@ -341,7 +543,15 @@ class _Builder:
         if "gender" in r:
             self.set(("patient", "sex"), r["gender"], f"{lab}.gender")
         if "birthDate" in r:
-            self.set(("patient", "birth_date"), _date(r["birthDate"]), f"{lab}.birthDate")
+            born = self.full_date(r["birthDate"], f"{lab}.birthDate")
+            if born is not None:
+                self.set(("patient", "birth_date"), born, f"{lab}.birthDate")
+        own = code_table()["patient_identifier_system"]
+        kept = [{k: str(i[k]) for k in ("system", "value") if i.get(k) is not None}
+                for i in r.get("identifier") or []
+                if isinstance(i, dict) and i.get("value") is not None and i.get("system") != own]
+        if kept:
+            self.set(("patient", "identifiers"), kept, f"{lab}.identifier")
         if "deceasedDateTime" in r:
             self.set(("deceased_date",), _date(r["deceasedDateTime"]), f"{lab}.deceasedDateTime")
         if r.get("deceasedBoolean") is True:
@@ -364,9 +574,12 @@ class _Builder:
     def read_encounter(self, e: _Entry) -> None:
         start = (e.resource.get("period") or {}).get("start")
         if start is None:
-            self.problem(f"{e.label}.period.start", None, "required: the visit date")
+            self.leave(f"{e.label}.period.start", None, "required: the visit date")
             return
-        slot = _Slot(_date(start), e.index)
+        day = self.full_date(start, f"{e.label}.period.start")
+        if day is None:
+            return
+        slot = _Slot(day, e.index)
         for x in self.extension_lists(e, ("empty_section",)).get("empty_section", []):
             code = x.get("valueCode")
             if code in VISIT_SECTIONS:
@@ -381,17 +594,21 @@ class _Builder:
         r = e.resource
         if r.get("encounter") is not None:
             enc = self.index.resolve(r["encounter"])
-            if enc is None or enc.index not in self.slot_by_encounter:
+            if enc is not None and enc.index in self.slot_by_encounter:
+                return self.slot_by_encounter[enc.index]
+            if self.strict or _effective(r) is None:
                 self.problem(f"{e.label}.encounter", r["encounter"].get("reference"),
                              "a reference to an Encounter of the same patient in this Bundle")
                 return None
-            return self.slot_by_encounter[enc.index]
-        when = r.get("effectiveDateTime")
-        if when is None:
+            # not strict: an Encounter that is not a visit here; the date places it
+        when = _effective(r)
+        if when is None or (self.strict and "effectiveDateTime" not in r):
             self.problem(f"{e.label}.effectiveDateTime", None,
                          "required for a visit observation without an Encounter")
             return None
-        day = _date(when)
+        day = self.full_date(when, f"{e.label}.effective[x]")
+        if day is None:
+            return None
         for slot in self.slots:
             if slot.date == day:
                 return slot
@@ -401,9 +618,12 @@ class _Builder:
 
     def read_observation(self, e: _Entry) -> None:
         r = e.resource
+        if r.get("status") == ENTERED_IN_ERROR and not self.strict:
+            self.skipped.append(Problem(f"{e.label}.status", ENTERED_IN_ERROR, "ignored"))
+            return
         if r.get("status") not in OBS_STATUS_OK:
-            self.problem(f"{e.label}.status", r.get("status"),
-                         f"allowed: {', '.join(OBS_STATUS_OK)}")
+            self.leave(f"{e.label}.status", r.get("status"),
+                       f"allowed: {', '.join(OBS_STATUS_OK)}")
             return
         key = None
         for c in (r.get("code") or {}).get("coding") or []:
@@ -413,11 +633,16 @@ class _Builder:
         if key is None:
             codes = [f"{c.get('system')}|{c.get('code')}"
                      for c in (r.get("code") or {}).get("coding") or []]
-            self.problem(f"{e.label}.code", codes or (r.get("code") or {}).get("text"),
-                         f"unknown code; {CODE_ALLOWED}")
+            text = (r.get("code") or {}).get("text")
+            self.leave(f"{e.label}.code", codes or text,
+                       f"unknown code; {CODE_ALLOWED}" if self.strict else
+                       f"a code alscare does not read ({_what(e) or 'no text'})")
             return
         self.extensions(e, ())
         spec = code_table()["obs"][key]
+        if spec["type"] == "panel":
+            return  # the ALSFRS-R panel only groups the visit's item Observations
+        self.unkept(e, ("note", "interpretation"))
         if key == "patient.genetics":
             self.read_genetics(e)
             return
@@ -429,7 +654,7 @@ class _Builder:
             if key == "visit.labs.alt_u_l":
                 self.read_alt(e, slot)
                 return
-            value = self.value(e, spec, key)
+            value = self.value(e, spec, key, slot.date)
             if value is None:
                 return
             if key == "visit.alsfrs_r_total":
@@ -438,18 +663,44 @@ class _Builder:
                                                  f" already gave {slot.total[0]}")
                 slot.total = (value, e.label)
                 return
-            self.put(slot.fields, slot.prov, tuple(path), value, _value_at(e, spec))
+            self.put_timed(slot.fields, slot.prov, slot.when, tuple(path), value, e,
+                           _value_at(e, spec))
             return
-        value = self.value(e, spec, key)
+        value = self.value(e, spec, key, None)
         if value is None:
             return
         if level == "care":
             self.care = True
             self.set(("care", *path), value, _value_at(e, spec))
         else:
-            self.set((level, *path), value, _value_at(e, spec))
+            self.put_timed(self.values, self.prov, self.when, (level, *path), value, e,
+                           _value_at(e, spec))
 
-    def value(self, e: _Entry, spec: dict[str, Any], key: str) -> Any:
+    def put_timed(self, store: dict, prov: dict, when: dict, key: tuple[str, ...], value: Any,
+                  e: _Entry, label: str) -> None:
+        """An Observation's value; when strict, two different values for one field refuse
+        the patient. Otherwise the latest measurement is kept (its effective time, then its
+        place in the Bundle) and the other is listed as skipped (two weights on one day, a
+        height measured at many visits)."""
+        mine = (_instant(_effective(e.resource)), e.index)
+        if self.strict or key not in store or store[key] == value:
+            if key not in store:
+                when[key] = mine
+            self.put(store, prov, key, value, label)
+            return
+        theirs = when.get(key, (None, -1))
+        newer = ((mine[0] or dt.datetime.min.replace(tzinfo=dt.UTC), mine[1])
+                 > (theirs[0] or dt.datetime.min.replace(tzinfo=dt.UTC), theirs[1]))
+        kept, dropped = (label, prov[key]) if newer else (prov[key], label)
+        old = store[key]
+        if newer:
+            store[key], prov[key], when[key] = value, label, mine
+        self.skipped.append(Problem(dropped, old if newer else value,
+                                    f"another {'.'.join(key)} of the same "
+                                    f"{'visit' if key[0] != 'patient' else 'patient'}; "
+                                    f"the latest ({kept}) is kept"))
+
+    def value(self, e: _Entry, spec: dict[str, Any], key: str, date: Any = None) -> Any:
         r = e.resource
         kind = spec["type"]
         if kind == "integer":
@@ -463,21 +714,19 @@ class _Builder:
             if key.startswith("visit.alsfrs") and isinstance(q, int | float) and not \
                     isinstance(q, bool):
                 return q  # a half point (alscare extension); the record model checks it
+            if q is None and not self.strict:
+                other = next((k for k in r if k.startswith("value")), None)
+                self.leave(f"{e.label}.{other or 'value[x]'}",
+                           _concept_text(r[other]) if other and isinstance(r[other], dict)
+                           else None,
+                           "a score alscare reads as valueInteger (or valueQuantity); left out"
+                           if other else "no value: nothing to read")
+                return None
             self.problem(f"{e.label}.value[x]", q, "an integer score (valueInteger; an "
                          "ALSFRS-R half point as valueQuantity.value)")
             return None
         if kind == "quantity":
-            q = r.get("valueQuantity")
-            if not isinstance(q, dict) or q.get("value") is None:
-                self.problem(f"{e.label}.valueQuantity", None,
-                             f"a quantity in {spec['unit']} (UCUM)")
-                return None
-            unit = q.get("code", q.get("unit"))
-            if unit is not None and unit != spec["unit"]:
-                self.problem(f"{e.label}.valueQuantity.code", unit,
-                             f"allowed unit: {spec['unit']} (UCUM); convert before import")
-                return None
-            return q["value"]
+            return self.quantity(e, spec, key, date)
         if kind == "boolean":
             if isinstance(r.get("valueBoolean"), bool):
                 return r["valueBoolean"]
@@ -487,7 +736,7 @@ class _Builder:
             if r.get("valueDateTime") is None:
                 self.problem(f"{e.label}.valueDateTime", None, "required: a date")
                 return None
-            return _date(r["valueDateTime"])
+            return self.full_date(r["valueDateTime"], f"{e.label}.valueDateTime")
         if kind == "coded":
             name = key.split(".")[-1]
             v = _from_concept(r.get("valueCodeableConcept"), name)
@@ -497,6 +746,34 @@ class _Builder:
                               .get("coding") or []], _allowed_codes(name))
             return v
         raise ValueError(f"unknown observation type {kind!r}")  # pragma: no cover
+
+    def quantity(self, e: _Entry, spec: dict[str, Any], key: str, date: Any) -> Any:
+        """A valueQuantity in the table's unit: exact conversions made (g to kg, m to cm, ...);
+        a comparator (``>70``: not a value) or a unit that cannot be converted quarantined."""
+        q = e.resource.get("valueQuantity")
+        if not isinstance(q, dict) or q.get("value") is None:
+            if not self.strict and "valueQuantity" not in e.resource:
+                self.leave(f"{e.label}.value[x]", None, "no value: nothing to read")
+                return None
+            self.problem(f"{e.label}.valueQuantity", None, f"a quantity in {spec['unit']} (UCUM)")
+            return None
+        field_name = key.split(".", 1)[1]
+        if q.get("comparator") is not None:
+            self.quarantine(f"{e.label}.valueQuantity.comparator", field_name,
+                            f"{q['comparator']}{q['value']}",
+                            "an exact value (a bound such as > or < is not one); left out",
+                            date)
+            return None
+        unit = q.get("code", q.get("unit"))
+        if unit is None or unit == spec["unit"]:
+            return q["value"]
+        factor = code_table()["conversions"].get((unit, spec["unit"]))
+        if factor is not None and isinstance(q["value"], int | float):
+            return round(q["value"] * factor, 6)
+        self.quarantine(f"{e.label}.valueQuantity.code", field_name, f"{q['value']} {unit}",
+                        f"allowed unit: {spec['unit']} (UCUM) or one alscare converts "
+                        f"exactly; left out", date)
+        return None
 
     def read_alt(self, e: _Entry, slot: _Slot) -> None:
         r = e.resource
@@ -544,19 +821,22 @@ class _Builder:
 
     def read_condition(self, e: _Entry) -> None:
         r = e.resource
-        conds = code_table()["conditions"]
         which = None
         for c in (r.get("code") or {}).get("coding") or []:
-            for name, spec in conds.items():
-                if c.get("system") == spec["system"] and str(c.get("code")) == spec["code"]:
-                    which = name
+            which = which or code_table()["condition_codes"].get(
+                (c.get("system"), str(c.get("code"))))
         if which is None:
-            self.problem(f"{e.label}.code", [f"{c.get('system')}|{c.get('code')}" for c in
-                                             (r.get("code") or {}).get("coding") or []],
-                         "SNOMED CT 86044005 (ALS) or 230270009 (FTD); see docs/fhir.md")
+            self.leave(f"{e.label}.code", [f"{c.get('system')}|{c.get('code')}" for c in
+                                           (r.get("code") or {}).get("coding") or []],
+                       "SNOMED CT 86044005 or ICD-10 G12.21/G12.2 (ALS), SNOMED CT 230270009 "
+                       "(FTD); see docs/fhir.md" if self.strict else
+                       f"a condition alscare does not read ({_what(e) or 'no text'})")
             return
         ver = [c.get("code") for c in (r.get("verificationStatus") or {}).get("coding") or []]
         ver_code = ver[0] if ver else None
+        if ver_code == ENTERED_IN_ERROR and not self.strict:
+            self.skipped.append(Problem(f"{e.label}.verificationStatus", ver_code, "ignored"))
+            return
         if which == "ftd":
             self.extensions(e, ())
             if ver_code in (None, "confirmed"):
@@ -564,27 +844,41 @@ class _Builder:
             elif ver_code == "refuted":
                 self.set(("patient", "ftd"), False, f"{e.label}.verificationStatus")
             else:
-                self.problem(f"{e.label}.verificationStatus", ver_code,
-                             "confirmed (FTD) or refuted (no FTD)")
+                self.leave(f"{e.label}.verificationStatus", ver_code,
+                           "confirmed (FTD) or refuted (no FTD)")
             return
         if ver_code not in (None, "confirmed", "provisional", "differential", "unconfirmed"):
-            self.problem(f"{e.label}.verificationStatus", ver_code,
-                         "an ALS diagnosis that is not refuted or entered in error")
+            self.leave(f"{e.label}.verificationStatus", ver_code,
+                       "an ALS diagnosis that is not refuted or entered in error")
             return
         lab = e.label
+        self.als_condition = True
+        if ver_code in ("provisional", "differential", "unconfirmed") and not self.strict:
+            self.skipped.append(Problem(f"{lab}.verificationStatus", ver_code,
+                                        "read as the ALS diagnosis; the record keeps no "
+                                        "certainty of it: check the source"))
+        self.unkept(e, ("note",))
         for other in ("onsetAge", "onsetPeriod", "onsetRange", "onsetString"):
             if other in r:
-                self.problem(f"{lab}.{other}", r[other], "onsetDateTime (the date of onset)")
+                self.leave(f"{lab}.{other}", r[other], "onsetDateTime (the date of onset)")
         if "onsetDateTime" in r:
-            self.set(("patient", "onset_date"), _date(r["onsetDateTime"]),
-                     f"{lab}.onsetDateTime")
-        ext = self.extensions(e, ("asserted_date", "onset_site", "diagnostic_category"))
+            onset = self.full_date(r["onsetDateTime"], f"{lab}.onsetDateTime")
+            if onset is not None:
+                self.set(("patient", "onset_date"), onset, f"{lab}.onsetDateTime")
+        ext = self.extensions(e, ("asserted_date", "onset_site", "diagnostic_category",
+                                  "als_diagnosis"))
+        if "als_diagnosis" in ext:
+            self.set(("patient", "als_diagnosis"), ext["als_diagnosis"].get("valueBoolean"),
+                     f"{lab}.extension(als-diagnosis)")
         if "asserted_date" in ext:
-            self.set(("patient", "diagnosis_date"), _date(ext["asserted_date"].get(
-                "valueDateTime")), f"{lab}.extension(assertedDate)")
+            when = self.full_date(ext["asserted_date"].get("valueDateTime"),
+                                  f"{lab}.extension(assertedDate)")
+            if when is not None:
+                self.set(("patient", "diagnosis_date"), when, f"{lab}.extension(assertedDate)")
         elif "recordedDate" in r:
-            self.set(("patient", "diagnosis_date"), _date(r["recordedDate"]),
-                     f"{lab}.recordedDate")
+            when = self.full_date(r["recordedDate"], f"{lab}.recordedDate")
+            if when is not None:
+                self.set(("patient", "diagnosis_date"), when, f"{lab}.recordedDate")
         for name in ("onset_site", "diagnostic_category"):
             if name in ext:
                 v = _enum_code(ext[name].get("valueCoding"), name)
@@ -598,44 +892,70 @@ class _Builder:
     def read_medication(self, e: _Entry) -> None:
         r = e.resource
         lab = e.label
+        if r.get("status") == ENTERED_IN_ERROR and not self.strict:
+            self.skipped.append(Problem(f"{lab}.status", ENTERED_IN_ERROR, "ignored"))
+            return
         if r.get("status") not in MED_STATUS_OK:
-            self.problem(f"{lab}.status", r.get("status"), f"allowed: {', '.join(MED_STATUS_OK)}")
+            self.leave(f"{lab}.status", r.get("status"), f"allowed: {', '.join(MED_STATUS_OK)}")
             return
         concept = r.get("medicationCodeableConcept")
+        if concept is None and not self.strict and r.get("medicationReference") is not None:
+            med = self.index.resolve(r["medicationReference"])
+            if med is not None and med.type == "Medication" and \
+                    isinstance(med.resource.get("code"), dict):
+                concept = med.resource["code"]
+                self.used_entries.add(med.index)
         if concept is None:
-            self.problem(f"{lab}.medication[x]", r.get("medicationReference"),
-                         "medicationCodeableConcept with the generic name as text")
+            self.leave(f"{lab}.medication[x]", (r.get("medicationReference") or {}).get(
+                "reference"), "medicationCodeableConcept with the generic name as text"
+                if self.strict else "a medication named in this Bundle (medicationReference "
+                "to a Medication entry with a code, or medicationCodeableConcept)")
             return
         codings = concept.get("coding") or []
-        name = concept.get("text") or next((c.get("display") for c in codings
-                                            if c.get("display")), None)
+        name = concept.get("text") or (None if self.strict else _drug_name(codings)) or next(
+            (c.get("display") for c in codings if c.get("display")), None)
         if not name:
-            self.problem(f"{lab}.medicationCodeableConcept.text", None,
-                         "the medication's generic name")
+            self.leave(f"{lab}.medicationCodeableConcept.text", None,
+                       "the medication's generic name")
             return
         m: dict[str, Any] = {"name": name}
+        self.unkept(e, ("note",))
         period = r.get("effectivePeriod")
         if period:
             if "start" in period:
-                m["start_date"] = _date(period["start"])
+                start = self.full_date(period["start"], f"{lab}.effectivePeriod.start")
+                if start is not None:
+                    m["start_date"] = start
             if "end" in period:
-                m["stop_date"] = _date(period["end"])
+                stop = self.full_date(period["end"], f"{lab}.effectivePeriod.end")
+                if stop is not None:
+                    m["stop_date"] = stop
         elif r.get("effectiveDateTime"):
-            m["start_date"] = _date(r["effectiveDateTime"])
+            start = self.full_date(r["effectiveDateTime"], f"{lab}.effectiveDateTime")
+            if start is not None:
+                m["start_date"] = start
         for key, elem, out in (("dosage", "text", "dose"), ("reasonCode", "text", "indication")):
             items = r.get(key) or []
-            if len(items) > 1:
+            if len(items) > 1 and self.strict:
                 self.problem(f"{lab}.{key}", len(items), f"at most one {key} (the record keeps "
                                                          f"one {out} string)")
-            elif items:
+            elif self.strict and items:
                 v = _get_string(items[0], elem)
                 if v is not None:
                     m[out] = v
+            elif items:  # not strict: every dosage (its text, else its structured dose)
+                texts = [_get_string(x, elem) for x in items]
+                texts = [t if t is not None else _dose_text(x) if key == "dosage" else
+                         _concept_text(x) for t, x in zip(texts, items, strict=True)]
+                texts = [t for t in texts if t is not None]
+                if texts:
+                    m[out] = "; ".join(texts)
         reasons = r.get("statusReason") or []
         if reasons:
             why = _from_concept(reasons[0], "stop_reason")
             if why is None or len(reasons) > 1:
-                self.problem(f"{lab}.statusReason", reasons, _allowed_codes("stop_reason"))
+                self.leave(f"{lab}.statusReason", [_concept_text(x) for x in reasons],
+                           _allowed_codes("stop_reason"))
             else:
                 m["stop_reason"] = why
         ext = self.extensions(e, ("stopped_abruptly",))
@@ -649,8 +969,8 @@ class _Builder:
         if e.type == "DeviceUseStatement":
             device = self.index.resolve(r.get("device"))
             if device is None or device.type != "Device":
-                self.problem(f"{lab}.device", (r.get("device") or {}).get("reference"),
-                             "a reference to a Device entry of this Bundle")
+                self.leave(f"{lab}.device", (r.get("device") or {}).get("reference"),
+                           "a reference to a Device entry of this Bundle")
                 return
             self.used_devices.add(device.index)
             kind = _from_concept(device.resource.get("type"), "intervention")
@@ -663,7 +983,10 @@ class _Builder:
             allowed_ext = ("intervention_status", "status_date", "hours_per_day")
             fallback = PROC_FALLBACK
         if kind is None:
-            self.problem(kind_at, None, _allowed_codes("intervention"))
+            self.leave(kind_at, None if self.strict else _what(e),
+                       _allowed_codes("intervention") if self.strict else
+                       "not an intervention alscare reads (" + _allowed_codes("intervention")
+                       + ")")
             return
         ext = self.extensions(e, allowed_ext)
         if "intervention_status" in ext:
@@ -672,7 +995,7 @@ class _Builder:
         else:
             status = fallback.get(r.get("status"))
         if status is None:
-            self.problem(f"{lab}.status", r.get("status"), _allowed_codes("intervention_status"))
+            self.leave(f"{lab}.status", r.get("status"), _allowed_codes("intervention_status"))
             return
         iv: dict[str, Any] = {"type": kind, "status": status}
         if e.type == "DeviceUseStatement":
@@ -683,10 +1006,13 @@ class _Builder:
                 per_day = (repeat.get("frequency", 1) == 1 and repeat.get("period", 1) == 1
                            and repeat.get("periodUnit", "d") == "d")
                 if repeat.get("durationUnit") != "h" or not per_day:
-                    self.problem(f"{lab}.timingTiming.repeat", json.dumps(repeat)[:80],
-                                 "duration in hours (durationUnit h) per day (periodUnit d)")
-                    return
-                iv["hours_per_day"] = repeat["duration"]
+                    self.quarantine(f"{lab}.timingTiming.repeat", "interventions.hours_per_day",
+                                    json.dumps(repeat)[:80], "duration in hours (durationUnit h)"
+                                    " per day (periodUnit d); left out")
+                    if self.strict:
+                        return
+                else:
+                    iv["hours_per_day"] = repeat["duration"]
         else:
             if r.get("performedDateTime"):
                 iv["date"] = _date(r["performedDateTime"])
@@ -705,7 +1031,7 @@ class _Builder:
     def read_related_person(self, e: _Entry) -> None:
         r = e.resource
         if self.caregiver is not None:
-            self.problem(e.label, None, f"one caregiver per record; {self.caregiver[1]} is one")
+            self.leave(e.label, None, f"one caregiver per record; {self.caregiver[1]} is one")
             return
         cg: dict[str, Any] = {}
         for key, out in (("name", "name"), ("relationship", "relationship")):
@@ -742,10 +1068,20 @@ class _Builder:
         for e in self.members:
             if e.type in readers:
                 readers[e.type](e)
+            elif e.type not in ("Encounter", "Device"):
+                self.leave(f"{e.label}.resourceType", e.type,
+                           f"a resource type alscare reads: {', '.join(SUPPORTED)}"
+                           if self.strict else f"not read by alscare ({_what(e) or e.type})")
         for e in self.members:
             if e.type == "Device" and e.index not in self.used_devices:
-                self.problem(e.label, None, "a Device used by a DeviceUseStatement")
+                self.leave(e.label, None, "a Device used by a DeviceUseStatement")
         data, prov = self.assemble()
+        if self.als_condition and not any(k in data["patient"] for k in (
+                *DIAGNOSIS_FIELDS, "als_diagnosis")):
+            data["patient"]["als_diagnosis"] = True  # the diagnosis, without any of its facts
+        if self.quarantined:
+            data["patient"]["quarantined"] = (data["patient"].get("quarantined") or []) + \
+                self.quarantined
         try:
             rec = parse_record(data, source)
         except RecordError as err:  # report mapping and range problems together
@@ -777,7 +1113,8 @@ class _Builder:
                 for k in g:
                     prov[f"patient.genetics[{i}].{k}"] = lab
         ordered = [s for s in self.slots if s.encounter is not None] + sorted(
-            (s for s in self.slots if s.encounter is None), key=lambda s: str(s.date))
+            (s for s in self.slots if s.encounter is None and (s.fields or s.empty or s.total)),
+            key=lambda s: str(s.date))  # a date whose only value was left out is no visit
         visits = []
         for i, slot in enumerate(ordered):
             v: dict[str, Any] = {"date": slot.date}

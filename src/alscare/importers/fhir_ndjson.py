@@ -1,5 +1,5 @@
 """FHIR NDJSON (as FHIR Bulk Data writes it: one resource per line, ``.ndjson``) -> canonical
-records, a patient at a time, through the one FHIR road (``importers.fhir.records_from_bundle``).
+records, a patient at a time, through the one FHIR road (``importers.fhir.read_bundle``).
 
 A file of any size is read twice, line by line, and never held whole:
 
@@ -26,11 +26,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alscare.importers.text import InputError, iter_json_lines, iter_json_object, parse_json
-from alscare.record.models import PatientRecord
 from alscare.record.validation import Problem, RecordError
+
+if TYPE_CHECKING:
+    from alscare.importers import Item
 
 OWNER_FIELDS = ("subject", "patient")
 NO_OWNER = "\x00no owner"
@@ -86,7 +88,7 @@ def _resources(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, RecordE
         yield n, doc, None
 
 
-def iter_ndjson(path: Path) -> Iterator[tuple[PatientRecord, str] | RecordError]:
+def iter_ndjson(path: Path, *, strict: bool = False) -> Iterator[Item]:
     """Every patient of a FHIR NDJSON file as (record, where) or a refusal, patient by patient
     (see the module doc for the two passes and what is held)."""
     def entries() -> Iterator[tuple[int, dict[str, Any] | None, RecordError | None]]:
@@ -96,10 +98,10 @@ def iter_ndjson(path: Path) -> Iterator[tuple[PatientRecord, str] | RecordError]
                 entry = ({"fullUrl": f"urn:uuid:{res['id']}", "resource": res}
                          if isinstance(res.get("id"), str) and res["id"] else {"resource": res})
             yield n, entry, err
-    yield from _by_patient(entries, lambda n: f"{path}:{n}")
+    yield from _by_patient(entries, lambda n: f"{path}:{n}", strict=strict)
 
 
-def iter_bundle(path: Path) -> Iterator[tuple[PatientRecord, str] | RecordError]:
+def iter_bundle(path: Path, *, strict: bool = False) -> Iterator[Item]:
     """Every patient of a FHIR Bundle file as (record, where) or a refusal, patient by patient,
     the file read as it comes (``text.iter_json_object``), twice, as an NDJSON file is: what is
     held is the envelope, one count per patient and the entries of the patients not yet
@@ -126,7 +128,7 @@ def iter_bundle(path: Path) -> Iterator[tuple[PatientRecord, str] | RecordError]
                         "a Bundle entry with a resource")])
                     continue
                 yield key, value, None
-    yield from _by_patient(entries, lambda i: f"{path} (entry[{i}])", envelope)
+    yield from _by_patient(entries, lambda i: f"{path} (entry[{i}])", envelope, strict=strict)
 
 
 def _aliases(entry: dict[str, Any]) -> list[str]:
@@ -154,11 +156,13 @@ def _ref(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def _by_patient(entries, where, envelope: dict[str, Any] | None = None
-                ) -> Iterator[tuple[PatientRecord, str] | RecordError]:
+def _by_patient(entries, where, envelope: dict[str, Any] | None = None, *,
+                strict: bool = False) -> Iterator[Item]:
     """Entries grouped by their Patient (two passes over ``entries()``: counts, then groups),
-    each group read as a Bundle of its own through ``records_from_bundle``."""
-    from alscare.importers.fhir import records_from_bundle
+    each group read as a Bundle of its own through ``read_bundle`` (what it skips is given as
+    :class:`Skipped`; ``strict``: refused instead)."""
+    from alscare.importers import Skipped
+    from alscare.importers.fhir import read_bundle
 
     owner: dict[str, int] = {}  # alias -> the Patient's position
     refs: dict[str, int] = {}  # reference -> entries that carry it
@@ -183,12 +187,12 @@ def _by_patient(entries, where, envelope: dict[str, Any] | None = None
     base.setdefault("resourceType", "Bundle")
     base.setdefault("type", "collection")
 
-    def read(members: list[tuple[int, dict[str, Any]]]
-             ) -> Iterator[tuple[PatientRecord, str] | RecordError]:
+    def read(members: list[tuple[int, dict[str, Any]]]) -> Iterator[Item]:
         source = where(members[0][0])
-        ok, bad = records_from_bundle({**base, "entry": [e for _, e in members]}, source)
-        yield from bad
-        for rec in ok:
+        got = read_bundle({**base, "entry": [e for _, e in members]}, source, strict=strict)
+        yield from got.refused
+        yield from map(Skipped, got.skipped)
+        for rec in got.records:
             yield rec, source
 
     for pos, entry, err in entries():

@@ -67,6 +67,13 @@ def _iso_date(value: Any) -> Any:
     return value
 
 
+def _only_true(value: Any) -> Any:
+    """``true`` itself (not 1, not "true"): a flag that is only ever set."""
+    if value is not True:
+        raise ValueError(f"allowed: true (or leave it out), not {value!r:.40}")
+    return value
+
+
 def whole_stays_whole(x: float) -> int | float:
     """3.0 -> 3, 2.5 -> 2.5 (ALSFRS-R values as JSON writes them)."""
     return int(x) if float(x).is_integer() else float(x)
@@ -253,6 +260,18 @@ class Quarantined(_Strict):
     date: Date | None = None  # the visit's date, when the value could be placed in time
 
 
+IDENTIFIER_TEXT_LENGTH = 200
+
+
+class Identifier(_Strict):
+    """One identifier the source gave the patient, with the system that issued it (alscare
+    extension of the contract, issue 12): a FHIR Patient's MRN, national number, ... are kept
+    beside the record's ``id`` (which is one of them), never replaced by alscare's own."""
+
+    system: Annotated[str, Field(min_length=1, max_length=IDENTIFIER_TEXT_LENGTH)] | None = None
+    value: Annotated[str, Field(min_length=1, max_length=IDENTIFIER_TEXT_LENGTH)]
+
+
 class Patient(_Strict):
     id: Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
     sex: Literal["male", "female", "other", "unknown"] | None = None
@@ -277,6 +296,13 @@ class Patient(_Strict):
     family_history_als: Flag | None = None
     # Values an importer left out of this record and why (alscare extension; see Quarantined).
     quarantined: list[Quarantined] | None = None
+    # The source's identifiers with their systems (alscare extension, issue 12; see Identifier).
+    identifiers: list[Identifier] | None = None
+    # True: the source recorded an ALS diagnosis that none of the fields above carries (a FHIR
+    # ALS Condition without onset or dates). Not needed when onset_date, onset_site,
+    # diagnosis_date or diagnostic_category is given: each of them is a fact of the diagnosis.
+    # A record with none of these holds no ALS diagnosis (alscare.record.diagnosis; issue 12).
+    als_diagnosis: Annotated[Literal[True], BeforeValidator(_only_true)] | None = None
 
 
 class Medication(_Strict):
