@@ -151,7 +151,8 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NotFound)
     async def _404(request: Request, exc: NotFound) -> Response:
-        return _error(request, 404, "Not found", str(exc).capitalize() + ".")
+        text = str(exc)  # not capitalize(): it would lower-case the patient id
+        return _error(request, 404, "Not found", text[:1].upper() + text[1:] + ".")
 
 
 def _error(request: Request, status: int, title: str, message: str) -> Response:

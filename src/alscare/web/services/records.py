@@ -166,13 +166,14 @@ def check_visit_date(visit: Any, today: dt.date, taken: set[str] | None = None) 
         return  # the record model names it
     if day is None:
         return
+    problem = None
     if day > today:
-        raise Invalid("visit.date refused", [Problem("visit.date", text,
-                                                     f"a date up to today ({today})")])
-    if taken and text in taken:
-        raise Invalid("visit.date refused", [Problem(
-            "visit.date", text, "a date without another stored visit (correct that visit "
-                                "instead)")])
+        problem = Problem("visit.date", text, f"a date up to today ({today})")
+    elif taken and text in taken:
+        problem = Problem("visit.date", text, "a date without another stored visit (correct "
+                                              "that visit instead)")
+    if problem is not None:
+        raise Invalid(f"visit refused: {problem}", [problem])
 
 
 def replace_visit(services: Services, actor: Actor, patient_id: str, date: str,
