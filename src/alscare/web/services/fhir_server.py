@@ -24,7 +24,7 @@ from alscare import __version__
 from alscare.exporters.fhir import EXT_BASE, ID_NAMESPACE, code_table, resources_from_record
 from alscare.record.models import PatientRecord
 from alscare.store import actions as action_store
-from alscare.store.repository import load_records
+from alscare.store.repository import load_records, patient_ids
 from alscare.store.tables import patients
 from alscare.web.services import assessments, gate
 from alscare.web.services.context import Actor, Services
@@ -214,9 +214,29 @@ def read(services: Services, actor: Actor, kind: str, rid: str) -> dict[str, Any
     return found
 
 
+def _patient_fhir_id(patient_id: str) -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, f"{patient_id}\x1fpatient"))
+
+
+def _fast_ids(services: Services) -> bool:
+    """Are the exporter's Patient ids uuid5 of the patient id (checked once per process on a
+    stored patient)? Then a Patient id is found by hashing the stored ids, not the index."""
+    known = getattr(services, "_fhir_fast_ids", None)
+    if known is None:
+        some = load_records(services.engine, patient_ids(services.engine)[:1])
+        known = bool(some) and resources_from_record(some[0])[0]["id"] == _patient_fhir_id(
+            some[0].patient.id)
+        if some:
+            services._fhir_fast_ids = known  # type: ignore[attr-defined]
+    return known
+
+
 def patient_by_reference(services: Services, ref: str) -> str | None:
     """The stored patient of ``Patient/<id>`` or ``<id>`` (a FHIR Patient id)."""
     rid = ref.strip().removeprefix("Patient/")
+    if _fast_ids(services):
+        return next((p for p in patient_ids(services.engine) if _patient_fhir_id(p) == rid),
+                    None)
     return index_of(services).find(services, "Patient", rid)
 
 
