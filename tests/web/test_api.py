@@ -316,3 +316,18 @@ def test_openapi_and_docs(site, c, h, patient_ids):
     # FastAPI's own pages (Swagger UI from a CDN) are not served
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert c.get(path, headers=h["clin"]).status_code == 404
+
+
+def test_access_log_redacts_patient_and_fhir_ids():
+    import logging
+
+    from alscare.commands.serve import RedactPatients
+
+    for path, shown in (("/api/patients/SYN000001/plan", "/api/patients/…/plan"),
+                        ("/fhir/Patient/4a4e39e5-7492", "/fhir/Patient/…"),
+                        ("/fhir/Observation?patient=abc", "/fhir/Observation"),
+                        ("/fhir/Patient?identifier=SYN000001", "/fhir/Patient")):
+        record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, "%s %s %s", (
+            "127.0.0.1", "GET", path, "1.1", 200), None)
+        RedactPatients().filter(record)
+        assert record.args[2] == shown

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -103,6 +104,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if not request.url.path.startswith(INTEROP_PREFIXES):  # the pages: FastAPI's own
+            return await request_validation_exception_handler(request, exc)
         problems = _validation_problems(exc)
         message = "refused: " + "; ".join(
             f"{p['path']} = {p['value']!r}: {p['allowed']}" for p in problems)

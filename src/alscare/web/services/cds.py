@@ -172,7 +172,7 @@ def issued_card(services: Services, card_uuid: str) -> tuple[str, str] | None:
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=FEEDBACK_DAYS)
     q = (select(audit_log.c.patient_id, audit_log.c.detail)
          .where(audit_log.c.action == ISSUED, audit_log.c.at >= since,
-                cast(audit_log.c.detail, Text).contains(card_uuid))
+                cast(audit_log.c.detail, Text).contains(card_uuid, autoescape=True))
          .order_by(audit_log.c.id.desc()).limit(1))
     with services.engine.connect() as conn:
         row = conn.execute(q).first()
