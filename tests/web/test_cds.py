@@ -174,6 +174,10 @@ def test_feedback_accepted_and_overridden(site, c, h, patients):
                               "outcomeTimestamp": "2026-12-01T00:00:00Z"}]}
     r = c.post(SERVICE + "/feedback", headers=h["diet"], json=accepted)
     assert r.status_code == 403  # dietetics may not act on a palliative item
+    wrong = {"feedback": [{**accepted["feedback"][0],
+                           "acceptedSuggestions": [{"id": str(uuid.uuid4())}]}]}
+    r = c.post(SERVICE + "/feedback", headers=h["clin"], json=wrong)
+    assert r.status_code == 422 and "acceptedSuggestions" in r.json()["detail"]
     r = c.post(SERVICE + "/feedback", headers=h["clin"], json=accepted)
     assert r.status_code == 200, r.text
     assert r.json()["feedback"][0]["decision"] == "accepted"

@@ -167,8 +167,10 @@ def patient_view(services: Services, actor: Actor, context_id: str,
     return {"cards": out}
 
 
-def issued_card(services: Services, card_uuid: str) -> tuple[str, str] | None:
-    """(patient id, code) of a card this service issued recently, from the audit log."""
+def issued_card(services: Services, card_uuid: str
+                ) -> tuple[str, str, list[str]] | None:
+    """(patient id, code, the suggestions' uuids issued with it) of a card this service
+    issued recently, from the audit log."""
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=FEEDBACK_DAYS)
     q = (select(audit_log.c.patient_id, audit_log.c.detail)
          .where(audit_log.c.action == ISSUED, audit_log.c.at >= since,
@@ -178,8 +180,9 @@ def issued_card(services: Services, card_uuid: str) -> tuple[str, str] | None:
         row = conn.execute(q).first()
     if row is None:
         return None
-    code = (row.detail or {}).get("cards", {}).get(card_uuid)
-    return (row.patient_id, code) if code else None
+    detail = row.detail or {}
+    code = detail.get("cards", {}).get(card_uuid)
+    return (row.patient_id, code, list(detail.get("suggestions") or [])) if code else None
 
 
 class FeedbackError(Exception):
@@ -198,7 +201,12 @@ def feedback(services: Services, actor: Actor, items: list[dict[str, Any]]
         if found is None:
             raise FeedbackError(404, f"feedback[{i}].card {f['card']!r}: no card issued by "
                                      f"this service in the last {FEEDBACK_DAYS} days")
-        pid, code = found
+        pid, code, suggestions = found
+        wrong = [x.get("id") for x in f.get("acceptedSuggestions") or []
+                 if x.get("id") not in suggestions]
+        if wrong:
+            raise FeedbackError(422, f"feedback[{i}].acceptedSuggestions id {wrong[0]!r}: "
+                                     "allowed: the uuid of a suggestion issued with a card")
         gate.require(services, actor, gate.PATIENT_READ, patient_id=pid)
         a = assessments.current(services, pid) or {}
         item = actions._item(a, code) or {}
