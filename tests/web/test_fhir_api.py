@@ -265,3 +265,21 @@ def test_transaction_refusals(site, c, h):
     _outcome(c.post("/fhir", content=b"[1, 2", headers={**h["clin"],
                                                         "Content-Type": "application/json"}),
              422)
+
+
+def test_patient_ids_through_the_index_too(site, c, h, p04):
+    """Should the exporter's Patient ids stop being uuid5 of the patient id, reads and
+    searches fall back to the resource index and still find the patient."""
+    from alscare.web.services import fhir_server
+
+    fid = _fid(c, h["clin"], p04)
+    services = site.services
+    assert fhir_server._fast_ids(services)
+    services._fhir_fast_ids = False
+    try:
+        assert fhir_server.patient_by_reference(services, f"Patient/{fid}") == p04
+        r = c.get(f"/fhir/Patient/{fid}", headers=h["clin"])
+        assert r.status_code == 200 and r.json()["id"] == fid
+        assert fhir_server.patient_by_reference(services, "nope") is None
+    finally:
+        services._fhir_fast_ids = True

@@ -204,7 +204,8 @@ def index_of(services: Services) -> ResourceIndex:
 def read(services: Services, actor: Actor, kind: str, rid: str) -> dict[str, Any]:
     """One resource by type and id (checked and audited as a read of its patient)."""
     gate.require(services, actor, gate.PATIENT_READ)
-    pid = index_of(services).find(services, kind, rid)
+    pid = (patient_by_reference(services, rid) if kind == "Patient"
+           else index_of(services).find(services, kind, rid))
     if pid is None:
         raise NotFound(f"no {kind} with id {rid!r}")
     gate.read_patient(services, actor, "fhir.read", pid, {"type": kind})
