@@ -26,7 +26,29 @@ from alscare.web.routes.interop import ApiError, openapi_document
 from alscare.web.services import actions, assessments, gate, records
 from alscare.web.services.patient import NotFound
 
-router = APIRouter(prefix="/api", tags=["api"])
+
+class Problem(BaseModel):
+    path: str = Field(description="The field, e.g. visit.alsfrs_r.speech")
+    value: Any = Field(None, description="The value sent")
+    allowed: str = Field(description="What is allowed")
+
+
+class Refusal(BaseModel):
+    """Every refusal: what was refused and why; the problems one by one (422), the version
+    the record or decision is at now (409/412), the fields a merge would overwrite (409)."""
+
+    detail: str
+    problems: list[Problem] | None = None
+    current_version: int | None = None
+    conflicts: list[dict[str, Any]] | None = None
+
+
+def _answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": Refusal} for code in codes}
+
+
+router = APIRouter(prefix="/api", tags=["api"], responses=_answers(401, 403, 404, 422))
+WRITE_REFUSALS = _answers(400, 409, 412, 428)
 
 IfMatch = Annotated[str | None, Header(alias="If-Match", description=(
     'The record version the change is based on, as the ETag of GET /api/patients/{id}: '
@@ -208,7 +230,7 @@ def read_patient(services: ServicesDep, actor: ActorDep, patient_id: str,
 
 
 @router.post("/patients", response_model=SavedOut, responses={
-    201: {"model": SavedOut}, 409: {}, 412: {}, 422: {}, 428: {}})
+    201: {"model": SavedOut}, **WRITE_REFUSALS})
 def save_patient(services: ServicesDep, actor: ActorDep, body: RecordIn, response: Response,
                  if_match: IfMatch = None) -> SavedOut:
     """Create a patient (expected version 0) or merge a record into the stored one (new
@@ -232,7 +254,8 @@ def list_visits(services: ServicesDep, actor: ActorDep, patient_id: str) -> dict
             "visits": [v.model_dump(mode="json", exclude_none=True) for v in s.record.visits]}
 
 
-@router.post("/patients/{patient_id}/visits", response_model=SavedOut)
+@router.post("/patients/{patient_id}/visits", response_model=SavedOut,
+             responses=WRITE_REFUSALS)
 def add_visit(services: ServicesDep, actor: ActorDep, patient_id: str, body: VisitIn,
               response: Response, if_match: IfMatch = None) -> SavedOut:
     """Add a visit (merge path: a visit on a stored date with other values is a conflict;
@@ -249,7 +272,8 @@ def add_visit(services: ServicesDep, actor: ActorDep, patient_id: str, body: Vis
     return _saved(response, saved)
 
 
-@router.put("/patients/{patient_id}/visits/{date}", response_model=SavedOut)
+@router.put("/patients/{patient_id}/visits/{date}", response_model=SavedOut,
+            responses=WRITE_REFUSALS)
 def correct_visit(services: ServicesDep, actor: ActorDep, patient_id: str, date: str,
                   body: VisitIn, response: Response, if_match: IfMatch = None) -> SavedOut:
     """Correct the visit of this date (replace path; the earlier version is kept in the
@@ -272,7 +296,8 @@ def list_medications(services: ServicesDep, actor: ActorDep, patient_id: str
                             for m in s.record.medications]}
 
 
-@router.post("/patients/{patient_id}/medications", response_model=SavedOut)
+@router.post("/patients/{patient_id}/medications", response_model=SavedOut,
+             responses=WRITE_REFUSALS)
 def add_medication(services: ServicesDep, actor: ActorDep, patient_id: str,
                    body: MedicationIn, response: Response, if_match: IfMatch = None
                    ) -> SavedOut:
@@ -290,7 +315,8 @@ def list_interventions(services: ServicesDep, actor: ActorDep, patient_id: str
                               for i in s.record.interventions]}
 
 
-@router.post("/patients/{patient_id}/interventions", response_model=SavedOut)
+@router.post("/patients/{patient_id}/interventions", response_model=SavedOut,
+             responses=WRITE_REFUSALS)
 def add_intervention(services: ServicesDep, actor: ActorDep, patient_id: str,
                      body: InterventionIn, response: Response, if_match: IfMatch = None
                      ) -> SavedOut:
@@ -369,8 +395,8 @@ def plan(services: ServicesDep, actor: ActorDep, patient_id: str) -> Plan:
                 items=items)
 
 
-@router.post("/patients/{patient_id}/plan/{code}", response_model=Decision, responses={
-    403: {}, 404: {}, 409: {}, 422: {}})
+@router.post("/patients/{patient_id}/plan/{code}", response_model=Decision,
+             responses=_answers(409))
 def decide(services: ServicesDep, actor: ActorDep, patient_id: str, code: str,
            body: DecisionIn) -> Decision:
     """Decide on one item: accept, defer or decline it (with a reason for the last two),
