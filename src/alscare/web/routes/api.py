@@ -106,6 +106,24 @@ class InterventionIn(_Model):
     expected_version: int | None = Field(None, ge=0)
 
 
+class VisitsOut(BaseModel):
+    patient_id: str
+    version: int
+    visits: list[dict[str, Any]] = Field(description="The canonical record's visits")
+
+
+class MedicationsOut(BaseModel):
+    patient_id: str
+    version: int
+    medications: list[dict[str, Any]]
+
+
+class InterventionsOut(BaseModel):
+    patient_id: str
+    version: int
+    interventions: list[dict[str, Any]]
+
+
 class PlanChanges(BaseModel):
     new: list[str] = Field(description="Codes new in the plan after this change")
     gone: list[str] = Field(description="Codes no longer in the plan")
@@ -247,7 +265,7 @@ def save_patient(services: ServicesDep, actor: ActorDep, body: RecordIn, respons
 # --------------------------------------------------------------------------- visits
 
 
-@router.get("/patients/{patient_id}/visits")
+@router.get("/patients/{patient_id}/visits", response_model=VisitsOut)
 def list_visits(services: ServicesDep, actor: ActorDep, patient_id: str) -> dict[str, Any]:
     s = records.read(services, actor, "api.visits_read", patient_id)
     return {"patient_id": patient_id, "version": s.version,
@@ -287,7 +305,7 @@ def correct_visit(services: ServicesDep, actor: ActorDep, patient_id: str, date:
 # ------------------------------------------------------------ medications, interventions
 
 
-@router.get("/patients/{patient_id}/medications")
+@router.get("/patients/{patient_id}/medications", response_model=MedicationsOut)
 def list_medications(services: ServicesDep, actor: ActorDep, patient_id: str
                      ) -> dict[str, Any]:
     s = records.read(services, actor, "api.medications_read", patient_id)
@@ -306,7 +324,7 @@ def add_medication(services: ServicesDep, actor: ActorDep, patient_id: str,
                       body.expected_version, if_match, response)
 
 
-@router.get("/patients/{patient_id}/interventions")
+@router.get("/patients/{patient_id}/interventions", response_model=InterventionsOut)
 def list_interventions(services: ServicesDep, actor: ActorDep, patient_id: str
                        ) -> dict[str, Any]:
     s = records.read(services, actor, "api.interventions_read", patient_id)

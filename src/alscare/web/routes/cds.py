@@ -62,7 +62,73 @@ class FeedbackRequest(_Open):
     feedback: list[Feedback] = Field(min_length=1, max_length=100)
 
 
-@router.get("")
+class Service(BaseModel):
+    hook: str
+    title: str | None = None
+    description: str
+    id: str
+    prefetch: dict[str, str] | None = None
+
+
+class Discovery(BaseModel):
+    services: list[Service]
+
+
+class Source(BaseModel):
+    label: str
+    url: str | None = None
+    icon: str | None = None
+    topic: Coding | None = None
+
+
+class Action(BaseModel):
+    type: Literal["create", "update", "delete"]
+    description: str
+    resource: dict[str, Any] | None = None
+    resourceId: str | None = None
+
+
+class Suggestion(BaseModel):
+    label: str
+    uuid: str | None = None
+    isRecommended: bool | None = None
+    actions: list[Action] | None = None
+
+
+class Link(BaseModel):
+    label: str
+    url: str
+    type: Literal["absolute", "smart"]
+    appContext: str | None = None
+
+
+class Card(BaseModel):
+    uuid: str | None = None
+    summary: str = Field(max_length=139)
+    detail: str | None = Field(None, description="Markdown")
+    indicator: Literal["info", "warning", "critical"]
+    source: Source
+    suggestions: list[Suggestion] | None = None
+    selectionBehavior: Literal["at-most-one", "any"] | None = None
+    overrideReasons: list[Coding] | None = None
+    links: list[Link] | None = None
+
+
+class Cards(BaseModel):
+    cards: list[Card]
+
+
+class Recorded(BaseModel):
+    card: str
+    code: str = Field(description="The plan item's code")
+    decision: Literal["accepted", "deferred", "declined", "done"]
+
+
+class FeedbackResponse(BaseModel):
+    feedback: list[Recorded]
+
+
+@router.get("", response_model=Discovery, response_model_exclude_none=True)
 def discovery(actor: ActorDep) -> dict[str, Any]:
     """The services offered (CDS Hooks discovery)."""
     return cds.discovery()
@@ -73,7 +139,7 @@ def _check_service(service_id: str) -> None:
         raise ApiError(404, f"no CDS service {service_id!r}; allowed: {cds.SERVICE_ID}")
 
 
-@router.post("/{service_id}")
+@router.post("/{service_id}", response_model=Cards, response_model_exclude_none=True)
 def call(request: Request, services: ServicesDep, actor: ActorDep, service_id: str,
          body: HookRequest) -> dict[str, Any]:
     """The patient-view service: cards for the urgent recommendations and high alerts of the
@@ -85,7 +151,7 @@ def call(request: Request, services: ServicesDep, actor: ActorDep, service_id: s
                             body.hookInstance, app_url)
 
 
-@router.post("/{service_id}/feedback")
+@router.post("/{service_id}/feedback", response_model=FeedbackResponse)
 def feedback(services: ServicesDep, actor: ActorDep, service_id: str,
              body: FeedbackRequest) -> dict[str, Any]:
     """Feedback on cards: stored as the team's decision on each card's item (accepted;
