@@ -162,6 +162,8 @@ def test_search_refusals(c, h):
     assert "not supported" in _outcome(
         c.get("/fhir/Condition?patient=x&onset-date=2020", headers=h["clin"]), 400)
     _outcome(c.get("/fhir/Basic?patient=x", headers=h["clin"]), 404)
+    _outcome(c.delete("/fhir/Patient/x", headers=h["clin"]), 405)
+    _outcome(c.get("/fhir/Patient/x/_history/1", headers=h["clin"]), 404)
     # an unknown patient: an empty searchset
     for path in ("/fhir/Patient?identifier=NOPE", "/fhir/Observation?patient=Patient/nope"):
         r = c.get(path, headers=h["clin"])
