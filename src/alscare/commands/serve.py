@@ -31,9 +31,10 @@ def register(app: typer.Typer) -> None:
 
 
 class RedactPatients(logging.Filter):
-    """Access-log lines without patient ids or query strings."""
+    """Access-log lines without patient ids (nor FHIR resource ids, which stand for a
+    patient) or query strings."""
 
-    PATIENT = re.compile(r"(/patients/)[^/?\s]+")
+    PATIENT = re.compile(r"(/patients/|/fhir/[A-Za-z]+/)[^/?\s]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) >= 3:

@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -117,6 +117,9 @@ def create_app(config: WebConfig | None = None, *, warm: bool = True) -> FastAPI
 
     for router in ROUTERS:
         app.include_router(router)
+    from alscare.web.routes import interop
+
+    interop.install(app)  # /api, /fhir, /cds-services
     return app
 
 
@@ -128,8 +131,9 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(NotAuthenticated)
     async def _401(request: Request, exc: NotAuthenticated) -> Response:
         if _is_api(request):
-            return JSONResponse({"detail": str(exc)}, 401,
-                                headers={"WWW-Authenticate": "Bearer"})
+            from alscare.web.routes.interop import refusal
+
+            return refusal(request, 401, str(exc))
         from alscare.web.routes.auth import login_page
 
         nxt = request.url.path if request.method == "GET" else "/"
@@ -147,10 +151,13 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NotFound)
     async def _404(request: Request, exc: NotFound) -> Response:
-        return _error(request, 404, "Not found", str(exc).capitalize() + ".")
+        text = str(exc)  # not capitalize(): it would lower-case the patient id
+        return _error(request, 404, "Not found", text[:1].upper() + text[1:] + ".")
 
 
 def _error(request: Request, status: int, title: str, message: str) -> Response:
     if _is_api(request):
-        return JSONResponse({"detail": message}, status)
+        from alscare.web.routes.interop import refusal
+
+        return refusal(request, status, message)
     return render(request, "error.html", status, title=title, message=message)
