@@ -27,3 +27,30 @@ def test_quality_page_for_an_admin_shows_counts_only(site):  # noqa: F811
 def test_quality_page_refused_to_researchers_and_allied_health(site):  # noqa: F811
     assert site.client("res").get("/quality").status_code == 403
     assert site.client("diet").get("/quality").status_code == 403
+
+
+def _import_trials(site):  # noqa: F811
+    from pathlib import Path
+
+    from alscare.analytics.trial_store import import_files
+
+    files = sorted((Path(__file__).resolve().parents[1] / "data" / "trials").glob("*.json"))
+    import_files(site.url, files)
+
+
+def test_worklist_trial_filter_and_patient_panel(site):  # noqa: F811
+    from alscare.web.services.trials import fitting_ids
+
+    _import_trials(site)
+    c = site.client("clin")
+    all_rows = c.get("/worklist")
+    r = c.get("/worklist?trial=1")
+    assert r.status_code == 200 and 'name="trial" value="1" checked' in r.text
+    ids = fitting_ids(site.services)
+    assert ids, "no patient of the demo clinic may fit an open trial"
+    pid = ids[0]
+    assert pid in r.text or "Patients 1-" in r.text
+    page = c.get(f"/patients/{pid}")
+    assert page.status_code == 200
+    assert "Trials that may fit" in page.text and "NCT06008249" in page.text
+    assert "Trials that may fit" not in all_rows.text

@@ -81,5 +81,96 @@ def quality(
         typer.echo(text, nl=False)
 
 
+trials_app = typer.Typer(help="Clinical trials: import ClinicalTrials.gov records, match "
+                                "patients.", no_args_is_help=True)
+
+
+@trials_app.command("import")
+def trials_import(
+    files: Annotated[list[Path], typer.Argument(help="ClinicalTrials.gov API v2 study "
+                                                "records (.json: one study, a list, or "
+                                                "{\"studies\": [...]}).")],
+    db: DbOption = None,
+) -> None:
+    """Store trial study records; each criterion is read into a structured check where its
+    wording is recognised (else kept as text to check by hand)."""
+    from alscare.analytics.trial_store import import_files
+    from alscare.store.engine import init_db
+
+    try:
+        init_db(db).dispose()
+        trials = import_files(db, files)
+    except ValueError as e:
+        _fail(str(e))
+        return
+    for t in trials:
+        n = len(t["criteria"])
+        k = sum(c["check"] is not None for c in t["criteria"])
+        typer.echo(f"{t['nct_id']}  {t['status'] or '-'}  {k}/{n} criteria structured  "
+                   f"{t['title']}")
+    typer.echo(f"alscare: {len(trials)} trials imported", err=True)
+
+
+@trials_app.command("list")
+def trials_list(db: DbOption = None) -> None:
+    """The trials imported."""
+    from alscare.analytics.trial_store import load_trials
+
+    try:
+        trials = load_trials(db)
+    except ValueError as e:
+        _fail(str(e))
+        return
+    for t in trials:
+        typer.echo(f"{t['nct_id']}  {t['status'] or '-'}  {t['title']}")
+
+
+@trials_app.command("match")
+def trials_match(
+    patient: Annotated[str, typer.Argument(help="Patient id.")],
+    db: DbOption = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="YYYY-MM-DD (default: today).")] = None,
+    format: Annotated[QualityFormat, typer.Option("--format", help="json or text.")] =
+    QualityFormat.text,
+) -> None:
+    """Match one patient against every imported trial: each criterion met, not met, unknown
+    (with the data used) or to check by hand."""
+    from alscare.analytics import trials as tr
+    from alscare.analytics.trial_store import load_trials
+    from alscare.commands.patients import audit_read
+    from alscare.store.repository import load_cohort
+
+    day = _date(as_of, "--as-of") if as_of else None
+    try:
+        trials = load_trials(db)
+        if not trials:
+            _fail("no trials imported; run `alscare trials import FILES` first")
+        cohort, _ = load_cohort(db, ids=[patient])
+        if patient not in cohort.patients.index:
+            _fail(f"patient {patient!r}: not in the database")
+        audit_read(db, "trials.matched", patient_id=patient)
+        rep = tr.patient_report(cohort, patient, trials, day)
+    except ValueError as e:
+        _fail(str(e))
+        return
+    if format == QualityFormat.json:
+        typer.echo(json.dumps(rep, indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"Trials for {patient}")
+    for t in rep["trials"]:
+        c = t["counts"]
+        verdict = "MAY FIT" if t["may_fit"] else "does not fit"
+        typer.echo(f"\n{t['nct_id']} {t['acronym'] or ''} ({t['status']}): {verdict} - met "
+                   f"{c['met']}, not met {c['not_met']}, unknown {c['unknown']}, by hand "
+                   f"{c['by_hand']}")
+        for x in t["criteria"]:
+            typer.echo(f"  [{x['status']:>7}] {x['kind'][:3]} {x['text'][:90]}"
+                       + (f"\n            data: {x['data']}" if x["status"] != "by_hand"
+                          else ""))
+    typer.echo("\n" + rep["notes"][0])
+
+
 def register(app: typer.Typer) -> None:
     app.command("quality")(quality)
+    app.add_typer(trials_app, name="trials")
