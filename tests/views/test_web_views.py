@@ -54,3 +54,27 @@ def test_worklist_trial_filter_and_patient_panel(site):  # noqa: F811
     assert page.status_code == 200
     assert "Trials that may fit" in page.text and "NCT06008249" in page.text
     assert "Trials that may fit" not in all_rows.text
+
+
+def test_cohort_page_shows_figures_to_researchers_without_patient_data(site):  # noqa: F811
+    c = site.client("res")
+    page = c.get("/cohort")
+    assert page.status_code == 200 and "/cohort/figures/km_death_by_onset_site.svg" in page.text
+    img = c.get("/cohort/figures/km_death_by_onset_site.svg")
+    assert img.status_code == 200 and img.headers["content-type"].startswith("image/svg+xml")
+    assert b"<svg" in img.content
+    table = c.get("/cohort/figures/km_death_by_onset_site.csv")
+    assert table.status_code == 200 and table.text.startswith("event,by,group,n,months")
+    ids = list(site.services.engine.connect().execute(
+        __import__("sqlalchemy").text("select id from patients")).scalars())
+    for body in (img.text, table.text, c.get("/cohort/figures/dist_kings_stage.csv").text):
+        assert not any(pid in body for pid in ids)
+    rows = [line.split(",") for line in table.text.splitlines()[1:]]
+    assert all(int(r[3]) >= 5 and float(r[5]) >= 5 for r in rows)  # n and at risk
+    assert c.get("/cohort/figures/nothing.svg").status_code == 404
+
+
+def test_cohort_figures_need_a_signed_in_user(site):  # noqa: F811
+    r = site.client().get("/cohort/figures/km_death_by_onset_site.svg",
+                          follow_redirects=False)
+    assert r.status_code in (302, 303, 401)

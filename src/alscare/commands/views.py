@@ -171,6 +171,45 @@ def trials_match(
     typer.echo("\n" + rep["notes"][0])
 
 
+class FigureFormat(StrEnum):
+    png = "png"
+    svg = "svg"
+
+
+def cohort_plot(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the figures and tables.")],
+    db: DbOption = None,
+    parquet: ParquetOption = None,
+    format: Annotated[FigureFormat, typer.Option("--format", help="png or svg.")] =
+    FigureFormat.png,
+    figure: Annotated[list[str] | None, typer.Option(
+        "--figure", help="Only this figure (repeat); default all: km_<death|niv|gastrostomy|"
+                         "tracheostomy>_by_<onset_site|genetics|progression_group>, "
+                         "dist_<delta_fs|kings_stage|mitos_stage>.")] = None,
+    min_cell: Annotated[int, typer.Option("--min-cell", min=1, help="Smallest group drawn "
+                                          "and smallest count shown.")] = 5,
+) -> None:
+    """Kaplan-Meier curves (onset to death, NIV, gastrostomy, tracheostomy by onset site,
+    genetics and progression group) and distributions of progression rate and stages, each
+    as an image and as its data table (CSV and JSON); small cells suppressed."""
+    from alscare.analytics.figures import Views, figure_names
+
+    names = figure or figure_names()
+    unknown = sorted(set(names) - set(figure_names()))
+    if unknown:
+        _fail(f"--figure {', '.join(unknown)}: unknown; allowed: {', '.join(figure_names())}")
+    cohort = _cohort(db, parquet)
+    try:
+        written = Views(cohort, min_cell).write(out, format.value, names)
+    except ValueError as e:
+        _fail(str(e))
+        return
+    typer.echo(f"alscare: {len(names)} figures ({len(written)} files) -> {out}", err=True)
+
+
 def register(app: typer.Typer) -> None:
+    from alscare.cli import cohort_app
+
     app.command("quality")(quality)
     app.add_typer(trials_app, name="trials")
+    cohort_app.command("plot")(cohort_plot)

@@ -79,4 +79,7 @@ def tasks_page(request: Request, services: ServicesDep, actor: ActorDep,
 
 @router.get("/cohort")
 def cohort_page(request: Request, services: ServicesDep, actor: ActorDep) -> Response:
-    return render(request, "cohort.html", c=cohort.cohort_page(services, actor))
+    from alscare.web.services import cohort_views
+
+    return render(request, "cohort.html", c=cohort.cohort_page(services, actor),
+                  figures=cohort_views.figures())
