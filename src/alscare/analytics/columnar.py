@@ -81,10 +81,11 @@ def write_tables(cohort: Cohort, folder: Path, fmt: str = "parquet") -> dict[str
     return written
 
 
-def _from_files(frames: dict[str, pd.DataFrame]) -> Cohort:
+def _from_files(frames: dict[str, pd.DataFrame], times_as_days: bool = False) -> Cohort:
     for name, cols in TIME_COLUMNS.items():
         for c in cols:
-            frames[name][c] = _to_days(frames[name][c])
+            frames[name][c] = (pd.to_numeric(frames[name][c], errors="coerce").astype(float)
+                               if times_as_days else _to_days(frames[name][c]))
     p = frames["patients"].set_index("patient_id")
     p["quarantined"] = [tuple(json.loads(q)) if isinstance(q, str) else None
                         for q in p["quarantined"]]
@@ -106,12 +107,22 @@ def read_parquet(folder: Path) -> Cohort:
         raise ValueError(f"{folder}: no {', '.join(t + '.parquet' for t in missing)}; "
                          "allowed: a folder written by `alscare export --format parquet`")
     con = duckdb.connect()
+    frames = {}
     try:
-        frames = {t: con.execute("SELECT * FROM read_parquet(?)",
-                                 [str(folder / f"{t}.parquet")]).df() for t in TABLES}
+        for t in TABLES:
+            path = str(folder / f"{t}.parquet")
+            names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)",
+                                               [path]).fetchall()]
+            # times back to day numbers in SQL (the frames' scale), not row by row in pandas
+            cols = ", ".join(
+                f"CAST(date_diff('day', DATE '1970-01-01', CAST(\"{c}\" AS DATE)) AS DOUBLE)"
+                f" AS \"{c}\"" if c in TIME_COLUMNS[t] else f'"{c}"' for c in names)
+            literal = "'" + path.replace("'", "''") + "'"
+            frames[t] = con.sql(f"SELECT {cols} FROM read_parquet({literal})"
+                                ).to_arrow_table().to_pandas()
     finally:
         con.close()
-    return _from_files(frames)
+    return _from_files(frames, times_as_days=True)
 
 
 def read_csv(folder: Path) -> Cohort:

@@ -67,6 +67,11 @@ def quality(
 
     start, end = _date(from_, "--from"), _date(to, "--to")
     cohort = _cohort(db, parquet)
+    if parquet is None:  # the report names patients: a read of the database, audited
+        from alscare.commands.patients import audit_read
+
+        audit_read(db, "quality.reported", detail={"from": start.isoformat(),
+                                                   "to": end.isoformat()})
     try:
         rep = q.report(cohort, start, end, clinic=clinic)
     except ValueError as e:
