@@ -2,4 +2,4 @@
 ``MODULES`` by calling its ``register(app)``."""
 
 MODULES = ("db", "io", "synth", "rules", "model", "demo", "patients", "imports", "audit",
-           "serve", "users", "fhir")
+           "serve", "users", "fhir", "views")

@@ -77,6 +77,8 @@ class ExportFormat(StrEnum):
     records = "records"
     fhir = "fhir"
     proact = "proact"
+    csv = "csv"  # four tables (alscare.analytics.columnar)
+    parquet = "parquet"
 
 
 def _file_name(patient_id: str) -> str:
@@ -131,11 +133,16 @@ def write_fhir(records: Iterable[PatientRecord], out: Path) -> None:
 def export(
     format: Annotated[ExportFormat, typer.Option("--format", help="records (JSONL, .json or a "
                                                  "folder), fhir (a Bundle; NDJSON when --out "
-                                                 "ends in .ndjson) or proact (a folder).")],
+                                                 "ends in .ndjson), proact (a folder), csv or "
+                                                 "parquet (folders of four tables).")],
     out: Annotated[Path, typer.Option("--out", help="Output file or folder.")],
     db: DbOption = None,
     patient: Annotated[list[str] | None, typer.Option(
         "--patient", help="Only this patient (repeat for several).")] = None,
+    deidentify: Annotated[bool, typer.Option(
+        "--deidentify", help="Research export (HIPAA Safe Harbor): pseudonymous ids, dates "
+                             "shifted by a secret per-patient offset, names and free text "
+                             "removed, ages over 89 grouped (alscare.analytics.deid).")] = False,
 ) -> None:
     """Export patients from the database as canonical records, a FHIR Bundle (or FHIR NDJSON,
     one resource a line, with --out FILE.ndjson) or PRO-ACT (lossy: the folder's
@@ -153,8 +160,13 @@ def export(
             ids = list(dict.fromkeys(patient))
         from alscare.commands.importing import audit_export
 
-        audit_export(db, format.value, len(ids), out)  # before any data leaves the store
-        if format == ExportFormat.proact:
+        audit_export(db, format.value + ("/deidentified" if deidentify else ""), len(ids), out)
+        if deidentify or format in (ExportFormat.csv, ExportFormat.parquet):
+            from alscare.analytics.exporting import export_research
+
+            for note in export_research(db, ids, format.value, out, deidentify, not patient):
+                typer.echo(f"alscare: {note}", err=True)
+        elif format == ExportFormat.proact:
             from alscare.exporters.proact import write_proact
 
             cohort = load_cohort_chunked(db, ids=ids)

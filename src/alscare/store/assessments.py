@@ -110,6 +110,8 @@ class WorklistQuery:
     sort: str = "urgency"
     page: int = 1
     per_page: int = 25
+    trial: bool = False  # only patients who may fit an open trial (issue 13)
+    ids: tuple[str, ...] | None = None  # restrict to these patients (the trial filter's)
 
 
 SORTS: Mapping[str, tuple] = {
@@ -153,6 +155,8 @@ def worklist(engine: Engine, q: WorklistQuery, key: str, as_of: dt.date
         where.append(c.response_status == "not_responding")
     if q.lost:
         where.append(c.lost_to_follow_up.is_(True))
+    if q.ids is not None:
+        where.append(c.patient_id.in_(list(q.ids)) if q.ids else c.patient_id.is_(None))
     if q.search:
         where.append(func.lower(c.patient_id).like(
             f"%{_like_escape(q.search.lower())}%", escape="\\"))

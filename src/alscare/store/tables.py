@@ -423,3 +423,15 @@ plan_action_events = Table(
     Column("version", Integer, nullable=False),
     Index("ix_plan_action_events_action_id", "action_id"),
 )
+
+# --------------------------------------------------------------------------- trials (0012)
+# ClinicalTrials.gov API v2 study records imported with `alscare trials import` (issue 13):
+# the record as given (JSON text), its id, title and overall status for listing.
+trial_studies = Table(
+    "trial_studies", metadata,
+    Column("nct_id", Text, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("status", Text),
+    Column("study", Text, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)

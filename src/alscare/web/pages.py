@@ -30,6 +30,8 @@ def nav(actor: Any) -> list[tuple[str, str]]:
         links.append(("/tasks", "My tasks"))
     if gate.allowed(actor, gate.COHORT_AGGREGATE):
         links.append(("/cohort", "Clinic overview"))
+    if gate.allowed(actor, gate.QUALITY_READ):
+        links.append(("/quality", "Quality"))
     if gate.allowed(actor, gate.USERS_MANAGE):
         links += [("/admin/users", "Users"), ("/admin/audit", "Audit log"),
                   ("/admin/settings", "Settings")]

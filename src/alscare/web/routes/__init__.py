@@ -2,7 +2,7 @@
 template. A future ``/api``, ``/fhir`` or ``/cds-services`` router goes beside these (see
 ``alscare.web.app``)."""
 
-from alscare.web.routes import actions, admin, auth, careplan, pages, visits
+from alscare.web.routes import actions, admin, auth, careplan, pages, views, visits
 
 ROUTERS = (auth.router, pages.router, visits.router, actions.router, careplan.router,
-           admin.router)
+           admin.router, views.router)

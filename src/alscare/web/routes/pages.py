@@ -52,8 +52,10 @@ def patient_view(request: Request, services: ServicesDep, actor: Actor, patient_
     saved = patient.saved_notice(vm, q.get("saved"), _codes(q.get("new")),
                                  _codes(q.get("gone")))
     decided = q.get("decided") if CODE.match(q.get("decided") or "") else None
+    from alscare.web.services import trials
+
     return render(request, "patient.html", status, p=vm, saved=saved, decided=decided,
-                  **context)
+                  trials=trials.panel(services, actor, patient_id), **context)
 
 
 @router.get("/patients/{patient_id}")
@@ -77,4 +79,7 @@ def tasks_page(request: Request, services: ServicesDep, actor: ActorDep,
 
 @router.get("/cohort")
 def cohort_page(request: Request, services: ServicesDep, actor: ActorDep) -> Response:
-    return render(request, "cohort.html", c=cohort.cohort_page(services, actor))
+    from alscare.web.services import cohort_views
+
+    return render(request, "cohort.html", c=cohort.cohort_page(services, actor),
+                  figures=cohort_views.figures())

@@ -38,15 +38,17 @@ COHORT_AGGREGATE = "cohort.aggregate"
 USERS_MANAGE = "users.manage"
 AUDIT_READ = "audit.read"
 SETTINGS_READ = "settings.read"
+QUALITY_READ = "quality.read"  # the clinic's quality measures (issue 13)
 
 # role -> what it may do. Researchers see no identified patient data at all (aggregate,
 # de-identified views only); admins manage users, settings and the audit log, not patients.
 PERMISSIONS: Mapping[str, frozenset[str]] = {
     "clinician": frozenset({PATIENT_READ, PATIENT_WRITE, PLAN_ACT, WORKLIST, TASKS,
-                            COHORT_AGGREGATE}),
+                            COHORT_AGGREGATE, QUALITY_READ}),
     "allied_health": frozenset({PATIENT_READ, PLAN_ACT, WORKLIST, TASKS, COHORT_AGGREGATE}),
     "researcher": frozenset({COHORT_AGGREGATE}),
-    "admin": frozenset({USERS_MANAGE, AUDIT_READ, SETTINGS_READ, COHORT_AGGREGATE}),
+    "admin": frozenset({USERS_MANAGE, AUDIT_READ, SETTINGS_READ, COHORT_AGGREGATE,
+                        QUALITY_READ}),
 }
 
 

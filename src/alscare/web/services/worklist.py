@@ -81,7 +81,8 @@ def parse_query(params: dict[str, str], per_page: int) -> cache.WorklistQuery:
     sort = params.get("sort") if params.get("sort") in SORT_WORDS else "urgency"
     search = (params.get("q") or "").strip()[:100] or None
     return cache.WorklistQuery(discipline, flag("overdue"), flag("not_responding"),
-                               flag("lost"), flag("deceased"), search, sort, page, per_page)
+                               flag("lost"), flag("deceased"), search, sort, page, per_page,
+                               trial=flag("trial"))
 
 
 def _disciplines() -> list[tuple[str, str]]:
@@ -95,6 +96,7 @@ def link(q: cache.WorklistQuery, **changes: Any) -> str:
     params = {"discipline": q.discipline, "overdue": "1" if q.overdue else None,
               "not_responding": "1" if q.not_responding else None,
               "lost": "1" if q.lost else None, "deceased": "1" if q.deceased else None,
+              "trial": "1" if q.trial else None,
               "q": q.search, "sort": q.sort if q.sort != "urgency" else None,
               "page": str(q.page) if q.page > 1 else None}
     text = urlencode({k: v for k, v in params.items() if v})
@@ -106,6 +108,10 @@ def worklist(services: Services, actor: Actor, q: cache.WorklistQuery) -> Page:
     gate.require(services, actor, gate.WORKLIST)
     assessments.refresh(services)
     today = services.today()
+    if q.trial:
+        from alscare.web.services.trials import fitting_ids
+
+        q = replace(q, ids=fitting_ids(services))
     rows, total = cache.worklist(services.engine, q, services.settings_key, today)
     gate.read(services, actor, "worklist.viewed", [r["patient_id"] for r in rows],
               {"page": q.page}, permission=gate.WORKLIST)
