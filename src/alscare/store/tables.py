@@ -116,8 +116,8 @@ patients = Table(
     Column("family_history_als", Boolean),
     Column("deceased_date", Date),
     Column("quarantined", QuarantinedValues(none_as_null=True)),  # 0008
-    Column("identifiers", JSON(none_as_null=True)),  # 0009: patient.identifiers
-    Column("als_diagnosis", Boolean),  # 0009: patient.als_diagnosis
+    Column("identifiers", JSON(none_as_null=True)),  # 0013: patient.identifiers
+    Column("als_diagnosis", Boolean),  # 0013: patient.als_diagnosis
     Column("record_sha256", Text, nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),  # 0004

@@ -3,8 +3,8 @@ system (``patient.identifiers``: MRN, national number, ... kept beside the recor
 an ALS diagnosis recorded without any of its facts (``patient.als_diagnosis``), so that a
 record imported from another system keeps both through the database.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-03
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
