@@ -81,7 +81,7 @@ def test_reading_in_chunks_is_reading_whole(cohort_files, tmp_path):
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text("\n".join([lines[0], "{not json", *lines[1:30], lines[0], lines[3]])
                      + "\n", encoding="utf-8")
-    whole_ok, whole_bad, _ = read_file(mixed)
+    whole_ok, whole_bad, _, _ = read_file(mixed)
     parts = list(iter_chunks(mixed, chunk_size=4))
     assert max(len(p) for p in parts) <= 4
     assert [r.patient.id for p in parts for r in p.records] == \
@@ -164,10 +164,13 @@ def test_ndjson_refusals_name_the_line(tmp_path):
     f.write_text('{"resourceType": "Observation", "id": "o1", "status": "final", '
                  '"code": {"text": "x"}, "subject": {"reference": "Patient/nobody"}}\n'
                  'not json\n[1]\n', encoding="utf-8")
-    ok, bad, fhir = read_file(f)
+    ok, bad, fhir, left = read_file(f)
     assert ok == [] and fhir
     where = [e.source for e in bad]
-    assert f"{f}:2" in where and f"{f}:3" in where and f"{f}:1" in where
+    assert f"{f}:2" in where and f"{f}:3" in where
+    # an Observation of no patient in the file is skipped and listed, not a refusal (issue 12)
+    assert [e.source for e in left] == [f"{f}:1"]
+    assert read_file(f, strict=True)[1][-1].source == f"{f}:1"  # --strict refuses it
 
 
 runner = CliRunner()
@@ -288,10 +291,10 @@ def test_large_bundle_read_as_it_comes_is_read_whole(cohort_files, tmp_path, mon
     bundle = bundle_from_records(records)
     f = tmp_path / "b.json"
     f.write_text(json.dumps(bundle, indent=2), encoding="utf-8")
-    whole, whole_bad, _ = read_file(f)
+    whole, whole_bad, _, _ = read_file(f)
     monkeypatch.setattr(importers, "BUNDLE_STREAM_BYTES", 0)
     monkeypatch.setattr(text, "STREAM_BLOCK", 97)  # entries cut across blocks
-    streamed, bad, fhir = read_file(f)
+    streamed, bad, fhir, _ = read_file(f)
     assert fhir and bad == whole_bad == []
     assert [r for r, _ in streamed] == [r for r, _ in whole] == records
 
@@ -300,9 +303,9 @@ def test_large_bundle_read_as_it_comes_is_read_whole(cohort_files, tmp_path, mon
     random.Random(3).shuffle(entries)
     g = tmp_path / "shuffled.json"
     g.write_bytes(b"\xef\xbb\xbf" + json.dumps({**bundle, "entry": entries}).encode("utf-8"))
-    got, bad, _ = read_file(g)
+    got, bad, _, _ = read_file(g)
     monkeypatch.setattr(importers, "BUNDLE_STREAM_BYTES", 1 << 40)
-    want, want_bad, _ = read_file(g)
+    want, want_bad, _, _ = read_file(g)
     assert bad == want_bad == []
     assert sorted((r for r, _ in got), key=lambda r: r.patient.id) == \
         sorted((r for r, _ in want), key=lambda r: r.patient.id)

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from alscare import __version__
-from alscare.exporters.fhir import EXT_BASE, ID_NAMESPACE, code_table, resources_from_record
+from alscare.exporters.fhir import ID_NAMESPACE, code_table, fhir_base, resources_from_record
 from alscare.record.models import PatientRecord
 from alscare.store import actions as action_store
 from alscare.store.repository import load_records, patient_ids
@@ -30,10 +30,17 @@ from alscare.web.services import assessments, gate
 from alscare.web.services.context import Actor, Services
 from alscare.web.services.patient import NotFound
 
-ACTION_SYSTEM = "https://alscare.invalid/fhir/CodeSystem/action-codes"
-CAREPLAN_EXT = {"priority": EXT_BASE + "careplan-priority",
-                "discipline": EXT_BASE + "careplan-discipline",
-                "source": EXT_BASE + "careplan-source"}
+
+def action_system() -> str:
+    """The CodeSystem of alscare's recommendation and alert codes, in the clinic's FHIR
+    namespace (``exporters.fhir.fhir_base``)."""
+    return fhir_base() + "CodeSystem/action-codes"
+
+
+def careplan_ext(name: str) -> str:
+    """A CarePlan extension's URL (priority, discipline, source) in the clinic's namespace."""
+    return f"{fhir_base()}StructureDefinition/careplan-{name}"
+
 # the team's decision on an item -> CarePlan.activity.detail.status
 ACTIVITY_STATUS = {None: "not-started", "accepted": "scheduled", "deferred": "on-hold",
                    "declined": "cancelled", "done": "completed"}
@@ -88,12 +95,12 @@ def careplan(patient_id: str, subject: str, a: dict[str, Any],
         row = decisions.get(r["code"])
         detail: dict[str, Any] = {
             "extension": [
-                {"url": CAREPLAN_EXT["priority"], "valueCode": r["priority"]},
-                *([{"url": CAREPLAN_EXT["discipline"], "valueCode": r["discipline"]}]
+                {"url": careplan_ext("priority"), "valueCode": r["priority"]},
+                *([{"url": careplan_ext("discipline"), "valueCode": r["discipline"]}]
                   if r.get("discipline") else []),
-                *({"url": CAREPLAN_EXT["source"], "valueString": s}
+                *({"url": careplan_ext("source"), "valueString": s}
                   for s in r.get("sources") or [])],
-            "code": {"coding": [{"system": ACTION_SYSTEM, "code": r["code"],
+            "code": {"coding": [{"system": action_system(), "code": r["code"],
                                  "display": r["summary"][:250]}]},
             "status": ACTIVITY_STATUS.get(row.status if row else None, "unknown"),
             "description": r["summary"],
