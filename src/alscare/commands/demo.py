@@ -32,25 +32,14 @@ def demo(
         "alscare-demo"),
 ) -> None:
     """Generate a demo cohort, store it, assess everyone and show the clinic's worklist."""
-    from alscare import synth
-    from alscare.frames import to_records
     from alscare.pipeline import load_cohort, run_cohort
     from alscare.store.engine import display_url, init_db
-    from alscare.store.repository import save_records
 
     out.mkdir(parents=True, exist_ok=True)
     engine = init_db(db if db is not None else out / "demo.db")
     url = engine.url.render_as_string(hide_password=False)
-    # a clinic as of today: patients enrolled over the last three years, follow-up ending
-    # today, so that "overdue" and the forecasts mean what they say
-    today = dt.date.today()
-    generated = synth.generate(patients, seed, data_cut=today,
-                               enrol_from=today - dt.timedelta(days=3 * 365),
-                               enrol_to=today - dt.timedelta(days=60))
-    generated.truth.to_csv(out / "truth.csv")
-    # the demo's own database: a rerun with another seed or size replaces its patients
-    summary = save_records(engine, to_records(generated.cohort), replace=True,
-                           source=f"alscare demo (seed {seed})")
+    summary, truth = store_demo_cohort(engine, patients, seed)
+    truth.to_csv(out / "truth.csv")
     typer.echo(f"Demo cohort: {patients} synthetic patients (seed {seed}) stored in "
                f"{display_url(engine)} ({len(summary.new)} new, {len(summary.replaced)} "
                f"replaced, {len(summary.unchanged)} unchanged).")
@@ -59,6 +48,25 @@ def demo(
     result = run_cohort(out=assessments, cohort=cohort)
     typer.echo(f"Assessed {result.assessed} patients -> {assessments}")
     _print_worklist(assessments)
+
+
+def store_demo_cohort(engine, patients: int, seed: int):
+    """Generate the synthetic demo cohort, a clinic as of today (patients enrolled over the
+    last three years, follow-up ending today, so that "overdue" and the forecasts mean what
+    they say), and store it in the demo's own database (a rerun with another seed or size
+    replaces its patients). Returns the import summary and the generator's ground truth.
+    Used by ``alscare demo`` and ``alscare serve --demo``."""
+    from alscare import synth
+    from alscare.frames import to_records
+    from alscare.store.repository import save_records
+
+    today = dt.date.today()
+    generated = synth.generate(patients, seed, data_cut=today,
+                               enrol_from=today - dt.timedelta(days=3 * 365),
+                               enrol_to=today - dt.timedelta(days=60))
+    summary = save_records(engine, to_records(generated.cohort), replace=True,
+                           source=f"alscare demo (seed {seed})")
+    return summary, generated.truth
 
 
 def _print_worklist(path: Path) -> None:

@@ -159,12 +159,23 @@ def verify(target: Target) -> tuple[bool, int | None]:
     return result.ok, result.first_bad_id
 
 
-def entries(target: Target, *, patient_id: str | None = None) -> list[dict[str, Any]]:
-    """The log's entries in order, all or one patient's (for a record's history page)."""
+def entries(target: Target, *, patient_id: str | None = None,
+            action_prefix: str | None = None, actor: str | None = None,
+            limit: int | None = None, offset: int = 0,
+            newest_first: bool = False) -> list[dict[str, Any]]:
+    """The log's entries in order (or newest first), all or one patient's, those whose action
+    starts with ``action_prefix`` or of one actor, a page at a time (``limit``, ``offset``):
+    for a record's history and the audit page."""
     from alscare.store.engine import open_store
 
-    q = select(audit_log).order_by(audit_log.c.id)
+    q = select(audit_log).order_by(audit_log.c.id.desc() if newest_first else audit_log.c.id)
     if patient_id is not None:
         q = q.where(audit_log.c.patient_id == patient_id)
+    if action_prefix is not None:
+        q = q.where(audit_log.c.action.startswith(action_prefix, autoescape=True))
+    if actor is not None:
+        q = q.where(audit_log.c.actor == actor)
+    if limit is not None:
+        q = q.limit(limit).offset(offset)
     with open_store(target).connect() as conn:
         return [{**row, "at": _utc(row["at"])} for row in conn.execute(q).mappings()]

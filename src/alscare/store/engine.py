@@ -25,8 +25,10 @@ from __future__ import annotations
 import os
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -157,7 +159,9 @@ def _config() -> Config:
     return cfg
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
+    """The newest migration shipped (read from the migration scripts once per process)."""
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None, "alscare ships at least one migration"
     return head
@@ -211,10 +215,19 @@ def require_schema(engine: Engine) -> None:
                          f"this alscare needs {head}; run `alscare db init --db URL` to upgrade")
 
 
+# Engines whose database was found at the head revision: a long-running caller (the web
+# app) passes its engine to every store function, which then need not ask again.
+_CURRENT: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
 def open_store(db: str | os.PathLike | Engine | None = None) -> Engine:
-    """An engine on an initialised, up-to-date database (else :class:`StoreError`)."""
+    """An engine on an initialised, up-to-date database (else :class:`StoreError`); an
+    Engine already found up to date is returned without asking the database again."""
     engine = make_engine(db)
+    if engine in _CURRENT:
+        return engine
     require_schema(engine)
+    _CURRENT.add(engine)
     return engine
 
 

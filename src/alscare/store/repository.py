@@ -95,8 +95,8 @@ from alscare.store.versions import (
 
 __all__ = [
     "Conflict", "ImportSummary", "PatientSummary", "RecordVersion", "Refusal",
-    "RollbackSummary", "content_digest", "delete_patient", "load_cohort", "load_record",
-    "iter_cohort", "iter_records", "load_cohort_chunked",
+    "RollbackSummary", "StoredRecord", "content_digest", "delete_patient", "load_cohort",
+    "load_current", "load_record", "iter_cohort", "iter_records", "load_cohort_chunked",
     "load_records", "patient_ids", "patient_summaries", "record_digest", "record_history",
     "record_rows", "rollback_run", "save_records",
 ]
@@ -108,6 +108,9 @@ class Refusal:
     patient_id: str | None
     reason: str
     conflicts: tuple[Conflict, ...] = ()
+    # refused because the stored record is no longer the version the caller based its change
+    # on (optimistic locking, ``save_records(expected_versions=)``): the version it is at now
+    current_version: int | None = None
 
     def __str__(self) -> str:
         who = f"patient {self.patient_id!r}" if self.patient_id is not None else "record"
@@ -167,6 +170,7 @@ class _Incoming:
     record: PatientRecord
     digest: str
     totals: dict[str, int]
+    expected_version: int | None = None  # optimistic locking: the version the change is on
 
     @property
     def pid(self) -> str:
@@ -211,6 +215,9 @@ class _Plan:
 def _decide(item: _Incoming, head: Mapping[str, Any] | None, stored: StoredRecord | None,
             replace: bool, fresh_version: int) -> _Plan:
     """New, unchanged, merged, replaced or refused: the rules of the module's docstring."""
+    stale = _stale(item, head)
+    if stale is not None:
+        return _Plan("refused", item, refusal=stale)
     if head is None:
         return _Plan("new", item, item.record, item.totals, item.digest, version=fresh_version)
     if head["record_sha256"] == item.digest:
@@ -236,6 +243,19 @@ def _decide(item: _Incoming, head: Mapping[str, Any] | None, stored: StoredRecor
         return _Plan("refused", item, refusal=Refusal(item.pid, problem or "cannot be stored"))
     return _Plan("merged", item, result.record, result.totals, digest, stored,
                  stored.version + 1, tuple(result.changes))
+
+
+def _stale(item: _Incoming, head: Mapping[str, Any] | None) -> Refusal | None:
+    """A refusal when the caller based its change on another version than the stored one."""
+    if item.expected_version is None:
+        return None
+    current = int(head["version"]) if head is not None else 0
+    if current == item.expected_version:
+        return None
+    now = f"is at version {current}" if head is not None else "is no longer stored"
+    return Refusal(item.pid, f"the record changed while the change was being made: it {now}, "
+                   f"the change was based on version {item.expected_version}; nothing was "
+                   "written", current_version=current)
 
 
 def _lock_heads(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -389,7 +409,8 @@ def _save_chunk(engine: Engine, chunk: list[_Incoming], run: _Run) -> ImportSumm
 
 
 def _chunks(records: Iterable[PatientRecord], totals: Mapping[str, Mapping[str, int]],
-            skipped: list[Refusal], chunk_size: int) -> Iterator[list[_Incoming]]:
+            skipped: list[Refusal], chunk_size: int,
+            expected: Mapping[str, int] | None = None) -> Iterator[list[_Incoming]]:
     """Storable records in chunks; the unstorable and repeated ones go to ``skipped``."""
     seen: set[str] = set()
     chunk: list[_Incoming] = []
@@ -404,7 +425,7 @@ def _chunks(records: Iterable[PatientRecord], totals: Mapping[str, Mapping[str, 
             skipped.append(Refusal(pid, problem or "cannot be stored"))
         else:
             seen.add(pid)
-            chunk.append(_Incoming(rec, digest, mine))
+            chunk.append(_Incoming(rec, digest, mine, (expected or {}).get(pid)))
         if len(chunk) >= chunk_size:
             yield chunk
             chunk = []
@@ -418,6 +439,7 @@ def save_records(target: Target, records: Iterable[PatientRecord], *,
                  replace: bool = False, source: str | None = None,
                  actor: str | None = None, origin: str = "cli",
                  refused: Iterable[Refusal] = (),
+                 expected_versions: Mapping[str, int] | None = None,
                  late_refused: list[Refusal] | None = None) -> ImportSummary:
     """Store records as one import run (see the module's docstring for the rules).
 
@@ -434,6 +456,11 @@ def save_records(target: Target, records: Iterable[PatientRecord], *,
 
     A patient id given twice in one call is refused the second time (the first is kept): two
     different records for one patient in one input is a mistake to show, not to guess about.
+
+    ``expected_versions`` ({patient id: version}, 0 for "not stored yet"): optimistic locking
+    for an editor (the web app's forms): a patient whose stored version is another one when
+    its chunk is written (under the row lock) is refused with ``Refusal.current_version`` set,
+    so a change based on an outdated record is never merged into a newer one unseen.
     """
     engine = open_store(target)
     actor = actor or audit.current_actor()
@@ -445,7 +472,8 @@ def save_records(target: Target, records: Iterable[PatientRecord], *,
     skipped: list[Refusal] = []
     status, error = "completed", None
     try:
-        for chunk in _chunks(records, recorded_totals or {}, skipped, chunk_size):
+        for chunk in _chunks(records, recorded_totals or {}, skipped, chunk_size,
+                             expected_versions):
             summary.extend(retrying(lambda c=chunk: _save_chunk(engine, c, run)))
     except BaseException as e:
         status, error = "failed", reason(e) if isinstance(e, Exception) else type(e).__name__
@@ -470,6 +498,13 @@ def patient_ids(target: Target) -> list[str]:
     """Every stored patient id, sorted (by code point, whatever the database's collation)."""
     with open_store(target).connect() as conn:
         return sorted(conn.execute(select(patients.c.id)).scalars())
+
+
+def load_current(target: Target, patient_id: str) -> StoredRecord | None:
+    """A patient's current record with its version and stored row (``StoredRecord``), or
+    None: what an editor shows and bases its change on (``save_records(expected_versions=)``)."""
+    with open_store(target).connect() as conn:
+        return read_stored(conn, [patient_id]).get(patient_id)
 
 
 def load_records(target: Target, ids: Iterable[str] | None = None) -> list[PatientRecord]:

@@ -14,7 +14,10 @@
   one and ``patients.import_run_id`` names the run that wrote it (0004);
 - ``import_runs``: one row per import (and rollback), with its status and counts (0004);
 - ``audit_log``: the append-only, hash-chained log of who read or changed patient data, and
-  ``audit_head``, its one-row head (the chain's last id and hash, and its lock) (0005).
+  ``audit_head``, its one-row head (the chain's last id and hash, and its lock) (0005);
+- the web app's ``users``, ``web_sessions``, ``api_tokens``, ``login_attempts`` and
+  ``app_secrets`` (0009); ``assessment_cache``, one stored assessment per patient (0010);
+  ``plan_actions`` and ``plan_action_events``, the team's decisions on the plan (0011).
 
 A visit's sub-objects are columns of ``visits`` named as in ``alscare.frames`` (the ALSFRS-R item
 names, ``fvc_percent_predicted``..., ``symptom_<name>``, questionnaire and lab names); the flags
@@ -47,6 +50,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 from alscare.record.models import ALSFRS_ITEMS, SYMPTOMS, Labs, Questionnaires, Respiratory
@@ -273,4 +277,147 @@ progression_models = Table(
     Column("source", Text),
     Column("actor", Text, nullable=False),
     Column("model_json", Text, nullable=False),
+)
+
+
+# --------------------------------------------------------------------------- accounts (0009)
+# The web app's users, their sessions and API tokens, login attempts (for throttling) and the
+# server's own secrets (shared by every worker process). Passwords are argon2 hashes; session
+# and token values are kept only as SHA-256 digests, so a copy of the database opens no session.
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", Text, nullable=False),
+    Column("display_name", Text),
+    Column("role", Text, nullable=False),  # clinician | allied_health | researcher | admin
+    Column("discipline", Text),  # allied health: the discipline whose items they act on
+    Column("password_hash", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("password_changed_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("username"),
+)
+
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("token_sha256", Text, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),  # absolute lifetime
+    Column("ip", Text),
+    Index("ix_web_sessions_user_id", "user_id"),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_sha256", Text, nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    UniqueConstraint("token_sha256"),
+)
+
+login_attempts = Table(
+    "login_attempts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", Text, nullable=False),
+    Column("ip", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("succeeded", Boolean, nullable=False),
+    Index("ix_login_attempts_username", "username"),
+    Index("ix_login_attempts_ip", "ip"),
+)
+
+app_secrets = Table(
+    "app_secrets", metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# --------------------------------------------------------------------------- assessments (0010)
+# One stored assessment per patient (the contract JSON) with the worklist's columns beside it.
+# A row is current while the record's version and digest, the settings (rules, protocol,
+# model, alscare version) and the as-of day are those it was computed for; otherwise it is
+# recomputed before use (alscare.assessments).
+
+assessment_cache = Table(
+    "assessment_cache", metadata,
+    Column("patient_id", Text, ForeignKey("patients.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("record_version", Integer, nullable=False),
+    Column("record_sha256", Text, nullable=False),
+    Column("settings_key", Text, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("assessment", Text, nullable=False),  # the contract JSON
+    Column("deceased", Boolean, nullable=False),
+    Column("last_visit", Date),
+    Column("alsfrs_r_total", Double),  # half points are possible (0008)
+    Column("kings_stage", Text),
+    Column("mitos_stage", SmallInteger),
+    Column("delta_fs", Double),
+    Column("slope_per_month", Double),
+    Column("fvc_percent_predicted", Double),
+    Column("response_status", Text),  # the least favourable drug response, or null
+    Column("response_detail", Text),  # its drug, status and probability, in words
+    Column("lost_to_follow_up", Boolean, nullable=False),
+    Column("overdue", Text, nullable=False),  # "|code|code|" (empty: "")
+    Column("n_urgent", Integer, nullable=False),
+    Column("n_high_alerts", Integer, nullable=False),
+    Column("first_item", Text),  # the first DO FIRST item's summary
+    Column("next_milestone", Text),
+    Column("next_milestone_date", Date),
+    Column("next_milestone_p", Double),
+    Column("disciplines", Text, nullable=False),  # "|discipline|...|" with open items
+    Column("urgent_disciplines", Text, nullable=False),
+)
+
+# --------------------------------------------------------------------------- team actions (0011)
+# What the team decided about each recommendation or alert (accept, defer, decline, done),
+# kept like CDS Hooks feedback and shown next time, with an assignee and a due date; the
+# current state per (patient, code) with a version for optimistic locking, and every change
+# as an event. No foreign key to patients: a deleted record's decisions stay, like its versions.
+
+plan_actions = Table(
+    "plan_actions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("patient_id", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("kind", Text, nullable=False),  # recommendation | alert
+    Column("discipline", Text),
+    Column("summary", Text, nullable=False),  # the item as it read when decided
+    Column("status", Text, nullable=False),  # accepted | deferred | declined | done
+    Column("reason", Text),
+    Column("assignee_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("due_date", Date),
+    Column("record_version", Integer),  # the record version the decision was made on
+    Column("updated_by", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+    UniqueConstraint("patient_id", "code"),
+    Index("ix_plan_actions_assignee_id", "assignee_id"),
+)
+
+plan_action_events = Table(
+    "plan_action_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("action_id", Integer, ForeignKey("plan_actions.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("patient_id", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("reason", Text),
+    Column("assignee_id", Integer),
+    Column("due_date", Date),
+    Column("record_version", Integer),
+    Column("actor", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+    Index("ix_plan_action_events_action_id", "action_id"),
 )

@@ -93,14 +93,22 @@ def _actors(conn: Connection, run_ids: set[int | None]) -> dict[int, str]:
     return dict(conn.execute(q).all())
 
 
-def record_history(target: Target, patient_id: str) -> list[RecordVersion]:
+_UNREAD = object()
+
+
+def record_history(target: Target, patient_id: str, *,
+                   current: StoredRecord | None | object = _UNREAD) -> list[RecordVersion]:
     """Every version of a patient's record, oldest first, the current one (if the patient is
-    still stored) last; [] for an id never stored."""
+    still stored) last; [] for an id never stored. ``current``: the patient's stored record
+    when the caller has just read it (``repository.load_current``), so it is not read again."""
+    columns = [c for c in record_versions.c if c.name != "record_json"]
     with open_store(target).connect() as conn:
-        old = conn.execute(select(record_versions).where(
+        old = conn.execute(select(*columns).where(
             record_versions.c.patient_id == patient_id).order_by(record_versions.c.version)
         ).mappings().all()
-        current = read_stored(conn, [patient_id]).get(patient_id)
+        if current is _UNREAD:
+            current = read_stored(conn, [patient_id]).get(patient_id)
+        assert current is None or isinstance(current, StoredRecord)
         actors = _actors(conn, {r["written_by_run"] for r in old}
                          | {r["archived_by_run"] for r in old}
                          | {current.head["import_run_id"] if current else None})
