@@ -109,12 +109,17 @@ def ensure_input(work: Path, n: int) -> tuple[Path, Path]:
     return jsonl, folder
 
 
-def databases(work: Path, n: int, server: str | None, stack: ExitStack) -> list[str]:
+def databases(work: Path, n: int, server: str | None, stack: ExitStack,
+              steps: list[str]) -> list[str]:
+    """The three databases; a SQLite file is made anew only when its import is a step (the
+    other steps read what an earlier run imported)."""
     if server is None:
         paths = [work / f"p{n}_{k}.db" for k in ("jsonl", "proact", "ndjson")]
-        for p in paths:
-            for extra in (p, Path(f"{p}-wal"), Path(f"{p}-shm")):
-                extra.unlink(missing_ok=True)
+        for p, step in zip(paths, ("import-jsonl", "import-proact", "import-ndjson"),
+                           strict=True):
+            if step in steps:
+                for extra in (p, Path(f"{p}-wal"), Path(f"{p}-shm")):
+                    extra.unlink(missing_ok=True)
         return [str(p) for p in paths]
     from alscare.store.engine import temporary_database
 
@@ -129,7 +134,7 @@ def run(sizes: list[int], steps: list[str], work: Path, server: str | None,
         jsonl, folder = ensure_input(work, n)
         bundle, ndjson = work / f"p{n}.fhir.json", work / f"p{n}.ndjson"
         with ExitStack() as stack:
-            db, db_proact, db_ndjson = databases(work, n, server, stack)
+            db, db_proact, db_ndjson = databases(work, n, server, stack, steps)
             commands = {
                 "import-jsonl": ["import", str(jsonl), "--db", db],
                 "import-proact": ["import", str(folder), "--db", db_proact],
