@@ -19,6 +19,11 @@ folder (seed 1; not measured; kept in ``--work`` and reused), then on a fresh da
     python benchmarks/bench_memory.py --sizes 100000 --steps import-jsonl assess-db export-bundle
     python benchmarks/bench_memory.py --sizes 10000 --db postgresql://u:p@127.0.0.1/db
 
+``--step-timeout S`` stops a step after S seconds (its peak so far is read from
+``/proc/PID/status``; for an export, the time of the whole run is extrapolated from the patients
+written): FHIR validation takes about 20 ms a patient, so a 100,000-patient FHIR export runs
+for more than half an hour while its memory is flat after the first chunk.
+
 ``--db`` (a PostgreSQL URL) is used as the server for DB, DB2 and DB3 (each a fresh database
 made on it with the tests' ``temporary_database``); the default is SQLite files in ``--work``.
 """
@@ -31,6 +36,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -42,17 +48,54 @@ ROOT = Path(__file__).resolve().parents[1]
 ALSCARE = [sys.executable, "-m", "alscare"]
 
 
-def measure(args: list[str]) -> tuple[float, float, int, str]:
-    """(seconds, peak RSS in MB, exit status, last stderr line) of one command."""
+def _peak_so_far(pid: int) -> float:
+    """VmHWM (peak resident set) of a running process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def measure(args: list[str], timeout: float | None = None
+            ) -> tuple[float, float, int, str, bool]:
+    """(seconds, peak RSS in MB, exit status, last stderr line, stopped) of one command; with
+    ``timeout``, a command still running then is stopped (its peak so far is read first)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode("utf-8", "replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - start
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err_file)
+        stopped = False
+        peak = 0.0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if timeout is not None and time.perf_counter() - start > timeout:
+                peak = _peak_so_far(proc.pid)
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                stopped = True
+                break
+            time.sleep(0.5)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        err_file.seek(0)
+        err = err_file.read().decode("utf-8", "replace")
     lines = [x for x in err.splitlines() if x.strip() and not x.startswith("assessing")]
-    return seconds, usage.ru_maxrss / 1024.0, proc.returncode, lines[-1] if lines else ""
+    peak = max(peak, usage.ru_maxrss / 1024.0)
+    return seconds, peak, proc.returncode, lines[-1] if lines else "", stopped
+
+
+def _patients_in(path: Path) -> int:
+    """Patients written so far to a FHIR export (its Patient resources), read in blocks."""
+    n, tail = 0, b""
+    needle = b'"resourceType":"Patient"'
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 24):
+            text = (tail + block).replace(b'": "', b'":"')
+            n += text.count(needle)
+            tail = block[-64:]
+            n -= tail.replace(b'": "', b'":"').count(needle)
+    return n
 
 
 def ensure_input(work: Path, n: int) -> tuple[Path, Path]:
@@ -66,12 +109,17 @@ def ensure_input(work: Path, n: int) -> tuple[Path, Path]:
     return jsonl, folder
 
 
-def databases(work: Path, n: int, server: str | None, stack: ExitStack) -> list[str]:
+def databases(work: Path, n: int, server: str | None, stack: ExitStack,
+              steps: list[str]) -> list[str]:
+    """The three databases; a SQLite file is made anew only when its import is a step (the
+    other steps read what an earlier run imported)."""
     if server is None:
         paths = [work / f"p{n}_{k}.db" for k in ("jsonl", "proact", "ndjson")]
-        for p in paths:
-            for extra in (p, Path(f"{p}-wal"), Path(f"{p}-shm")):
-                extra.unlink(missing_ok=True)
+        for p, step in zip(paths, ("import-jsonl", "import-proact", "import-ndjson"),
+                           strict=True):
+            if step in steps:
+                for extra in (p, Path(f"{p}-wal"), Path(f"{p}-shm")):
+                    extra.unlink(missing_ok=True)
         return [str(p) for p in paths]
     from alscare.store.engine import temporary_database
 
@@ -80,13 +128,13 @@ def databases(work: Path, n: int, server: str | None, stack: ExitStack) -> list[
 
 
 def run(sizes: list[int], steps: list[str], work: Path, server: str | None,
-        chunk: int) -> list[dict]:
+        chunk: int, timeout: float | None = None, save=None) -> list[dict]:
     rows = []
     for n in sizes:
         jsonl, folder = ensure_input(work, n)
         bundle, ndjson = work / f"p{n}.fhir.json", work / f"p{n}.ndjson"
         with ExitStack() as stack:
-            db, db_proact, db_ndjson = databases(work, n, server, stack)
+            db, db_proact, db_ndjson = databases(work, n, server, stack, steps)
             commands = {
                 "import-jsonl": ["import", str(jsonl), "--db", db],
                 "import-proact": ["import", str(folder), "--db", db_proact],
@@ -105,15 +153,32 @@ def run(sizes: list[int], steps: list[str], work: Path, server: str | None,
                 if step == "import-ndjson" and not ndjson.exists():
                     print(f"{step}: needs export-ndjson first", file=sys.stderr)
                     continue
-                seconds, peak, status, said = measure([*ALSCARE, *commands[step]])
+                seconds, peak, status, said, stopped = measure([*ALSCARE, *commands[step]],
+                                                               timeout)
                 row = {"step": step, "patients": n, "seconds": round(seconds, 1),
                        "peak_rss_mb": round(peak, 1),
                        "budget_ratio": round(peak / BUDGET_MB, 3), "exit": status,
                        "said": said[:200],
                        "store": "postgresql" if server else "sqlite"}
+                note = ""
+                if stopped:
+                    row["stopped_after_s"] = timeout
+                    out_file = {"export-bundle": bundle, "export-ndjson": ndjson}.get(step)
+                    if out_file is not None and out_file.exists():
+                        done = _patients_in(out_file)
+                        row["patients_done"] = done
+                        if done:
+                            row["extrapolated_seconds"] = round(seconds * n / done, 0)
+                        note = f"  STOPPED after {seconds:.0f} s at {done} patients" + (
+                            f"; whole run extrapolated {seconds * n / done:.0f} s" if done
+                            else "")
+                    else:
+                        note = f"  STOPPED after {seconds:.0f} s"
                 rows.append(row)
                 print(f"{n:>7} {step:<15} {seconds:8.1f} s {peak:8.1f} MB "
-                      f"{peak / BUDGET_MB:6.2f} x 1.5 GB  exit {status}", flush=True)
+                      f"{peak / BUDGET_MB:6.2f} x 1.5 GB  exit {status}{note}", flush=True)
+                if save is not None:
+                    save(rows)
     return rows
 
 
@@ -125,6 +190,9 @@ def main() -> None:
     ap.add_argument("--db", default=None, help="PostgreSQL server URL (default: SQLite)")
     ap.add_argument("--chunk-size", type=int, default=1000)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--step-timeout", type=float, default=None, help="stop a step after this "
+                    "many seconds, report its peak so far and, for an export, the patients "
+                    "written and the whole run's time extrapolated from them")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default: "
                     "benchmarks/results/memory_<sizes>[_pg].json)")
     a = ap.parse_args()
@@ -132,13 +200,16 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
           f"python {sys.version.split()[0]}; budget {BUDGET_MB:.0f} MB", flush=True)
-    rows = run(a.sizes, a.steps, a.work, a.db, a.chunk_size)
     out = a.out or ROOT / "benchmarks" / "results" / (
         "memory_" + "_".join(map(str, a.sizes)) + ("_pg" if a.db else "") + ".json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"budget_mb": BUDGET_MB, "chunk_size": a.chunk_size,
-                               "cores": os.cpu_count(), "rows": rows}, indent=2) + "\n",
-                   encoding="utf-8")
+
+    def save(rows: list[dict]) -> None:
+        out.write_text(json.dumps({"budget_mb": BUDGET_MB, "chunk_size": a.chunk_size,
+                                   "cores": os.cpu_count(), "rows": rows}, indent=2) + "\n",
+                       encoding="utf-8")
+
+    save(run(a.sizes, a.steps, a.work, a.db, a.chunk_size, a.step_timeout, save))
     print(f"-> {out}")
     if not a.keep and a.work == Path("/tmp/alscare_bench_memory"):
         shutil.rmtree(a.work, ignore_errors=True)

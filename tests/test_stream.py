@@ -316,3 +316,26 @@ def test_large_bundle_read_as_it_comes_is_read_whole(cohort_files, tmp_path, mon
     h.write_text(json.dumps(bundle)[:-40], encoding="utf-8")
     with pytest.raises(ValueError, match="broken.json"):
         read_file(h)
+
+
+def test_database_cohort_run_read_in_chunks_is_the_whole_run(cohort_files, tmp_path,
+                                                             monkeypatch):
+    """cohort assess --db reads the database a chunk at a time (run_cohort_db) and writes what
+    the whole cohort's run writes, with the fit read from the fit sample alone."""
+    import alscare.assess as assess_mod
+    from alscare.pipeline import run_cohort, run_cohort_db
+    from alscare.store.engine import init_db
+    from alscare.store.repository import load_cohort, save_records
+
+    db = str(tmp_path / "c.db")
+    save_records(init_db(db), _records(cohort_files))
+    monkeypatch.setattr(assess_mod, "FIT_SAMPLE", 130)
+    for as_of in ("2026-01-01", "2019-01-01"):
+        a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+        whole = run_cohort(out=a, cohort=load_cohort(db)[0], as_of=as_of, chunk_size=None)
+        parts = run_cohort_db(out=b, db=db, as_of=as_of, chunk_size=40)
+        assert parts.assessed == whole.assessed == 160
+        assert parts.notes == whole.notes
+        assert parts.quarantined == whole.quarantined
+        assert _lines(json.loads(x) for x in b.read_text().splitlines()) == \
+            _lines(json.loads(x) for x in a.read_text().splitlines())

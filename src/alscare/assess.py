@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,29 @@ def assess_cohort(cohort: Cohort, as_of: dt.date | int | str | None = None, *,
             yield from _assess(part, t, settings, False, today)
         return
     yield from _assess(cohort, t, settings, fit_model, today)
+
+
+def assess_parts(parts: Callable[[], Iterable[Cohort]], as_of: dt.date | int | str | None = None,
+                 *, fit_data: Callable[[pd.Index], Cohort] | None = None,
+                 ids: pd.Index | None = None, settings: Settings | None = None,
+                 fit_model: bool = False, today: dt.date | None = None
+                 ) -> Iterator[dict[str, Any]]:
+    """:func:`assess_cohort` of a cohort that is never held whole: ``parts()`` gives its
+    consecutive parts (as ``store.repository.iter_cohort`` reads a database a chunk at a
+    time), ``ids`` all its patient ids in that order, and ``fit_data(sample)`` the cohort of
+    the :func:`fit_sample` of those ids, for the cohort's own model. The same assessments as
+    :func:`assess_cohort` on the whole cohort with any ``chunk_size`` (tests/test_stream.py)."""
+    settings = settings or Settings()
+    t: float | None = None
+    for part in parts():
+        if t is None:
+            t = resolve_as_of(part, as_of, today)
+            if settings.model is None and fit_model and fit_data is not None and \
+                    ids is not None:
+                settings = Settings(settings.protocol,
+                                    cohort_model(fit_data(fit_sample(ids)), t))
+        if len(part):
+            yield from _assess(part, t, settings, False, today)
 
 
 def _assess(cohort: Cohort, t: float, settings: Settings, fit_model: bool,

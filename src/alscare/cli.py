@@ -170,7 +170,7 @@ def cohort_assess(
     OUT.errors.jsonl and stderr while the rest go on (exit 0). The progression model is fitted
     on the cohort itself (data at or before the as-of), shrunk toward the packaged model, then
     the patients are assessed a chunk at a time."""
-    from alscare.pipeline import load_cohort, run_cohort
+    from alscare.pipeline import load_cohort, run_cohort, run_cohort_db
 
     sources = [s for s in (proact, db, records) if s is not None]
     if len(sources) != 1:
@@ -179,15 +179,24 @@ def cohort_assess(
     try:
         if db is not None and chosen.model is None and not packaged_model:
             chosen = _stored_model(db, chosen)
+        progress = _progress_bar() if sys.stderr.isatty() else None
         skipped: list[dict] = []
-        cohort, refused = load_cohort(proact=proact, db=db, records=records, strict=strict,
-                                      skipped=skipped)
-        if len(cohort) == 0 and not refused:
-            refuse(f"{sources[0]}: no patients found; nothing assessed")
-        run = run_cohort(out=out, cohort=cohort, refused=refused, as_of=as_of, settings=chosen,
-                         fit_model=not packaged_model, chunk_size=chunk_size,
-                         skipped=skipped,
-                         progress=_progress_bar() if sys.stderr.isatty() else None)
+        if db is not None:  # read a chunk at a time, never whole
+            from alscare.store.repository import patient_ids
+
+            if not patient_ids(db):
+                refuse(f"{db}: no patients found; nothing assessed")
+            run = run_cohort_db(out=out, db=db, as_of=as_of, settings=chosen,
+                                fit_model=not packaged_model, chunk_size=chunk_size,
+                                progress=progress)
+        else:
+            cohort, refused = load_cohort(proact=proact, records=records, strict=strict,
+                                          skipped=skipped)
+            if len(cohort) == 0 and not refused:
+                refuse(f"{sources[0]}: no patients found; nothing assessed")
+            run = run_cohort(out=out, cohort=cohort, refused=refused, as_of=as_of,
+                             settings=chosen, fit_model=not packaged_model,
+                             chunk_size=chunk_size, skipped=skipped, progress=progress)
     except ValueError as e:
         refuse(str(e))
         return

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from alscare.assess import Settings, as_of_notes, assess_cohort, resolve_as_of
@@ -117,6 +118,59 @@ def run_cohort(*, out: Path, cohort: Cohort, refused: Iterable[dict[str, Any]] =
     return run
 
 
+def run_cohort_db(*, out: Path, db: str, as_of: str | dt.date | None = None,
+                  settings: Settings | None = None, fit_model: bool = True,
+                  today: dt.date | None = None,
+                  progress: Callable[[int, int], None] | None = None,
+                  chunk_size: int | None = CHUNK_SIZE) -> CohortRun:
+    """:func:`run_cohort` of every patient of a database, read a chunk at a time and never
+    held whole (``assess.assess_parts``): the cohort's own model is fitted first on the
+    frames of its fit sample alone, then each chunk is read, assessed and written. The same
+    lines as ``run_cohort(cohort=load_cohort(db=db)[0])``."""
+    import pandas as pd
+
+    from alscare.assess import assess_parts
+    from alscare.store.repository import iter_cohort, load_cohort_chunked, patient_ids
+
+    settings = settings or Settings()
+    ids = pd.Index(patient_ids(db), dtype=object)
+    size = min(chunk_size or CHUNK_SIZE, 500)
+    run = CohortRun()
+    first: list[float] = []
+    last: list[float] = []
+
+    def parts() -> Iterator[Cohort]:
+        for part in iter_cohort(db, list(ids), chunk_size=size):
+            run.quarantined.extend(quarantine_report(part))
+            if len(part.visits):
+                first.append(float(part.visits["t"].min()))
+                last.append(float(part.visits["t"].max()))
+            yield part
+
+    results = assess_parts(parts, as_of, ids=ids, settings=settings, fit_model=fit_model,
+                           today=today,
+                           fit_data=lambda sample: load_cohort_chunked(db, list(sample)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as fh:
+        for a in _counted(results, len(ids), progress):
+            fh.write(orjson.dumps(a, option=orjson.OPT_APPEND_NEWLINE))
+            run.assessed += 1
+    if first:
+        from alscare.dates import as_of_problems
+        from alscare.frames import from_day
+
+        t = resolve_as_of(Cohort("date", *([pd.DataFrame()] * 4)), as_of, today)
+        if np.isfinite(t):
+            run.notes = as_of_problems(from_day(t), from_day(min(first)), from_day(max(last)),
+                                       today)
+    run.errors_path = out.with_name(out.name.removesuffix(".jsonl") + ".errors.jsonl")
+    if run.quarantined:
+        write_errors(run.quarantined, run.errors_path)
+    elif run.errors_path.exists():
+        run.errors_path.unlink()
+    return run
+
+
 def quarantine_report(cohort: Cohort) -> list[dict[str, Any]]:
     """One report entry per kept patient with quarantined values (``patient.quarantined``),
     shaped like a refusal's (path = where it came from, value, allowed) and marked
@@ -157,4 +211,4 @@ def _counted(it: Iterator[dict[str, Any]], total: int,
 
 
 __all__ = ["CohortRun", "assess_file", "error_dict", "load_cohort", "run_cohort",
-           "write_errors"]
+           "run_cohort_db", "write_errors"]
