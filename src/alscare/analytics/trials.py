@@ -401,7 +401,7 @@ class _Patients:
     def dmt(self, drug: str) -> pd.DataFrame:
         """Per patient: on (bool), days on (from start to as-of), days off since a stop."""
         m = self.meds[self.meds["name"].str.lower() == drug]
-        asof = m["patient_id"].map(self.as_of)
+        asof = m["patient_id"].map(self.as_of).astype(float)
         started = m["start"].isna() | (m["start"] <= asof)
         active = started & (m["stop"].isna() | (m["stop"] > asof))
         on = m[active].groupby("patient_id")["start"].min()
