@@ -363,10 +363,6 @@ def _fmt(x: Any, unit: str = "") -> str:
     return f"{x:g}{unit}" if isinstance(x, int | float | np.floating) else str(x)
 
 
-def _result(status: np.ndarray, data: list[str]) -> tuple[np.ndarray, list[str]]:
-    return status, data
-
-
 def _cmp(values: pd.Series, op: str, limit: float, label: str, unit: str = ""
          ) -> tuple[np.ndarray, list[str]]:
     v = pd.to_numeric(values, errors="coerce").to_numpy(float)
