@@ -169,11 +169,18 @@ def structure(text: str, kind: str) -> dict[str, Any] | None:
     """A structured check for one criterion's text, or None (to check by hand)."""
     t = " ".join(text.split())
     low = t.lower()
-    for reader in (_tricals, _vital_capacity, _alsfrs_items, _alsfrs_total, _delta_fs,
-                   _escorial, _gene, _onset, _riluzole_edaravone, _devices, _liver):
+    for reader in (_presymptomatic, _tricals, _vital_capacity, _alsfrs_items, _alsfrs_total,
+                   _delta_fs, _escorial, _gene, _onset, _riluzole_edaravone, _devices, _liver):
         check = reader(t, low, kind)
         if check is not None:
             return check
+    return None
+
+
+def _presymptomatic(t, low, kind):
+    if kind == "inclusion" and re.search(r"presymptomatic|must not (?:already )?have "
+                                         r"(?:clinically )?manifest", low):
+        return {"field": "presymptomatic"}
     return None
 
 
@@ -426,6 +433,11 @@ def _check(p: _Patients, check: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
         dead = f["deceased"].astype(bool).to_numpy()
         return (np.where(dead, "not_met", "met"),
                 ["deceased" if d else "not recorded as deceased" for d in dead])
+    if field == "presymptomatic":  # a trial for carriers before symptoms (e.g. ATLAS)
+        onset = pd.to_numeric(f["onset"], errors="coerce")
+        return (np.where(onset.notna(), "not_met", "unknown"),
+                [f"symptom onset recorded ({day_text(t)})" if pd.notna(t)
+                 else "onset not recorded" for t in onset])
     if field == "sex":
         sex = f["sex"].astype(object)
         known = sex.isin(["male", "female"])
