@@ -175,6 +175,12 @@ def test_tricals_window_uses_the_encals_linear_predictor(trials):
     assert (row["status"] == "met") == (-6 < lp < -2)
 
 
+def test_a_trial_for_presymptomatic_carriers_does_not_fit_a_patient_with_als(trials):
+    f = tr.match_frame(from_records([patient()]), [trials["NCT04856982"]], AS_OF)
+    row = f[f["field"] == "presymptomatic"].iloc[0]
+    assert row["status"] == "not_met" and "2025-09-01" in row["data"]
+
+
 def test_deceased_patients_do_not_fit(trials):
     rec = patient(deceased_date="2026-05-10")
     rep = tr.patient_report(from_records([rec]), "p1", list(trials.values()), AS_OF)

@@ -110,37 +110,64 @@ def event_times(cohort: Cohort, event: str) -> pd.DataFrame:
     return pd.DataFrame({"months": months[ok], "event": observed[ok].astype(bool)})
 
 
+Z95 = 1.959963984540054
+
+
+def kaplan_meier(months: np.ndarray, event: np.ndarray) -> pd.DataFrame:
+    """Product-limit estimate with a 95% confidence interval from Greenwood's variance on the
+    log(-log) scale (the "exponential Greenwood" interval, as lifelines and R's survival with
+    conf.type="log-log" give). One row per distinct time (and time 0): at risk, events,
+    censored, survival, lower_95, upper_95."""
+    t = np.asarray(months, dtype=float)
+    e = np.asarray(event, dtype=bool)
+    uniq, inv = np.unique(t, return_inverse=True)
+    total = np.bincount(inv, minlength=len(uniq)).astype(float)
+    d = np.bincount(inv, weights=e.astype(float), minlength=len(uniq))
+    if len(uniq) == 0 or uniq[0] != 0.0:
+        uniq = np.concatenate([[0.0], uniq])
+        total = np.concatenate([[0.0], total])
+        d = np.concatenate([[0.0], d])
+    n = len(t)
+    at_risk = n - np.concatenate([[0.0], np.cumsum(total)[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surv = np.cumprod(np.where(at_risk > 0, 1.0 - d / at_risk, 1.0))
+        green = np.cumsum(np.where(at_risk > d, d / (at_risk * (at_risk - d)), 0.0))
+        log_s = np.log(surv)
+        se = np.sqrt(green) / np.abs(log_s)
+        theta = np.log(-log_s)
+        lower = np.exp(-np.exp(theta + Z95 * se))
+        upper = np.exp(-np.exp(theta - Z95 * se))
+    first = surv >= 1.0
+    lower = np.where(first, 1.0, np.where(surv <= 0, 0.0, lower))
+    upper = np.where(first, 1.0, np.where(surv <= 0, 0.0, upper))
+    return pd.DataFrame({"months": uniq, "at_risk": at_risk.astype(int),
+                         "events": d.astype(int), "censored": (total - d).astype(int),
+                         "survival": surv, "lower_95": lower, "upper_95": upper})
+
+
 def km_table(cohort: Cohort, event: str, by: str | None = None, min_cell: int = MIN_CELL,
              grouping: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Kaplan-Meier estimate per group (lifelines): one row per group and event time with
-    survival, 95% confidence interval, at risk, events and censored. Groups smaller than
-    ``min_cell`` are dropped; each curve stops before fewer than ``min_cell`` are at risk."""
-    from lifelines import KaplanMeierFitter
-
+    """Kaplan-Meier estimate per group (:func:`kaplan_meier`): one row per group and event
+    time with survival, 95% confidence interval, at risk, events and censored. Groups smaller
+    than ``min_cell`` are dropped; each curve stops before fewer than ``min_cell`` are at
+    risk."""
     by = by or "all"
     if by not in GROUPINGS:
         raise ValueError(f"unknown grouping {by!r}; allowed: {', '.join(GROUPINGS)}")
     times = event_times(cohort, event)
     g = (grouping if grouping is not None else groups(cohort))[by].reindex(times.index)
+    cols = ["group", "n", "months", "at_risk", "events", "censored", "survival", "lower_95",
+            "upper_95"]
     parts = []
     for name, idx in sorted(times.groupby(g).groups.items(), key=lambda kv: str(kv[0])):
         sub = times.loc[idx]
         if len(sub) < max(min_cell, 1):
             continue
-        kmf = KaplanMeierFitter()
-        kmf.fit(sub["months"], sub["event"], label=str(name))
-        table = kmf.event_table.join(kmf.survival_function_).join(kmf.confidence_interval_)
-        table = table.reset_index().rename(columns={
-            "event_at": "months", "at_risk": "at_risk", "observed": "events",
-            "censored": "censored", str(name): "survival",
-            f"{name}_lower_0.95": "lower_95", f"{name}_upper_0.95": "upper_95"})
+        table = kaplan_meier(sub["months"].to_numpy(), sub["event"].to_numpy())
         table = table[table["at_risk"] >= min_cell]
         table.insert(0, "group", str(name))
         table.insert(1, "n", len(sub))
-        parts.append(table[["group", "n", "months", "at_risk", "events", "censored",
-                            "survival", "lower_95", "upper_95"]])
-    cols = ["group", "n", "months", "at_risk", "events", "censored", "survival", "lower_95",
-            "upper_95"]
+        parts.append(table[cols])
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
     out.insert(0, "event", event)
     out.insert(1, "by", by)

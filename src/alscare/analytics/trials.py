@@ -169,11 +169,18 @@ def structure(text: str, kind: str) -> dict[str, Any] | None:
     """A structured check for one criterion's text, or None (to check by hand)."""
     t = " ".join(text.split())
     low = t.lower()
-    for reader in (_tricals, _vital_capacity, _alsfrs_items, _alsfrs_total, _delta_fs,
-                   _escorial, _gene, _onset, _riluzole_edaravone, _devices, _liver):
+    for reader in (_presymptomatic, _tricals, _vital_capacity, _alsfrs_items, _alsfrs_total,
+                   _delta_fs, _escorial, _gene, _onset, _riluzole_edaravone, _devices, _liver):
         check = reader(t, low, kind)
         if check is not None:
             return check
+    return None
+
+
+def _presymptomatic(t, low, kind):
+    if kind == "inclusion" and re.search(r"presymptomatic|must not (?:already )?have "
+                                         r"(?:clinically )?manifest", low):
+        return {"field": "presymptomatic"}
     return None
 
 
@@ -363,10 +370,6 @@ def _fmt(x: Any, unit: str = "") -> str:
     return f"{x:g}{unit}" if isinstance(x, int | float | np.floating) else str(x)
 
 
-def _result(status: np.ndarray, data: list[str]) -> tuple[np.ndarray, list[str]]:
-    return status, data
-
-
 def _cmp(values: pd.Series, op: str, limit: float, label: str, unit: str = ""
          ) -> tuple[np.ndarray, list[str]]:
     v = pd.to_numeric(values, errors="coerce").to_numpy(float)
@@ -401,7 +404,7 @@ class _Patients:
     def dmt(self, drug: str) -> pd.DataFrame:
         """Per patient: on (bool), days on (from start to as-of), days off since a stop."""
         m = self.meds[self.meds["name"].str.lower() == drug]
-        asof = m["patient_id"].map(self.as_of)
+        asof = m["patient_id"].map(self.as_of).astype(float)
         started = m["start"].isna() | (m["start"] <= asof)
         active = started & (m["stop"].isna() | (m["stop"] > asof))
         on = m[active].groupby("patient_id")["start"].min()
@@ -430,6 +433,11 @@ def _check(p: _Patients, check: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
         dead = f["deceased"].astype(bool).to_numpy()
         return (np.where(dead, "not_met", "met"),
                 ["deceased" if d else "not recorded as deceased" for d in dead])
+    if field == "presymptomatic":  # a trial for carriers before symptoms (e.g. ATLAS)
+        onset = pd.to_numeric(f["onset"], errors="coerce")
+        return (np.where(onset.notna(), "not_met", "unknown"),
+                [f"symptom onset recorded ({day_text(t)})" if pd.notna(t)
+                 else "onset not recorded" for t in onset])
     if field == "sex":
         sex = f["sex"].astype(object)
         known = sex.isin(["male", "female"])
