@@ -90,6 +90,15 @@ def test_every_alert_code_is_produced_by_a_rule_or_the_record_warnings(tmp_path)
     path.write_text(json.dumps(rec))
     out = assess_file(path, AS_OF)
     by_warnings = {a["code"] for a in out["alerts"] if a["code"].startswith("data.")}
+    # a record holding no ALS diagnosis (issue 12): none of its facts, no ALS Condition
+    bare = json.loads(NORMAL.read_text())
+    for key in ("onset_date", "onset_site", "diagnosis_date", "diagnostic_category",
+                "als_diagnosis"):
+        bare["patient"].pop(key, None)
+    path.write_text(json.dumps(bare))
+    bare_out = assess_file(path, AS_OF)
+    by_warnings |= {a["code"] for a in bare_out["alerts"] if a["code"].startswith("data.")}
+    assert "data.diagnosis.missing" not in {a["code"] for a in out["alerts"]}
     assert set(codes.alerts) - by_rules - by_warnings == set()
     for a in out["alerts"]:
         assert a["because"] and a["sources"] and a["severity"] in engine.SEVERITIES

@@ -75,6 +75,7 @@ def test_no_diagnosis_is_invented(path: Path):
     assert not [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
     a = assess_file(path)
     assert NO_DIAGNOSIS_NOTE in a["notes"]
+    assert "data.diagnosis.missing" in [x["code"] for x in a["alerts"]]
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)

@@ -92,7 +92,24 @@ def find(cohort: Cohort) -> list[tuple[str, DataWarning]]:
     out.extend(_half_points(v, when))
     out.extend(_same_date_visits(v, when))
     out.extend(_quarantined(p))
+    out.extend(_no_diagnosis(cohort))
     return out
+
+
+def _no_diagnosis(cohort: Cohort) -> list[tuple[str, DataWarning]]:
+    """A record holding no ALS diagnosis (alscare.record.diagnosis; issue 12: never invent
+    one). Not for PRO-ACT, an archive of ALS trials whose every patient was enrolled with
+    ALS."""
+    if cohort.time_kind != "date":
+        return []
+    from alscare.record.diagnosis import without_als_diagnosis
+
+    return [(str(pid), DataWarning(
+        "data.diagnosis.missing",
+        "No ALS diagnosis is recorded: the ALS care plan assumes one; confirm the diagnosis "
+        "before acting on it.",
+        ["none of onset date or site, diagnosis date, diagnostic category, and no ALS "
+         "Condition in the source"])) for pid in without_als_diagnosis(cohort.patients)]
 
 
 def _listed(lines: list[str]) -> list[str]:
