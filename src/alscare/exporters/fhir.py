@@ -45,6 +45,12 @@ def fhir_base() -> str:
     return base if base.endswith("/") else base + "/"
 
 
+def namespaced(kind: str, name: str) -> str:
+    """A CodeSystem or StructureDefinition URL of alscare's in the clinic's namespace
+    (``fhir_base``): e.g. ``namespaced("CodeSystem", "action-codes")``."""
+    return f"{fhir_base()}{kind}/{name}"
+
+
 def set_fhir_base(base: str | None) -> None:
     """Use this namespace (None: back to $ALSCARE_FHIR_BASE or the default)."""
     global _base_override

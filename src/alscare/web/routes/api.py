@@ -308,10 +308,7 @@ def correct_visit(services: ServicesDep, actor: ActorDep, patient_id: str, date:
 @router.get("/patients/{patient_id}/medications", response_model=MedicationsOut)
 def list_medications(services: ServicesDep, actor: ActorDep, patient_id: str
                      ) -> dict[str, Any]:
-    s = records.read(services, actor, "api.medications_read", patient_id)
-    return {"patient_id": patient_id, "version": s.version,
-            "medications": [m.model_dump(mode="json", exclude_none=True)
-                            for m in s.record.medications]}
+    return _list_entries(services, actor, patient_id, "medications")
 
 
 @router.post("/patients/{patient_id}/medications", response_model=SavedOut,
@@ -327,10 +324,7 @@ def add_medication(services: ServicesDep, actor: ActorDep, patient_id: str,
 @router.get("/patients/{patient_id}/interventions", response_model=InterventionsOut)
 def list_interventions(services: ServicesDep, actor: ActorDep, patient_id: str
                        ) -> dict[str, Any]:
-    s = records.read(services, actor, "api.interventions_read", patient_id)
-    return {"patient_id": patient_id, "version": s.version,
-            "interventions": [i.model_dump(mode="json", exclude_none=True)
-                              for i in s.record.interventions]}
+    return _list_entries(services, actor, patient_id, "interventions")
 
 
 @router.post("/patients/{patient_id}/interventions", response_model=SavedOut,
@@ -340,6 +334,15 @@ def add_intervention(services: ServicesDep, actor: ActorDep, patient_id: str,
                      ) -> SavedOut:
     return _add_entry(services, actor, patient_id, "interventions", body.intervention,
                       body.expected_version, if_match, response)
+
+
+def _list_entries(services, actor, patient_id: str, key: str) -> dict[str, Any]:
+    """A record's list of medications or interventions, read through the gate (audited as
+    ``api.<key>_read``), with the record version to base a change on."""
+    s = records.read(services, actor, f"api.{key}_read", patient_id)
+    return {"patient_id": patient_id, "version": s.version,
+            key: [e.model_dump(mode="json", exclude_none=True)
+                  for e in getattr(s.record, key)]}
 
 
 def _add_entry(services, actor, patient_id: str, key: str, entry: dict[str, Any],

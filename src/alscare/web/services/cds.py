@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Text, cast, select
 
 from alscare import __version__
+from alscare.exporters.fhir import namespaced
 from alscare.store import actions as action_store
 from alscare.store.tables import audit_log
 from alscare.web.services import actions, assessments, gate
@@ -30,7 +31,6 @@ from alscare.web.services.patient import NotFound
 
 SERVICE_ID = "alscare-patient-view"
 ISSUED = "cds.patient_view"
-OVERRIDE_SYSTEM = "https://alscare.invalid/fhir/CodeSystem/cds-override-reason"
 OVERRIDE_REASONS = {  # code -> (display, the team decision it becomes)
     "not-appropriate": ("Not appropriate for this patient now", "declined"),
     "patient-declined": ("Patient declined", "declined"),
@@ -78,6 +78,8 @@ def cards(services: Services, patient_id: str, a: dict[str, Any], app_url: str |
     items += sorted((("recommendation", "warning", r) for r in a.get("recommendations") or []
                      if r.get("priority") == "urgent" and "covered_by" not in r),
                     key=lambda x: order.get(x[2]["code"], len(order)))
+    action_system = namespaced("CodeSystem", "action-codes")
+    override_system = namespaced("CodeSystem", "cds-override-reason")
     out = []
     for kind, indicator, item in items:
         if item["code"] in closed:
@@ -90,8 +92,7 @@ def cards(services: Services, patient_id: str, a: dict[str, Any], app_url: str |
             "detail": _detail(item, kind),
             "source": {"label": f"alscare {__version__} ALS care plan"
                                 + (f" ({who.replace('_', ' ')})" if who else ""),
-                       "topic": {"system": "https://alscare.invalid/fhir/CodeSystem/"
-                                           "action-codes", "code": item["code"],
+                       "topic": {"system": action_system, "code": item["code"],
                                  "display": _short(item["summary"], 120)}},
             "suggestions": [{
                 "label": "Add to the ALS care plan", "uuid": str(uuid.uuid4()),
@@ -100,7 +101,7 @@ def cards(services: Services, patient_id: str, a: dict[str, Any], app_url: str |
                              "resource": _task(patient_id, item)}],
             }],
             "selectionBehavior": "at-most-one",
-            "overrideReasons": [{"system": OVERRIDE_SYSTEM, "code": code, "display": text}
+            "overrideReasons": [{"system": override_system, "code": code, "display": text}
                                 for code, (text, _) in OVERRIDE_REASONS.items()],
         }
         if app_url:
@@ -116,8 +117,8 @@ def _task(patient_id: str, item: dict[str, Any]) -> dict[str, Any]:
 
     return {"resourceType": "Task", "status": "requested", "intent": "plan",
             "priority": "urgent",
-            "code": {"coding": [{"system": "https://alscare.invalid/fhir/CodeSystem/"
-                                           "action-codes", "code": item["code"]}],
+            "code": {"coding": [{"system": namespaced("CodeSystem", "action-codes"),
+                                 "code": item["code"]}],
                      "text": _short(item["summary"], 200)},
             "description": item["summary"],
             "for": {"identifier": {"system": code_table()["patient_identifier_system"],

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from alscare import __version__
-from alscare.exporters.fhir import ID_NAMESPACE, code_table, fhir_base, resources_from_record
+from alscare.exporters.fhir import ID_NAMESPACE, code_table, namespaced, resources_from_record
 from alscare.record.models import PatientRecord
 from alscare.store import actions as action_store
 from alscare.store.repository import load_records, patient_ids
@@ -31,15 +31,9 @@ from alscare.web.services.context import Actor, Services
 from alscare.web.services.patient import NotFound
 
 
-def action_system() -> str:
-    """The CodeSystem of alscare's recommendation and alert codes, in the clinic's FHIR
-    namespace (``exporters.fhir.fhir_base``)."""
-    return fhir_base() + "CodeSystem/action-codes"
-
-
 def careplan_ext(name: str) -> str:
     """A CarePlan extension's URL (priority, discipline, source) in the clinic's namespace."""
-    return f"{fhir_base()}StructureDefinition/careplan-{name}"
+    return namespaced("StructureDefinition", f"careplan-{name}")
 
 # the team's decision on an item -> CarePlan.activity.detail.status
 ACTIVITY_STATUS = {None: "not-started", "accepted": "scheduled", "deferred": "on-hold",
@@ -88,6 +82,7 @@ def careplan(patient_id: str, subject: str, a: dict[str, Any],
     alerts as notes, "do first" in the description."""
     activities = []
     by_code = {}
+    system = namespaced("CodeSystem", "action-codes")
     for r in a.get("recommendations") or []:
         if "covered_by" in r:
             continue
@@ -100,7 +95,7 @@ def careplan(patient_id: str, subject: str, a: dict[str, Any],
                   if r.get("discipline") else []),
                 *({"url": careplan_ext("source"), "valueString": s}
                   for s in r.get("sources") or [])],
-            "code": {"coding": [{"system": action_system(), "code": r["code"],
+            "code": {"coding": [{"system": system, "code": r["code"],
                                  "display": r["summary"][:250]}]},
             "status": ACTIVITY_STATUS.get(row.status if row else None, "unknown"),
             "description": r["summary"],

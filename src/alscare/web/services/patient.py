@@ -7,11 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from alscare.progression.milestones import LABELS as MILESTONE_LABELS
 from alscare.record.models import ALSFRS_ITEMS, PatientRecord
@@ -504,10 +502,11 @@ class SavedNotice:
 
 @lru_cache(maxsize=1)
 def _code_words() -> dict[str, str]:
-    text = resources.files("alscare.careplan").joinpath("action-codes.yaml").read_text("utf-8")
-    doc = yaml.safe_load(text)
-    return {code: spec.get("what", code) for part in ("recommendations", "alerts")
-            for code, spec in (doc.get(part) or {}).items()}
+    from alscare.careplan.engine import action_codes
+
+    codes = action_codes()
+    return {code: spec.get("what", code)
+            for code, spec in (codes.recommendations | codes.alerts).items()}
 
 
 def saved_notice(vm: PatientPage, saved: str | None, new: list[str], gone: list[str]
