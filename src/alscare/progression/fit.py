@@ -177,6 +177,75 @@ def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
             "y_last": y[start[gp[tg]] + gj[tg] - 1]}
 
 
+def raw_sd_ahead(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
+                 line: pm.Timeline, months: np.ndarray, max_cut: int = MAX_CUT
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The model's own predictive sd (no interval scale) ``months`` ahead of the last visit of
+    every history (each patient's first j visits, j = 1..min(visits, max_cut)), and each
+    history's cell (model.history_cells): (sd (histories, len(months)), cell (histories,)).
+    No later visit is needed, so the cohort's own histories are used even where it has no
+    held-out forecasts that far ahead."""
+    n = len(x)
+    order = np.lexsort((obs.tau, obs.pidx))
+    p, tau, y = obs.pidx[order], obs.tau[order], obs.y[order]
+    months = np.asarray(months, dtype=float)
+    if not len(p):
+        return np.zeros((0, len(months))), np.zeros(0, dtype=int)
+    cnt = np.bincount(p, minlength=n)
+    start = np.r_[0, np.cumsum(cnt)[:-1]]
+    rank = np.arange(len(p)) - start[p]
+    hist_g, hist_i, group_p, group_j = [], [], [], []
+    g0 = 0
+    for j in range(1, min(max_cut, int(cnt.max())) + 1):
+        pats = np.flatnonzero(cnt >= j)
+        gid = np.full(n, -1)
+        gid[pats] = g0 + np.arange(len(pats))
+        h = (rank < j) & (cnt[p] >= j)
+        hist_g.append(gid[p[h]])
+        hist_i.append(np.flatnonzero(h))
+        group_p.append(pats)
+        group_j.append(np.full(len(pats), j))
+        g0 += len(pats)
+    hg, hi_ = np.concatenate(hist_g), np.concatenate(hist_i)
+    gp, gj = np.concatenate(group_p), np.concatenate(group_j)
+    m0, s0 = pm.prior(om, x[gp], line.onset_known[gp])
+    post = pm.update(hg, tau[hi_], y[hi_], m0, s0, om)
+    last = post.tau_last[:, None] + months[None, :]
+    _, sd = pm.latent_at(post, last)
+    return (np.sqrt(sd ** 2 + om.noise_sd ** 2),
+            model_mod.history_cells(gj, np.nan_to_num(post.span)))
+
+
+def base_knots_for(cohort_om: model_mod.OutcomeModel, base_om: model_mod.OutcomeModel,
+                   hist: tuple[pm.Observations, np.ndarray, pm.Timeline]
+                   ) -> dict[str, list[tuple[float, float]]]:
+    """The base model's interval-scale knots per history cell, re-expressed on the cohort
+    model's own predictive sd: k_base x sd_base / sd_cohort at each knot (root mean square sd
+    over the cohort's histories in the cell). A knot is a scale on its own model's sd, and
+    the cohort's fit may spread its courses differently from the base (a cohort followed for
+    3 months cannot see curvature, so its sd grows more slowly with the horizon): what the
+    base model says about how the calibrated interval widens with the horizon is carried over
+    in points, not as a multiplier of a differently shaped sd."""
+    obs, x, line = hist
+    step = max(1, int(np.ceil(len(x) / PROCESS_SD_PATIENTS)))  # every k-th patient suffices
+    sub = obs if step == 1 else subsample(obs, step)
+    cells = base_om.scale_knots_by_history
+    months = np.unique([m for knots in cells.values() for m, _ in knots])
+    sd_c, cell = raw_sd_ahead(cohort_om, sub, x, line, months)
+    sd_b, _ = raw_sd_ahead(base_om, sub, x, line, months)
+    out: dict[str, list[tuple[float, float]]] = {}
+    for label, knots in cells.items():
+        here = cell == model_mod.HISTORY_CELLS.index(label)
+        if not here.any():
+            out[label] = list(knots)
+            continue
+        cols = np.searchsorted(months, [m for m, _ in knots])
+        ratio = np.sqrt(np.mean(sd_b[here][:, cols] ** 2, axis=0)
+                        / np.mean(sd_c[here][:, cols] ** 2, axis=0))
+        out[label] = [(m, k * float(r)) for (m, k), r in zip(knots, ratio, strict=True)]
+    return out
+
+
 def mixed_weights(w: np.ndarray) -> np.ndarray:
     """Half the weight spread over held-out visits, half over patients (``w``: each patient
     once per horizon bin). Per visit, patients followed long (slow progressors) dominate; per
@@ -491,7 +560,8 @@ def _knot_patients(knots: list[tuple[float, float]], h: dict[str, np.ndarray]) -
 
 
 def _calibrate(om: model_mod.OutcomeModel, h: dict[str, np.ndarray], name: str,
-               info: dict[str, Any], toward: shrink.Toward | None) -> None:
+               info: dict[str, Any], toward: shrink.Toward | None,
+               hist: tuple[pm.Observations, np.ndarray, pm.Timeline] | None = None) -> None:
     """Interval scale (overall and per history cell) and milestone recalibration on the
     held-out forecasts ``h``, each shrunk toward the base model's when ``toward`` is given."""
     base = toward.base if toward else None
@@ -507,16 +577,19 @@ def _calibrate(om: model_mod.OutcomeModel, h: dict[str, np.ndarray], name: str,
         subs = {label: {k: v[cell == c] for k, v in h.items()}
                 for c, label in enumerate(model_mod.HISTORY_CELLS)}
         by_cell, ms_cell = {}, {}
+        base_cells = (base_knots_for(om, base, hist) if hist is not None
+                      else base.scale_knots_by_history)
         for label, sub in subs.items():
             # a cell's knots are shrunk toward the cohort's overall knots (fitted under the same
             # model structure; the base model's cell knots are not: its process sd and
             # follow-up shift differ), carried across horizons the cell has no held-out
-            # forecasts for by the base model's ratios (shrink.across_horizons); a cell the
-            # cohort has no held-out forecasts for uses the overall knots
+            # forecasts for by the base model's ratios (shrink.across_horizons), the base's
+            # knots first re-expressed on the cohort model's own sd (base_knots_for); a cell
+            # the cohort has no held-out forecasts for uses the overall knots
             fitted = om.scale_knots_by_history.get(label, [])
             if fitted:
                 prior = shrink.across_horizons(fitted, om.scale_knots,
-                                               base.scale_knots_by_history.get(label, []))
+                                               base_cells.get(label, []))
                 by_cell[label] = toward.knots(fitted, prior, _knot_patients(fitted, sub),
                                               f"scale_knots {label}")
             near = sub["gap"] <= float(ms.GRID_6M.max())
@@ -591,7 +664,7 @@ def fit_cohort(cohort: Cohort, base: model_mod.PopulationModel | None = None,
                 "b_per_month_per_rate": round(om.followup_shift[1], 6),
                 "held_out_rmse_before": round(before, 4),
                 "held_out_rmse_after": round(float(np.sqrt(np.mean(h["err"] ** 2))), 4)}
-            _calibrate(om, h, name, info, toward)
+            _calibrate(om, h, name, info, toward, (obs, x, line))
             info["holdout_forecasts"] = {
                 "n": int(len(h["err"])),
                 "design": f"histories cut at visits 1..{MAX_CUT}, later visits within "

@@ -140,7 +140,9 @@ def across_horizons(fitted: Knots, overall: Knots, base_cell: Knots) -> Knots:
     times the base model's ratio of this cell's scale between the two horizons; elsewhere the
     cohort's overall knots. (A cohort cut at a few visits per patient has forecasts from 3-5
     visit histories only a few months ahead; how the scale grows with the horizon is carried
-    over from the base model rather than taken from shorter histories.)"""
+    over from the base model rather than taken from shorter histories. ``base_cell`` should be
+    the base's knots re-expressed on the cohort model's sd (``fit.base_knots_for``): a ratio of
+    knots is a ratio of calibrated widths only when both knots scale the same model's sd.)"""
     if not fitted or not base_cell:
         return list(overall)
     have = {_bin(m): (m, k) for m, k in fitted}
