@@ -115,6 +115,42 @@ def em(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
                 "n_patients": int(sel.sum()), "n_observations": int(n_obs)}
 
 
+def _in_patient_order(obs: pm.Observations, n: int) -> tuple[np.ndarray, ...]:
+    """Observations sorted by patient and time: (patient, tau, y, visits per patient, first
+    row of each patient, rank of each row within its patient)."""
+    order = np.lexsort((obs.tau, obs.pidx))
+    p, tau, y = obs.pidx[order], obs.tau[order], obs.y[order]
+    cnt = np.bincount(p, minlength=n)
+    start = np.r_[0, np.cumsum(cnt)[:-1]]
+    return p, tau, y, cnt, start, np.arange(len(p)) - start[p]
+
+
+def _histories(p: np.ndarray, cnt: np.ndarray, rank: np.ndarray, n: int, max_cut: int,
+               need_later: bool) -> tuple[np.ndarray, ...]:
+    """Every truncated history as a group: each patient's first j visits, j = 1..max_cut
+    (only where a later visit exists, with ``need_later``). Returns the group of each history
+    row and the row, the patient and j of each group, and the group id of every patient per j
+    (-1 where the patient has no such history), shape (cuts, n)."""
+    hist_g, hist_i, group_p, group_j, gids = [], [], [], [], []
+    g0 = 0
+    for j in range(1, max_cut + 1):
+        has = cnt > j if need_later else cnt >= j
+        pats = np.flatnonzero(has)
+        if not len(pats):
+            break
+        gid = np.full(n, -1)
+        gid[pats] = g0 + np.arange(len(pats))
+        h = (rank < j) & has[p]
+        hist_g.append(gid[p[h]])
+        hist_i.append(np.flatnonzero(h))
+        group_p.append(pats)
+        group_j.append(np.full(len(pats), j))
+        gids.append(gid)
+        g0 += len(pats)
+    return (np.concatenate(hist_g), np.concatenate(hist_i), np.concatenate(group_p),
+            np.concatenate(group_j), np.array(gids))
+
+
 def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray,
                  line: pm.Timeline, max_cut: int = MAX_CUT,
                  max_gap: float = MAX_GAP_MONTHS) -> dict[str, np.ndarray]:
@@ -123,39 +159,19 @@ def holdout_cuts(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
     within ``max_gap`` months is predicted. Returns per target: error of the posterior mean,
     posterior latent variance, months since the last history visit."""
     n = len(x)
-    order = np.lexsort((obs.tau, obs.pidx))
-    p, tau, y = obs.pidx[order], obs.tau[order], obs.y[order]
-    if not len(p):
+    p, tau, y, cnt, start, rank = _in_patient_order(obs, n)
+    if not len(p) or cnt.max() < 2:
         return {k: np.array([]) for k in ("err", "v_lat", "gap", "w", "rate", "n_hist",
                                           "span_hist", "mu", "y", "y_last")}
-    cnt = np.bincount(p, minlength=n)
-    start = np.r_[0, np.cumsum(cnt)[:-1]]
-    rank = np.arange(len(p)) - start[p]
-    hist_g, hist_i, tgt_g, tgt_i, group_p, group_last, group_j = [], [], [], [], [], [], []
-    g0 = 0
-    for j in range(1, max_cut + 1):
-        pats = np.flatnonzero(cnt > j)
-        if not len(pats):
-            break
-        gid = np.full(n, -1)
-        gid[pats] = g0 + np.arange(len(pats))
-        h = (rank < j) & (cnt[p] > j)
-        hist_g.append(gid[p[h]])
-        hist_i.append(np.flatnonzero(h))
-        last_tau = tau[start[pats] + j - 1]
-        t = (rank >= j) & (cnt[p] > j)
-        ti = np.flatnonzero(t)
+    hg, hi_, gp, gj, gids = _histories(p, cnt, rank, n, max_cut, need_later=True)
+    glast = tau[start[gp] + gj - 1]
+    tgt_g, tgt_i = [], []
+    for j, gid in enumerate(gids, start=1):
+        ti = np.flatnonzero((rank >= j) & (cnt[p] > j))
         gap = tau[ti] - tau[start[p[ti]] + j - 1]
         keep = gap <= max_gap
         tgt_g.append(gid[p[ti[keep]]])
         tgt_i.append(ti[keep])
-        group_p.append(pats)
-        group_last.append(last_tau)
-        group_j.append(np.full(len(pats), j))
-        g0 += len(pats)
-    hg, hi_ = np.concatenate(hist_g), np.concatenate(hist_i)
-    gp, glast, gj = (np.concatenate(group_p), np.concatenate(group_last),
-                     np.concatenate(group_j))
     m0, s0 = pm.prior(om, x[gp], line.onset_known[gp])
     post = pm.update(hg, tau[hi_], y[hi_], m0, s0, om)
     tg, ti = np.concatenate(tgt_g), np.concatenate(tgt_i)
@@ -186,32 +202,14 @@ def raw_sd_ahead(om: model_mod.OutcomeModel, obs: pm.Observations, x: np.ndarray
     No later visit is needed, so the cohort's own histories are used even where it has no
     held-out forecasts that far ahead."""
     n = len(x)
-    order = np.lexsort((obs.tau, obs.pidx))
-    p, tau, y = obs.pidx[order], obs.tau[order], obs.y[order]
+    p, tau, y, cnt, _, rank = _in_patient_order(obs, n)
     months = np.asarray(months, dtype=float)
     if not len(p):
         return np.zeros((0, len(months))), np.zeros(0, dtype=int)
-    cnt = np.bincount(p, minlength=n)
-    start = np.r_[0, np.cumsum(cnt)[:-1]]
-    rank = np.arange(len(p)) - start[p]
-    hist_g, hist_i, group_p, group_j = [], [], [], []
-    g0 = 0
-    for j in range(1, min(max_cut, int(cnt.max())) + 1):
-        pats = np.flatnonzero(cnt >= j)
-        gid = np.full(n, -1)
-        gid[pats] = g0 + np.arange(len(pats))
-        h = (rank < j) & (cnt[p] >= j)
-        hist_g.append(gid[p[h]])
-        hist_i.append(np.flatnonzero(h))
-        group_p.append(pats)
-        group_j.append(np.full(len(pats), j))
-        g0 += len(pats)
-    hg, hi_ = np.concatenate(hist_g), np.concatenate(hist_i)
-    gp, gj = np.concatenate(group_p), np.concatenate(group_j)
+    hg, hi_, gp, gj, _ = _histories(p, cnt, rank, n, max_cut, need_later=False)
     m0, s0 = pm.prior(om, x[gp], line.onset_known[gp])
     post = pm.update(hg, tau[hi_], y[hi_], m0, s0, om)
-    last = post.tau_last[:, None] + months[None, :]
-    _, sd = pm.latent_at(post, last)
+    _, sd = pm.latent_at(post, post.tau_last[:, None] + months[None, :])
     return (np.sqrt(sd ** 2 + om.noise_sd ** 2),
             model_mod.history_cells(gj, np.nan_to_num(post.span)))
 
